@@ -1,0 +1,3 @@
+from kimpbot.cli import main
+
+raise SystemExit(main())

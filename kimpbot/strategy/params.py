@@ -1,0 +1,181 @@
+"""The owner's strategy numbers: declarations, SPEC §2 defaults, and a typed view.
+
+Every number here is the owner's. The code reads them, validates them, shows them
+and never changes them; a key SPEC leaves open is declared ``origin="open"`` and is
+shown as "unset by owner" until the owner writes it into strategy.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kimpbot.params import ParamSet, ParamSpec
+
+STRATEGIES = ("zscore", "multi_timeframe", "optimized")
+
+
+def _symbols_ok(v: list) -> str | None:
+    if not v:
+        return "a non-empty list of coin symbols such as [\"BTC\", \"ETH\", \"XRP\"]"
+    for s in v:
+        if not isinstance(s, str) or not re.fullmatch(r"[A-Z0-9]{2,10}", s):
+            return f"upper-case coin symbols such as \"BTC\" (bad entry {s!r})"
+    if len(set(v)) != len(v):
+        return "each symbol once"
+    return None
+
+
+def _allocation_ok(v: dict) -> str | None:
+    total = 0.0
+    for k, x in v.items():
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0.0 <= x <= 1.0):
+            return f"fractions in [0, 1] per symbol (bad {k} = {x!r})"
+        total += x
+    if total > 1.0 + 1e-9:
+        return f"fractions summing to at most 1.0 (they sum to {total:g})"
+    return None
+
+
+STRATEGY_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("strategy", str, "optimized", "which strategy trades", choices=STRATEGIES),
+    ParamSpec("symbols", list, ["BTC", "ETH", "XRP"], "coins traded (Upbit KRW-<SYM> vs Binance <SYM>USDT perp)",
+              check=_symbols_ok),
+    ParamSpec("capital.initial_capital_krw", float, 40_000_000.0, "capital the sizes are fractions of (KRW)",
+              min=1.0),
+    # -- zscore (base strategy) --
+    ParamSpec("zscore.window_days", float, 20.0, "rolling window of the z-score, as a span of time (days)",
+              min=0.01, max=365),
+    ParamSpec("zscore.bar_minutes", int, 5, "bar length the z window counts (minutes)", min=1, max=1440),
+    ParamSpec("zscore.entry_threshold", float, 2.0, "enter when |z| >= this", min=0.0),
+    ParamSpec("zscore.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
+    ParamSpec("zscore.min_profit_exit", float, 0.4, "exit needs net profit >= this (percent of entry notional)"),
+    ParamSpec("zscore.exit_z", float, 0.5, "exit needs |z| <= this (SPEC names a reversion threshold, no number)",
+              origin="open", min=0.0),
+    ParamSpec("zscore.position_size", float, 0.10, "size of one entry, fraction of the symbol's capital",
+              min=0.0, max=1.0),
+    # -- multi_timeframe --
+    ParamSpec("multi_timeframe.confirm_bars", int, 3,
+              "consecutive 1-minute bars moving back toward the mean that confirm an entry", min=1, max=100),
+    ParamSpec("multi_timeframe.confirm_bar_minutes", int, 1, "bar length of the confirmation (minutes)", min=1),
+    ParamSpec("multi_timeframe.exit_check_seconds", int, 30, "how often exits are checked (seconds)", min=1),
+    # -- optimized (extreme-value multi-symbol), the owner's confirmed choice --
+    ParamSpec("optimized.base_size", float, 0.10, "base size, fraction of the symbol's capital", min=0.0, max=1.0),
+    ParamSpec("optimized.normal_z", float, 2.0, "normal tier: |z| >= this", min=0.0),
+    ParamSpec("optimized.normal_size_mult", float, 1.5, "normal tier size, multiple of base size", min=0.0),
+    ParamSpec("optimized.normal_target", float, 0.8, "normal tier target net profit (percent)"),
+    ParamSpec("optimized.extreme_z", float, 3.0, "extreme tier: |z| >= this", min=0.0),
+    ParamSpec("optimized.extreme_size_mult", float, 2.0, "extreme tier size, multiple of base size", min=0.0),
+    ParamSpec("optimized.extreme_target", float, 1.5, "extreme tier target net profit (percent)"),
+    ParamSpec("optimized.ultra_z", float, 4.0, "ultra-extreme tier: |z| >= this", min=0.0),
+    ParamSpec("optimized.ultra_size", float, 0.40, "ultra-extreme size, fraction of the symbol's capital",
+              min=0.0, max=1.0),
+    ParamSpec("optimized.ultra_target", float, 2.0, "ultra-extreme target net profit (percent)"),
+    ParamSpec("optimized.max_single_position", float, 0.4,
+              "largest position, fraction of the symbol's capital", min=0.0, max=1.0),
+    ParamSpec("optimized.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
+    ParamSpec("optimized.allocation", dict, {"BTC": 0.40, "ETH": 0.35, "XRP": 0.25},
+              "capital split per symbol (fractions)", check=_allocation_ok),
+    ParamSpec("optimized.normal_splits", int, 3,
+              "normal tier is added in this many equal splits as |z| deepens", origin="open", min=1, max=20),
+    ParamSpec("optimized.split_step_z", float, 0.5,
+              "each further split needs |z| this much deeper than the last add", origin="open", min=0.01),
+    # -- keys SPEC leaves open: off unless the owner sets them --
+    ParamSpec("exits.stop_loss_pct", float, None, "close a position whose net loss reaches this (percent)",
+              origin="open", nullable=True, min=0.0),
+    ParamSpec("exits.max_holding_hours", float, None, "close a position older than this (hours)",
+              origin="open", nullable=True, min=0.0),
+)
+
+
+@dataclass(frozen=True)
+class StrategyParams:
+    """Typed, read-only view of the resolved strategy keys."""
+
+    strategy: str
+    symbols: tuple[str, ...]
+    initial_capital_krw: float
+    window_days: float
+    bar_minutes: int
+    entry_threshold: float
+    min_kimp_entry: float
+    min_profit_exit: float
+    exit_z: float
+    position_size: float
+    confirm_bars: int
+    confirm_bar_minutes: int
+    exit_check_seconds: int
+    base_size: float
+    normal_z: float
+    normal_size_mult: float
+    normal_target: float
+    extreme_z: float
+    extreme_size_mult: float
+    extreme_target: float
+    ultra_z: float
+    ultra_size: float
+    ultra_target: float
+    max_single_position: float
+    opt_min_kimp_entry: float
+    allocation: dict[str, float]
+    normal_splits: int
+    split_step_z: float
+    stop_loss_pct: float | None
+    max_holding_hours: float | None
+
+    @property
+    def window_bars(self) -> int:
+        """Bars in the z window: a span of time divided by the bar length."""
+        return max(2, int(round(self.window_days * 1440 / self.bar_minutes)))
+
+    def window_bars_for(self, bar_minutes: float) -> int:
+        """The same time span counted in bars of another length (e.g. hourly history)."""
+        return max(2, int(round(self.window_days * 1440 / bar_minutes)))
+
+    def symbol_capital(self, symbol: str) -> float:
+        """Capital allotted to one symbol: the optimized split, else an equal share."""
+        if self.strategy == "optimized":
+            return self.initial_capital_krw * self.allocation.get(symbol, 0.0)
+        return self.initial_capital_krw / len(self.symbols)
+
+    def base_order_krw(self, symbol: str) -> float:
+        """Notional of a typical first entry: the size the executable premium is quoted for."""
+        cap = self.symbol_capital(symbol)
+        if self.strategy == "optimized":
+            return cap * self.base_size * self.normal_size_mult / self.normal_splits
+        return cap * self.position_size
+
+    @classmethod
+    def from_params(cls, p: ParamSet) -> "StrategyParams":
+        return cls(
+            strategy=p["strategy"],
+            symbols=tuple(p["symbols"]),
+            initial_capital_krw=p["capital.initial_capital_krw"],
+            window_days=p["zscore.window_days"],
+            bar_minutes=p["zscore.bar_minutes"],
+            entry_threshold=p["zscore.entry_threshold"],
+            min_kimp_entry=p["zscore.min_kimp_entry"],
+            min_profit_exit=p["zscore.min_profit_exit"],
+            exit_z=p["zscore.exit_z"],
+            position_size=p["zscore.position_size"],
+            confirm_bars=p["multi_timeframe.confirm_bars"],
+            confirm_bar_minutes=p["multi_timeframe.confirm_bar_minutes"],
+            exit_check_seconds=p["multi_timeframe.exit_check_seconds"],
+            base_size=p["optimized.base_size"],
+            normal_z=p["optimized.normal_z"],
+            normal_size_mult=p["optimized.normal_size_mult"],
+            normal_target=p["optimized.normal_target"],
+            extreme_z=p["optimized.extreme_z"],
+            extreme_size_mult=p["optimized.extreme_size_mult"],
+            extreme_target=p["optimized.extreme_target"],
+            ultra_z=p["optimized.ultra_z"],
+            ultra_size=p["optimized.ultra_size"],
+            ultra_target=p["optimized.ultra_target"],
+            max_single_position=p["optimized.max_single_position"],
+            opt_min_kimp_entry=p["optimized.min_kimp_entry"],
+            allocation={k: float(v) for k, v in p["optimized.allocation"].items()},
+            normal_splits=p["optimized.normal_splits"],
+            split_step_z=p["optimized.split_step_z"],
+            stop_loss_pct=p["exits.stop_loss_pct"],
+            max_holding_hours=p["exits.max_holding_hours"],
+        )
