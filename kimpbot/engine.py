@@ -1,0 +1,196 @@
+"""The running bot: exchanges, feeds, FX, warm-up and the APScheduler loop, wired together.
+
+    exchanges (ws/REST) ─► market ─► strategy ─► (risk ─► execution: later issues)
+                              └──────── events ─► console / chat
+
+All jobs run on one asyncio loop; blocking client calls go through
+``asyncio.to_thread`` inside the adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from kimpbot.clock import Clock, SystemClock
+from kimpbot.config import OwnerConfig, Settings
+from kimpbot.events import Event, EventBus
+from kimpbot.exchanges.base import ExchangeUnavailable
+from kimpbot.exchanges.binance import BinanceFutures
+from kimpbot.exchanges.upbit import UpbitSpot
+from kimpbot.market.engine import MarketEngine
+from kimpbot.market.feeds import BinanceFeed, UpbitFeed
+from kimpbot.market.fx import BankFxClient
+from kimpbot.market.warmup import warm_up
+from kimpbot.models import BadMarketData, FxRate, Venue
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The bot cannot start; the message says why and what to do."""
+
+
+@dataclass
+class BotState:
+    running: bool = True  # new entries allowed (/start, /stop)
+    started_ms: int = 0
+    warmup_note: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class Bot:
+    def __init__(self, settings: Settings, owner: OwnerConfig, clock: Clock | None = None,
+                 bus: EventBus | None = None, warmup: bool = True) -> None:
+        self.settings = settings
+        self.owner = owner
+        self.clock = clock or SystemClock()
+        self.bus = bus or EventBus()
+        self.state = BotState()
+        self.do_warmup = warmup
+        self.strategy = _make_strategy(owner)
+        self.market = MarketEngine(owner, self.clock, self.bus, self.strategy)
+        self.upbit = UpbitSpot(settings.upbit_api_url, self.clock, settings.upbit_access_key,
+                               settings.upbit_secret_key)
+        self.binance = BinanceFutures(settings.binance_api_url, self.clock, settings.binance_api_key,
+                                      settings.binance_api_secret)
+        self.session: aiohttp.ClientSession | None = None
+        self.feeds: list[UpbitFeed | BinanceFeed] = []
+        self.scheduler: AsyncIOScheduler | None = None
+        self.bank_fx: BankFxClient | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.state.started_ms = self.clock.now_ms()
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self.bank_fx = BankFxClient(self.settings.fx_api_url, self.session, self.clock)
+        try:
+            await asyncio.gather(self.upbit.load(), self.binance.load())
+        except ExchangeUnavailable as exc:
+            await self.stop()
+            raise StartupError(
+                f"cannot reach the exchanges ({exc}).\n"
+                "No network? `kimpbot demo` runs the whole bot offline against the local simulated exchanges.")
+        syms = list(self.owner.strategy.symbols)
+        await self._poll_fx()
+        await self._rest_refresh(force=True)
+        if self.do_warmup and self.strategy is not None:
+            await self._warm_up()
+        ws_kw = {"max_backoff_s": self.owner["market.ws_reconnect_max_s"]}
+        self.feeds = [
+            UpbitFeed(self.settings.upbit_ws_url, self.session, self.market.on_upbit_message, self.clock, syms,
+                      **ws_kw),
+            BinanceFeed(self.settings.binance_ws_url, self.session, self.market.on_binance_message, self.clock,
+                        syms, **ws_kw),
+        ]
+        for f in self.feeds:
+            f.start()
+        self.scheduler = AsyncIOScheduler()
+        sch = self.scheduler
+        sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
+        sch.add_job(self._poll_fx, "interval", seconds=self.owner["fx.poll_seconds"], id="fx",
+                    misfire_grace_time=30)
+        sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
+        sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
+        sch.start()
+        self.bus.publish(Event("start", self.banner()))
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for f in self.feeds:
+            await f.stop()
+        await asyncio.gather(self.upbit.close(), self.binance.close(), return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    # ---- jobs ---------------------------------------------------------------------------
+
+    async def _poll_fx(self) -> None:
+        assert self.bank_fx is not None
+        try:
+            reading = await self.bank_fx.fetch()
+        except (aiohttp.ClientError, asyncio.TimeoutError, BadMarketData) as exc:
+            log.warning("FX bank USD/KRW fetch failed: %s", str(exc) or type(exc).__name__)
+            return
+        self.market.on_fx(reading)
+
+    async def _rest_refresh(self, force: bool = False) -> None:
+        """REST fallback: refresh any book the websocket has not kept fresh."""
+        now = self.clock.now_ms()
+        limit = self.market.max_age_ms // 2
+        jobs = []
+        for sym in self.market.symbols:
+            for venue, ex in ((Venue.UPBIT, self.upbit), (Venue.BINANCE, self.binance)):
+                book = self.market.books.get((venue, sym))
+                if force or book is None or now - book.received_ts > limit:
+                    jobs.append(self._refresh_book(ex, sym))
+        usdt = self.market.fx.states["usdt"].latest
+        if force or usdt is None or now - usdt.received_ts > limit:
+            jobs.append(self._refresh_usdt())
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def _refresh_book(self, ex: UpbitSpot | BinanceFutures, sym: str) -> None:
+        try:
+            self.market.on_book(await ex.order_book(sym))
+        except (ExchangeUnavailable, BadMarketData) as exc:
+            log.warning("REST fallback: %s", exc)
+
+    async def _refresh_usdt(self) -> None:
+        try:
+            t = await self.upbit.ticker("USDT")
+        except (ExchangeUnavailable, BadMarketData) as exc:
+            log.warning("REST fallback: %s", exc)
+            return
+        self.market.on_fx(FxRate("usdt", t.last, t.exchange_ts, t.received_ts))
+
+    # APScheduler's asyncio executor runs plain functions in a thread pool: every job
+    # is a coroutine so market state is only ever touched from the event loop.
+    async def _roll_bars(self) -> None:
+        self.market.roll_bars()
+
+    async def _health(self) -> None:
+        self.market.check_health()
+
+    async def _warm_up(self) -> None:
+        sp = self.owner.strategy
+        bank = self.market.fx.states["usdkrw"].latest
+        usdt = self.market.fx.states["usdt"].latest
+        try:
+            report = await warm_up(self.upbit, self.binance, list(sp.symbols), sp.bar_minutes, sp.window_bars,
+                                   self.clock.now_ms(), self.market.fx.source, bank.rate if bank else None,
+                                   usdt.rate if usdt else None)
+        except (ExchangeUnavailable, RuntimeError) as exc:
+            self.state.warmup_note = f"warm-up failed ({exc}); the z window fills from live bars"
+            log.warning("%s", self.state.warmup_note)
+            return
+        self.market.warm_start(report.bars)
+        self.state.warmup_note = report.summary()
+
+    # ---- views --------------------------------------------------------------------------
+
+    def banner(self) -> str:
+        sp = self.owner.strategy
+        unset = self.owner.params.unset_open_keys()
+        lines = [
+            f"kimpbot started: {self.settings.mode} mode, strategy {sp.strategy}, symbols {', '.join(sp.symbols)}",
+            f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
+        ]
+        if self.state.warmup_note:
+            lines.append(self.state.warmup_note)
+        if unset:
+            lines.append("unset by owner (defaults in force): " + ", ".join(unset))
+        return "\n".join(lines)
+
+
+def _make_strategy(owner: OwnerConfig):  # type: ignore[no-untyped-def]
+    from kimpbot.strategy.base import make_strategy
+
+    return make_strategy(owner.strategy)
