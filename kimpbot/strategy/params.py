@@ -26,6 +26,15 @@ def _symbols_ok(v: list) -> str | None:
     return None
 
 
+def _inventory_ok(v: str) -> bool:
+    if v in ("none", "full"):
+        return True
+    try:
+        return float(v.replace("_", "")) >= 0.0
+    except ValueError:
+        return False
+
+
 def _allocation_ok(v: dict) -> str | None:
     total = 0.0
     for k, x in v.items():
@@ -80,11 +89,28 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               "normal tier is added in this many equal splits as |z| deepens", origin="open", min=1, max=20),
     ParamSpec("optimized.split_step_z", float, 0.5,
               "each further split needs |z| this much deeper than the last add", origin="open", min=0.01),
+    ParamSpec("optimized.topup_on_deeper_tier", bool, True,
+              "when |z| reaches a deeper tier while a position is open, top it up to that tier's size and "
+              "adopt that tier's target (never above max_single_position)", origin="open"),
     # -- keys SPEC leaves open: off unless the owner sets them --
     ParamSpec("exits.stop_loss_pct", float, None, "close a position whose net loss reaches this (percent)",
               origin="open", nullable=True, min=0.0),
     ParamSpec("exits.max_holding_hours", float, None, "close a position older than this (hours)",
               origin="open", nullable=True, min=0.0),
+    # -- the backtester's market model (not trading rules; SPEC §6 leaves the numbers open) --
+    ParamSpec("backtest.slippage_pct", float, 0.02,
+              "backtest: adverse price move per leg per fill, percent of price (no order books in candles)",
+              origin="open", min=0.0, max=5.0),
+    ParamSpec("backtest.funding_rate_8h", float, 0.0001,
+              "backtest: perp funding rate per 8 h where no funding history is given (fraction; long pays "
+              "when positive). 0.0001 = Binance's baseline 0.01 %", origin="open", min=-0.01, max=0.01),
+    ParamSpec("backtest.fill", str, "next_open",
+              "backtest: a decision at bar t's close fills at bar t+1's open (next_open) or close (next_close)",
+              origin="open", choices=("next_open", "next_close")),
+    ParamSpec("backtest.inventory", str, "none",
+              "backtest: Upbit coin inventory for short-premium entries: none, full (the symbol's capital "
+              "in coin) or a KRW amount per symbol", origin="open",
+              check=lambda v: None if _inventory_ok(v) else "none, full or a KRW amount such as \"5000000\""),
 )
 
 
@@ -122,6 +148,7 @@ class StrategyParams:
     split_step_z: float
     stop_loss_pct: float | None
     max_holding_hours: float | None
+    topup_on_deeper_tier: bool = True
 
     @property
     def window_bars(self) -> int:
@@ -178,4 +205,5 @@ class StrategyParams:
             split_step_z=p["optimized.split_step_z"],
             stop_loss_pct=p["exits.stop_loss_pct"],
             max_holding_hours=p["exits.max_holding_hours"],
+            topup_on_deeper_tier=p["optimized.topup_on_deeper_tier"],
         )
