@@ -1,0 +1,300 @@
+"""Backtest input: candle CSVs per venue and symbol plus an FX series, aligned by timestamp.
+
+Directory layout (all UTC):
+
+* ``upbit_<SYM>.csv``   — ``timestamp,open,high,low,close,volume``: Upbit KRW-<SYM>, prices in KRW
+* ``binance_<SYM>.csv`` — same columns: Binance <SYM>USDT perpetual, prices in USDT
+* ``fx.csv``            — ``timestamp,close``: KRW per USD, stamped when it became known
+
+``timestamp`` is the bar's OPEN time, in milliseconds since the epoch (UTC) or
+ISO-8601 (``2025-01-02T03:00:00Z``; no offset means UTC). Columns are found by
+their header names, so extra columns or another order are fine. Bars may have
+any interval (1 minute, 1 hour...); the interval is the most common spacing.
+
+Alignment and gaps: a bar is used only where BOTH venues have it (inner join on
+timestamp); rows with a bad price (missing, NaN, <= 0) or a duplicate timestamp
+are dropped and counted. FX is forward-filled: a bar's decision (at its close)
+uses the last rate stamped strictly before the close, a fill at a bar's open the
+last rate stamped at or before the open — never a later one. Bars before the
+first rate are dropped. Missing bars (spacing larger than the interval) are
+reported with their dates; nothing is invented to fill them: the z window counts
+the bars that exist, fills happen at the next bar that exists, and funding
+accrues by the clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+class DataError(ValueError):
+    """The backtest data cannot be used; the message says which file and why."""
+
+
+def iso(ms: int | float | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000.0, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> int:
+    """A timestamp argument or CSV field: ms since the epoch or ISO-8601 (UTC unless an offset is given)."""
+    t = text.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", t):
+        v = float(t)
+        return int(round(v * 1000)) if abs(v) < 1e11 else int(round(v))
+    t2 = t[:-1] + "+00:00" if t.endswith(("Z", "z")) else t
+    try:
+        dt = datetime.fromisoformat(t2)
+    except ValueError:
+        raise DataError(f"not a timestamp (ms since the epoch or ISO-8601): {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(round(dt.timestamp() * 1000))
+
+
+@dataclass
+class Table:
+    ts: np.ndarray  # int64 ms
+    cols: dict[str, np.ndarray]
+    dropped_bad: int = 0
+    dropped_dup: int = 0
+    seconds: bool = False
+
+
+def read_csv(path: Path, columns: tuple[str, ...]) -> Table:
+    """Read ``timestamp`` plus ``columns`` by header name; fast path for numeric files."""
+    try:
+        with open(path, "r", encoding="utf-8-sig") as fh:
+            header = fh.readline()
+            first = fh.readline()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    names = [h.strip().lower() for h in header.strip().split(",")]
+    need = ("timestamp",) + columns
+    missing = [c for c in need if c not in names]
+    if missing:
+        raise DataError(f"{path}: header {header.strip()!r} lacks column(s) {', '.join(missing)} "
+                        f"(expected {','.join(need)})")
+    idx = [names.index(c) for c in need]
+    arr = None
+    if first and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", first.split(",")[idx[0]]):
+        try:
+            arr = np.loadtxt(path, delimiter=",", skiprows=1, usecols=idx, dtype=np.float64, ndmin=2,
+                             encoding="utf-8-sig")
+        except ValueError:
+            arr = None  # a malformed row somewhere: take the careful path
+    bad = 0
+    if arr is None:
+        rows: list[list[float]] = []
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rd = csv.reader(fh)
+            next(rd, None)
+            for rec in rd:
+                if not rec or all(not f.strip() for f in rec):
+                    continue
+                try:
+                    t = float(parse_time(rec[idx[0]]))
+                    vals = [float(rec[j]) for j in idx[1:]]
+                except (DataError, ValueError, IndexError):
+                    bad += 1
+                    continue
+                rows.append([t] + vals)
+        arr = np.array(rows, dtype=np.float64).reshape(-1, len(need))
+        seconds = False
+    else:
+        seconds = bool(arr.shape[0] and np.nanmax(np.abs(arr[:, 0])) < 1e11)
+        if seconds:
+            arr[:, 0] *= 1000.0
+    vals = arr[:, 1:]
+    ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals) & (vals > 0), axis=1)
+    bad += int((~ok).sum())
+    arr = arr[ok]
+    ts = np.rint(arr[:, 0]).astype(np.int64)
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    arr = arr[order]
+    keep = np.ones(ts.shape[0], dtype=bool)
+    keep[1:] = ts[1:] != ts[:-1]
+    dup = int((~keep).sum())
+    ts = ts[keep]
+    arr = arr[keep]
+    return Table(ts, {c: np.ascontiguousarray(arr[:, k + 1]) for k, c in enumerate(columns)}, bad, dup, seconds)
+
+
+@dataclass
+class Gap:
+    after_ms: int  # open time of the last bar before the gap
+    before_ms: int  # open time of the first bar after it
+    missing_bars: int
+
+
+@dataclass
+class SymbolData:
+    symbol: str
+    interval_ms: int
+    ts: np.ndarray  # bar open, int64 ms
+    u_open: np.ndarray
+    u_close: np.ndarray
+    b_open: np.ndarray
+    b_close: np.ndarray
+    fx_open: np.ndarray  # rate known at the bar's open
+    fx_close: np.ndarray  # rate known at the bar's close (decision time)
+    gaps: list[Gap] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.ts.shape[0])
+
+    @property
+    def close_ms(self) -> np.ndarray:
+        return self.ts + self.interval_ms
+
+    def head(self, rows: int) -> "SymbolData":
+        """The first ``rows`` bars (a prefix: what was known at that time)."""
+        sl = slice(0, rows)
+        return SymbolData(self.symbol, self.interval_ms, self.ts[sl], self.u_open[sl], self.u_close[sl],
+                          self.b_open[sl], self.b_close[sl], self.fx_open[sl], self.fx_close[sl],
+                          [g for g in self.gaps if rows and g.before_ms <= self.ts[rows - 1]], dict(self.report))
+
+    @property
+    def missing_bars(self) -> int:
+        return sum(g.missing_bars for g in self.gaps)
+
+
+@dataclass
+class Dataset:
+    source: str
+    symbols: dict[str, SymbolData]
+    fx_rows: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def interval_ms(self) -> int:
+        return min(s.interval_ms for s in self.symbols.values())
+
+    @property
+    def start_ms(self) -> int:
+        return min(int(s.ts[0]) for s in self.symbols.values() if s.n)
+
+    @property
+    def end_ms(self) -> int:
+        return max(int(s.close_ms[-1]) for s in self.symbols.values() if s.n)
+
+    def rows(self) -> int:
+        return sum(s.n for s in self.symbols.values())
+
+
+def _interval(ts: np.ndarray) -> int:
+    if ts.shape[0] < 2:
+        return 60_000
+    d = np.diff(ts)
+    d = d[d > 0]
+    vals, counts = np.unique(d, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
+def asof(fx_ts: np.ndarray, fx_val: np.ndarray, t: np.ndarray, strict: bool) -> np.ndarray:
+    """Last FX value stamped at or before ``t`` (strictly before if ``strict``); NaN if none."""
+    k = np.searchsorted(fx_ts, t, side="left" if strict else "right") - 1
+    out = np.full(t.shape[0], np.nan)
+    ok = k >= 0
+    out[ok] = fx_val[k[ok]]
+    return out
+
+
+def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None = None) -> SymbolData:
+    common, iu, ib = np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
+    interval = _interval(common)
+    report: dict = {
+        "upbit_rows": int(up.ts.shape[0]), "binance_rows": int(bn.ts.shape[0]),
+        "only_upbit": int(up.ts.shape[0] - common.shape[0]), "only_binance": int(bn.ts.shape[0] - common.shape[0]),
+        "bad_rows": up.dropped_bad + bn.dropped_bad, "duplicate_rows": up.dropped_dup + bn.dropped_dup,
+    }
+    ts = common
+    u_open, u_close = up.cols["open"][iu], up.cols["close"][iu]
+    b_open, b_close = bn.cols["open"][ib], bn.cols["close"][ib]
+    if to_ms is not None:
+        keep = ts + interval <= to_ms
+        ts, u_open, u_close, b_open, b_close = ts[keep], u_open[keep], u_close[keep], b_open[keep], b_close[keep]
+    fx_c = asof(fx.ts, fx.cols["close"], ts + interval, strict=True)
+    fx_o = asof(fx.ts, fx.cols["close"], ts, strict=False)
+    ok = np.isfinite(fx_c) & np.isfinite(fx_o)
+    report["before_first_fx"] = int((~ok).sum())
+    ts, u_open, u_close, b_open, b_close, fx_o, fx_c = (a[ok] for a in (ts, u_open, u_close, b_open, b_close, fx_o,
+                                                                      fx_c))
+    gaps: list[Gap] = []
+    if ts.shape[0] > 1:
+        d = np.diff(ts)
+        for k in np.flatnonzero(d > interval):
+            gaps.append(Gap(int(ts[k]), int(ts[k + 1]), int(d[k] // interval) - 1))
+    report["aligned_rows"] = int(ts.shape[0])
+    if ts.shape[0]:
+        fx_known = np.searchsorted(fx.ts, ts + interval, side="left") - 1
+        age = (ts + interval) - fx.ts[fx_known]
+        report["max_fx_age_hours"] = round(float(age.max()) / 3.6e6, 1)
+    return SymbolData(symbol, interval, ts, u_open, u_close, b_open, b_close, fx_o, fx_c, gaps, report)
+
+
+def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | None = None,
+                 to_ms: int | None = None) -> Dataset:
+    """Load and align every ``upbit_<SYM>.csv``/``binance_<SYM>.csv`` pair in ``directory``.
+
+    ``symbols``: restrict to these (those without files are reported in ``notes``).
+    ``to_ms``: drop bars closing after this time (the future is never loaded).
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise DataError(f"{d}: no such data directory")
+    fx_path = d / "fx.csv"
+    if not fx_path.exists():
+        raise DataError(f"{d}: fx.csv (timestamp,close in KRW per USD) is missing; the premium needs a real FX "
+                        f"series, never a constant")
+    fx = read_csv(fx_path, ("close",))
+    if fx.ts.shape[0] == 0:
+        raise DataError(f"{fx_path}: no usable rows")
+    found = sorted(p.name[len("upbit_"):-len(".csv")] for p in d.glob("upbit_*.csv"))
+    notes: list[str] = []
+    if fx.dropped_bad:
+        notes.append(f"fx.csv: {fx.dropped_bad} bad row(s) dropped")
+    wanted = list(symbols) if symbols else found
+    out: dict[str, SymbolData] = {}
+    for sym in wanted:
+        up_p, bn_p = d / f"upbit_{sym}.csv", d / f"binance_{sym}.csv"
+        if not up_p.exists() or not bn_p.exists():
+            notes.append(f"{sym}: no data ({up_p.name if not up_p.exists() else bn_p.name} missing): not traded")
+            continue
+        sd = build_symbol(sym, read_csv(up_p, ("open", "close")), read_csv(bn_p, ("open", "close")), fx, to_ms)
+        if sd.n < 2:
+            notes.append(f"{sym}: fewer than 2 aligned bars: not traded")
+            continue
+        out[sym] = sd
+    if not out:
+        raise DataError(f"{d}: no symbol with both upbit_<SYM>.csv and binance_<SYM>.csv and aligned bars "
+                        f"(wanted {', '.join(wanted) or 'any'})")
+    return Dataset(str(d), out, int(fx.ts.shape[0]), notes)
+
+
+def describe_gaps(sd: SymbolData, limit: int = 3) -> str:
+    if not sd.gaps:
+        return "no gaps"
+    worst = sorted(sd.gaps, key=lambda g: -g.missing_bars)[:limit]
+    parts = [f"{g.missing_bars} bar(s) after {iso(g.after_ms)}" for g in worst]
+    return f"{len(sd.gaps)} gap(s), {sd.missing_bars} missing bar(s); largest: " + "; ".join(parts)
+
+
+def interval_label(ms: int) -> str:
+    m = ms / 60_000
+    if m >= 60 and math.isclose(m % 60, 0):
+        return f"{int(m // 60)}h"
+    return f"{m:g}m"

@@ -1,0 +1,63 @@
+"""The backtester's market model, shared by the fast engine and the per-row reference loop.
+
+Candles have no order book, so a fill is the candle price moved against the
+taker by ``slippage`` (per leg), plus each venue's taker fee. The decision at a
+bar's close reads a snapshot built the same way from that bar's closes: the
+"VWAP" of each side is the close moved against the taker, and the executable
+premiums include both fees, exactly as the live market engine defines them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kimpbot.models import Direction, PremiumSnapshot
+from kimpbot.strategy import rules
+from kimpbot.strategy.base import PairFill
+
+FUNDING_PERIOD_MS = 8 * 3_600_000  # Binance USDT-M: 00:00, 08:00, 16:00 UTC
+
+
+@dataclass(frozen=True)
+class MarketModel:
+    upbit_fee: float
+    binance_fee: float
+    slippage_pct: float  # per leg, percent of price
+    funding_rate_8h: float
+    fill: str  # "next_open" | "next_close"
+
+    @property
+    def slip(self) -> float:
+        return self.slippage_pct / 100.0
+
+
+def bar_snapshot(symbol: str, ts: int, u_close: float, b_close: float, fx: float, m: MarketModel,
+                 order_krw: float) -> PremiumSnapshot:
+    """What the live market engine would have shown at a bar's close."""
+    s = m.slip
+    u_buy, u_sell = rules.slipped(u_close, s, True), rules.slipped(u_close, s, False)
+    b_buy, b_sell = rules.slipped(b_close, s, True), rules.slipped(b_close, s, False)
+    return PremiumSnapshot(
+        symbol=symbol, ts=ts, fx_source="csv", fx_rate=fx, quoted=rules.premium_arr(u_close, b_close, fx),
+        mid=rules.premium_arr(u_close, b_close, fx),
+        exec_long=rules.exec_long_arr(u_buy, b_sell, fx, m.upbit_fee, m.binance_fee),
+        exec_short=rules.exec_short_arr(u_sell, b_buy, fx, m.upbit_fee, m.binance_fee),
+        order_krw=order_krw, upbit_buy_vwap=u_buy, upbit_sell_vwap=u_sell, binance_buy_vwap=b_buy,
+        binance_sell_vwap=b_sell, upbit_fee=m.upbit_fee, binance_fee=m.binance_fee)
+
+
+def entry_fill(direction: Direction, size_krw: float, u_px: float, b_px: float, fx: float, m: MarketModel,
+               ts: int) -> PairFill:
+    """Open or add: long premium buys Upbit and sells the perp; short premium the other way."""
+    buy_upbit = direction is Direction.LONG_PREMIUM
+    u = rules.slipped(u_px, m.slip, buy_upbit)
+    b = rules.slipped(b_px, m.slip, not buy_upbit)
+    qty = size_krw / u
+    fees = rules.leg_fees_krw(qty, u, qty, b, fx, m.upbit_fee, m.binance_fee)
+    return PairFill(ts, u, qty, b, qty, fx, fees)
+
+
+def exit_prices(direction: Direction, u_px: float, b_px: float, m: MarketModel) -> tuple[float, float]:
+    """Close: a long-premium pair sells Upbit and buys the perp back."""
+    sell_upbit = direction is Direction.LONG_PREMIUM
+    return rules.slipped(u_px, m.slip, not sell_upbit), rules.slipped(b_px, m.slip, sell_upbit)
