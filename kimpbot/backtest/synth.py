@@ -11,7 +11,9 @@ Model, per symbol:
   series the real data uses.
 * Premium (percent): an Ornstein-Uhlenbeck process around a slowly wandering
   mean, plus occasional shocks of a few percent in either direction that decay
-  at the same speed — the kind of event the optimized strategy waits for.
+  at the same speed — the kind of event the optimized strategy waits for —,
+  occasional lasting shifts of the level itself (which the z window only learns
+  slowly: trades entered against them lose), and fat-tailed quote noise.
 * Upbit price: Binance x FX x (1 + premium), rounded to Upbit's KRW tick size.
 * Opens are the previous close with a little noise, highs/lows bracket
   open/close, volumes are random.
@@ -37,6 +39,8 @@ class SynthSymbol:
     half_life_h: float = 12.0
     shocks_per_day: float = 0.12
     shock_pp: float = 3.0
+    shifts_per_day: float = 0.05  # lasting moves of the premium's own level (regime changes)
+    shift_pp: float = 1.2
 
 
 DEFAULT_SYMBOLS = (
@@ -87,7 +91,11 @@ def ou_path(rng: np.random.Generator, n: int, dt_h: float, spec: SynthSymbol) ->
         x[s:s + m] = lower[:m, :m] @ e + powers[:m] * prev
         prev = x[s + m - 1]
     drift = np.cumsum(rng.normal(0.0, 0.02 * np.sqrt(dt_h / 24.0), n))
-    return spec.premium_mean + x + drift - drift.mean()
+    shifts = rng.random(n) < spec.shifts_per_day * dt_h / 24.0
+    drift += np.cumsum(np.where(shifts, rng.normal(0.0, spec.shift_pp, n), 0.0))
+    # fat-tailed noise that does not revert within the bar: quote noise between the venues
+    noise = rng.standard_t(3.0, n) * spec.premium_std * 0.12
+    return spec.premium_mean + x + drift - drift.mean() + noise
 
 
 def synth_frames(start_ms: int, bars: int, interval_minutes: float = 60.0, seed: int = 7,

@@ -1,0 +1,3 @@
+from kimpbot.backtest.cli import main
+
+raise SystemExit(main())
