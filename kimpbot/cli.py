@@ -109,7 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from kimpbot.sim.servers import SimServers
 
         owner = load_owner_config(Path(os.environ.get("KIMPBOT_STRATEGY_FILE", "strategy.toml")))
-        sim = SimServers(SimMarket(owner.strategy.symbols, seed=args.seed))
+        market = SimMarket(owner.strategy.symbols, seed=args.seed)
+        market.speed = args.speed  # a demo wants to see the premium move within minutes, not hours
+        sim = SimServers(market)
         await sim.start()
         try:
             env = dict(os.environ)
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_flags(sp)
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--sim-step", type=float, default=1.0, help="seconds between simulated market moves")
+    sp.add_argument("--speed", type=float, default=60.0,
+                    help="simulated market seconds per real second (default 60: a minute a second)")
     sp.set_defaults(func=cmd_demo)
 
     sp = sub.add_parser("sim", help="serve the simulated exchanges and print the env lines that point a bot at them")

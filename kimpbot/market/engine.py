@@ -138,8 +138,11 @@ class MarketEngine:
             log.warning("%s", note)
             self.bus.publish(Event("fx", note, "warning", {"source": reading.source, "rate": reading.rate}))
         if reading.source == self.fx.source:
-            for sym in self.symbols:
-                self._recompute(sym)
+            self.recompute_all()
+
+    def recompute_all(self) -> None:
+        for sym in self.symbols:
+            self._recompute(sym)
 
     # ---- premium ------------------------------------------------------------------------
 
@@ -197,6 +200,7 @@ class MarketEngine:
         for sym, rows in bars.items():
             for bar in rows:
                 self._bar_closed(bar)
+        self.recompute_all()  # z is there at once, not at the next tick
 
     # ---- health -------------------------------------------------------------------------
 

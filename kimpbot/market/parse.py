@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_INF = float("inf")
+
 from kimpbot.models import BadMarketData, BookLevel, OrderBook, Ticker, Venue, valid_price, valid_size
 
 
@@ -53,18 +55,44 @@ def upbit_orderbook(msg: dict[str, Any], received_ts: int) -> OrderBook:
         units = msg["orderbook_units"]
         bids: list[BookLevel] = []
         asks: list[BookLevel] = []
-        for i, u in enumerate(units):
-            asks.append(BookLevel(valid_price(u["ask_price"], f"upbit {code} ask_price[{i}]"),
-                                  valid_size(u["ask_size"], f"upbit {code} ask_size[{i}]")))
-            bids.append(BookLevel(valid_price(u["bid_price"], f"upbit {code} bid_price[{i}]"),
-                                  valid_size(u["bid_size"], f"upbit {code} bid_size[{i}]")))
+        # Hot path (every websocket update): inline range checks; `0 < x < inf`
+        # is False for NaN, zero, negatives and inf alike. Only a failing value
+        # takes the slow path that names the field.
+        for u in units:
+            ap = float(u["ask_price"])
+            asz = float(u["ask_size"])
+            bp = float(u["bid_price"])
+            bsz = float(u["bid_size"])
+            if not (0.0 < ap < _INF and 0.0 < bp < _INF and 0.0 <= asz < _INF and 0.0 <= bsz < _INF):
+                raise ValueError
+            if asz > 0.0:
+                asks.append(BookLevel(ap, asz))
+            if bsz > 0.0:
+                bids.append(BookLevel(bp, bsz))
         ts = _ts(msg["timestamp"], f"upbit {code}")
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        _explain_upbit_units(msg)
         raise BadMarketData(f"upbit orderbook: missing or malformed field {exc!s}") from None
-    # Upbit lists units best-first on both sides; zero-size levels carry no liquidity.
-    bids = [b for b in bids if b.size > 0]
-    asks = [a for a in asks if a.size > 0]
     return _check_book(OrderBook(Venue.UPBIT, sym, bids, asks, ts, received_ts))
+
+
+def _explain_upbit_units(msg: Any) -> None:
+    """Slow path: raise BadMarketData naming the first bad field, if one is found."""
+    try:
+        code = msg.get("code") or msg.get("market")
+        units = msg["orderbook_units"]
+    except (KeyError, TypeError, AttributeError):
+        return
+    if not isinstance(units, list):
+        return
+    for i, u in enumerate(units):
+        if not isinstance(u, dict):
+            raise BadMarketData(f"upbit {code} orderbook_units[{i}]: not an object")
+        for side in ("ask", "bid"):
+            if f"{side}_price" not in u or f"{side}_size" not in u:
+                continue
+            valid_price(u[f"{side}_price"], f"upbit {code} {side}_price[{i}]")
+            valid_size(u[f"{side}_size"], f"upbit {code} {side}_size[{i}]")
 
 
 def upbit_ticker(msg: dict[str, Any], received_ts: int) -> Ticker:
@@ -90,11 +118,23 @@ def binance_symbol(raw: Any) -> str:
 
 def _levels(rows: Any, what: str) -> list[BookLevel]:
     out: list[BookLevel] = []
-    for i, row in enumerate(rows):
-        price = valid_price(row[0], f"{what}[{i}] price")
-        size = valid_size(row[1], f"{what}[{i}] qty")
-        if size > 0:
-            out.append(BookLevel(price, size))
+    append = out.append
+    try:
+        for row in rows:
+            price = float(row[0])
+            size = float(row[1])
+            if not (0.0 < price < _INF and 0.0 <= size < _INF):
+                raise ValueError
+            if size > 0.0:
+                append(BookLevel(price, size))
+    except (ValueError, TypeError, IndexError, KeyError):
+        # slow path: name the offending level
+        for i, row in enumerate(rows):
+            if not isinstance(row, (list, tuple)) or len(row) < 2:
+                raise BadMarketData(f"{what}[{i}]: expected [price, qty], got {str(row)[:40]!r}") from None
+            valid_price(row[0], f"{what}[{i}] price")
+            valid_size(row[1], f"{what}[{i}] qty")
+        raise BadMarketData(f"{what}: malformed levels") from None
     return out
 
 
