@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-leg slippage in percent (default: backtest.slippage_pct)")
     parser.add_argument("--funding-rate-8h", type=float, default=None,
                         help="perp funding per 8 h, fraction (default: backtest.funding_rate_8h)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not use or fill the parsed-CSV cache ($KIMPBOT_CACHE_DIR, default "
+                             "~/.cache/kimpbot/csv)")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="force the progress bar on stderr")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if from_ms is not None and to_ms is not None and to_ms <= from_ms:
             raise ConfigError("--to", args.date_to, "a time after --from")
         t0 = time.perf_counter()
-        ds = load_dataset(Path(args.data).expanduser(), sp.symbols, to_ms)
+        ds = load_dataset(Path(args.data).expanduser(), sp.symbols, to_ms, cache=not args.no_cache)
     except (ConfigError, DataError) as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2

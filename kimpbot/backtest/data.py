@@ -20,12 +20,18 @@ first rate are dropped. Missing bars (spacing larger than the interval) are
 reported with their dates; nothing is invented to fill them: the z window counts
 the bars that exist, fills happen at the next bar that exists, and funding
 accrues by the clock.
+
+Parsed files are cached (``$KIMPBOT_CACHE_DIR``, default ``~/.cache/kimpbot/csv``;
+``KIMPBOT_CACHE_DIR=off`` or ``--no-cache`` disables it): a re-run on unchanged
+files skips CSV parsing.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -71,7 +77,49 @@ class Table:
     seconds: bool = False
 
 
-def read_csv(path: Path, columns: tuple[str, ...]) -> Table:
+CACHE_VERSION = "1"
+
+
+def cache_dir() -> Path | None:
+    """Where parsed CSVs are cached: $KIMPBOT_CACHE_DIR, else ~/.cache/kimpbot/csv; "off" disables."""
+    raw = os.environ.get("KIMPBOT_CACHE_DIR")
+    if raw is not None:
+        return None if raw.strip().lower() in ("", "off", "none", "0") else Path(raw).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kimpbot" / "csv"
+
+
+def _cache_key(path: Path, columns: tuple[str, ...]) -> str:
+    st = os.stat(path)
+    return hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{columns}|{CACHE_VERSION}"
+                        .encode()).hexdigest()
+
+
+def read_csv(path: Path, columns: tuple[str, ...], cache: bool = True) -> Table:
+    """Read ``timestamp`` plus ``columns`` by header name, through the parsed-CSV cache.
+
+    The cache holds the parsed arrays keyed by the file's absolute path, size,
+    modification time and the columns read; any change to the file misses it.
+    """
+    cdir = cache_dir() if cache else None
+    if cdir is not None:
+        hit = _cached(path, columns, cdir)
+        if hit is not None:
+            return hit
+    t = _parse_csv(path, columns)
+    if cdir is not None:
+        try:
+            key = _cache_key(path, columns)
+            cdir.mkdir(parents=True, exist_ok=True)
+            tmp = cdir / f"{key}.{os.getpid()}.tmp.npz"
+            np.savez(tmp, ts=t.ts, bad=t.dropped_bad, dup=t.dropped_dup, sec=t.seconds, **t.cols)
+            os.replace(tmp, cdir / f"{key}.npz")
+        except OSError:
+            pass
+    return t
+
+
+def _parse_csv(path: Path, columns: tuple[str, ...]) -> Table:
     """Read ``timestamp`` plus ``columns`` by header name; fast path for numeric files."""
     try:
         with open(path, "r", encoding="utf-8-sig") as fh:
@@ -214,7 +262,11 @@ def asof(fx_ts: np.ndarray, fx_val: np.ndarray, t: np.ndarray, strict: bool) -> 
 
 
 def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None = None) -> SymbolData:
-    common, iu, ib = np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
+    if up.ts.shape == bn.ts.shape and np.array_equal(up.ts, bn.ts):
+        common = up.ts
+        iu = ib = slice(None)
+    else:
+        common, iu, ib = np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
     interval = _interval(common)
     report: dict = {
         "upbit_rows": int(up.ts.shape[0]), "binance_rows": int(bn.ts.shape[0]),
@@ -247,7 +299,7 @@ def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None
 
 
 def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | None = None,
-                 to_ms: int | None = None) -> Dataset:
+                 to_ms: int | None = None, cache: bool = True) -> Dataset:
     """Load and align every ``upbit_<SYM>.csv``/``binance_<SYM>.csv`` pair in ``directory``.
 
     ``symbols``: restrict to these (those without files are reported in ``notes``).
@@ -260,10 +312,12 @@ def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | N
     if not fx_path.exists():
         raise DataError(f"{d}: fx.csv (timestamp,close in KRW per USD) is missing; the premium needs a real FX "
                         f"series, never a constant")
-    fx = read_csv(fx_path, ("close",))
+    fx = read_csv(fx_path, ("close",), cache)
     if fx.ts.shape[0] == 0:
         raise DataError(f"{fx_path}: no usable rows")
     found = sorted(p.name[len("upbit_"):-len(".csv")] for p in d.glob("upbit_*.csv"))
+    tables = _read_parallel([(d / f"{v}_{s}.csv") for s in (symbols or found) for v in ("upbit", "binance")
+                             if (d / f"{v}_{s}.csv").exists()], ("open", "close"), cache)
     notes: list[str] = []
     if fx.dropped_bad:
         notes.append(f"fx.csv: {fx.dropped_bad} bad row(s) dropped")
@@ -274,7 +328,7 @@ def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | N
         if not up_p.exists() or not bn_p.exists():
             notes.append(f"{sym}: no data ({up_p.name if not up_p.exists() else bn_p.name} missing): not traded")
             continue
-        sd = build_symbol(sym, read_csv(up_p, ("open", "close")), read_csv(bn_p, ("open", "close")), fx, to_ms)
+        sd = build_symbol(sym, tables[up_p], tables[bn_p], fx, to_ms)
         if sd.n < 2:
             notes.append(f"{sym}: fewer than 2 aligned bars: not traded")
             continue
@@ -283,6 +337,56 @@ def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | N
         raise DataError(f"{d}: no symbol with both upbit_<SYM>.csv and binance_<SYM>.csv and aligned bars "
                         f"(wanted {', '.join(wanted) or 'any'})")
     return Dataset(str(d), out, int(fx.ts.shape[0]), notes)
+
+
+PARALLEL_MIN_BYTES = 16_000_000
+
+
+def _read_one(args: tuple[Path, tuple[str, ...], bool]) -> Table:
+    return read_csv(*args)
+
+
+def _read_parallel(paths: list[Path], columns: tuple[str, ...], cache: bool) -> dict[Path, Table]:
+    """Parse several CSVs; big uncached sets are parsed by worker processes (numpy's parser holds
+    the GIL, so threads would not help)."""
+    out: dict[Path, Table] = {}
+    todo = list(paths)
+    cdir = cache_dir() if cache else None
+    size = sum(p.stat().st_size for p in todo)
+    workers = min(len(todo), os.cpu_count() or 1)
+    if size >= PARALLEL_MIN_BYTES and workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            ctx = mp.get_context("fork")
+        except ValueError:  # pragma: no cover - no fork on this platform
+            ctx = None
+        if ctx is not None:
+            # cached files are cheap: only send uncached ones to the workers
+            if cdir is not None:
+                for p in list(todo):
+                    t = _cached(p, columns, cdir)
+                    if t is not None:
+                        out[p] = t
+                        todo.remove(p)
+            if len(todo) > 1:
+                with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as ex:
+                    for p, t in zip(todo, ex.map(_read_one, [(p, columns, cache) for p in todo])):
+                        out[p] = t
+                return out
+    for p in todo:
+        out[p] = read_csv(p, columns, cache)
+    return out
+
+
+def _cached(path: Path, columns: tuple[str, ...], cdir: Path) -> Table | None:
+    try:
+        key = _cache_key(path, columns)
+        with np.load(cdir / f"{key}.npz") as z:
+            return Table(z["ts"], {c: z[c] for c in columns}, int(z["bad"]), int(z["dup"]), bool(z["sec"]))
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def describe_gaps(sd: SymbolData, limit: int = 3) -> str:

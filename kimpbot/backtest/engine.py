@@ -112,10 +112,16 @@ def _group_bars(ts: np.ndarray, close_ms: np.ndarray, value: np.ndarray, minutes
     row, how many of them had closed by that row's close."""
     span = minutes * 60_000
     g = ts // span
-    last = np.ones(ts.shape[0], dtype=bool)
-    last[:-1] = g[1:] != g[:-1]
+    n = ts.shape[0]
+    last = np.ones(n, dtype=bool)
+    np.not_equal(g[1:], g[:-1], out=last[:-1])
+    if bool(last.all()) and bool(((g + 1) * span <= close_ms).all()):
+        return value, np.arange(1, n + 1)  # every row is a closed bar of its own (bars >= window bars)
     ends = (g[last] + 1) * span
-    count = np.searchsorted(ends, close_ms, side="right")
+    first = np.ones(n, dtype=bool)
+    first[1:] = last[:-1]
+    gi = np.cumsum(first) - 1  # the bar each row belongs to
+    count = gi + (ends[gi] <= close_ms)  # earlier bars all closed; its own once its end is reached
     return value[last], count
 
 
@@ -158,23 +164,11 @@ class Indicators:
         self.std[has] = wstd[k[has]]
         self.zL = zscores(self.exec_long, self.mean, self.std)
         self.zS = zscores(self.exec_short, self.mean, self.std)
-        self.z_mid = zscores(self.mid, self.mean, self.std)
         ready = np.isfinite(self.mean)
         self.first_ready_row = int(np.argmax(ready)) if ready.any() else None
-        # multi_timeframe confirmation bars
-        cvals, ccount = _group_bars(sd.ts, self.close_ms, self.mid, p.confirm_bar_minutes)
-        need = p.confirm_bars
-        up = np.zeros(cvals.shape[0], dtype=bool)
-        down = np.zeros(cvals.shape[0], dtype=bool)
-        up[1:] = cvals[1:] > cvals[:-1]
-        down[1:] = cvals[1:] < cvals[:-1]
-        run_up, run_down = _run_lengths(up), _run_lengths(down)
-        j = ccount - 1
-        okj = j >= need
-        self.confirm_long = np.zeros(n, dtype=bool)
-        self.confirm_short = np.zeros(n, dtype=bool)
-        self.confirm_long[okj] = run_up[j[okj]] >= need
-        self.confirm_short[okj] = run_down[j[okj]] >= need
+        self._params = p
+        self._confirm: tuple[np.ndarray, np.ndarray] | None = None
+        self._z_mid: np.ndarray | None = None
         # fills at the next bar
         if m.fill == "next_close":
             self.fill_u, self.fill_b, self.fill_fx, self.fill_ms = uc, bc, fx, self.close_ms
@@ -191,6 +185,42 @@ class Indicators:
         self.funding_fx = fx[r]
         self.funding_upto = np.searchsorted(F, self.close_ms, side="right")  # events <= each close
         self.rate = m.funding_rate_8h
+
+    @property
+    def z_mid(self) -> np.ndarray:
+        """z of the mid premium (for the chart)."""
+        if self._z_mid is None:
+            self._z_mid = zscores(self.mid, self.mean, self.std)
+        return self._z_mid
+
+    def _confirmation(self) -> tuple[np.ndarray, np.ndarray]:
+        """multi_timeframe: the last ``confirm_bars`` closed confirmation bars all moved back
+        toward the mean (strictly rising for long premium, falling for short), per row."""
+        if self._confirm is None:
+            p, sd, n = self._params, self.sd, self.n
+            cvals, ccount = _group_bars(sd.ts, self.close_ms, self.mid, p.confirm_bar_minutes)
+            need = p.confirm_bars
+            up = np.zeros(cvals.shape[0], dtype=bool)
+            down = np.zeros(cvals.shape[0], dtype=bool)
+            up[1:] = cvals[1:] > cvals[:-1]
+            down[1:] = cvals[1:] < cvals[:-1]
+            run_up, run_down = _run_lengths(up), _run_lengths(down)
+            j = ccount - 1
+            okj = j >= need
+            cl = np.zeros(n, dtype=bool)
+            cs = np.zeros(n, dtype=bool)
+            cl[okj] = run_up[j[okj]] >= need
+            cs[okj] = run_down[j[okj]] >= need
+            self._confirm = (cl, cs)
+        return self._confirm
+
+    @property
+    def confirm_long(self) -> np.ndarray:
+        return self._confirmation()[0]
+
+    @property
+    def confirm_short(self) -> np.ndarray:
+        return self._confirmation()[1]
 
     def exit_due(self, p: StrategyParams, name: str, from_row: int) -> np.ndarray | None:
         """multi_timeframe checks exits every ``exit_check_seconds``: a mask when bars are shorter."""

@@ -45,10 +45,20 @@ def equity_curve(run: StrategyRun, initial: float, from_ms: int | None = None
         r = max(ind.first_ready_row, from_row_for(ind, from_ms))
         if r < ind.n:
             starts.append(int(ind.close_ms[r]))
-    times = np.unique(np.concatenate([ind.close_ms for s, ind in run.indicators.items() if s in run.symbols]))
+    closes = [ind.close_ms for s, ind in run.indicators.items() if s in run.symbols]
+    if all(c.shape == closes[0].shape and np.array_equal(c, closes[0]) for c in closes[1:]):
+        times = closes[0].copy()
+    else:
+        times = np.sort(np.concatenate(closes))
+        keep_t = np.ones(times.shape[0], dtype=bool)
+        keep_t[1:] = times[1:] != times[:-1]
+        times = times[keep_t]
     eq = np.full(times.shape[0], float(initial))
     for sym, sr in run.symbols.items():
         ind = run.indicators[sym]
+        if ind.close_ms.shape == times.shape and np.array_equal(ind.close_ms, times):
+            eq += sr.equity
+            continue
         k = np.searchsorted(ind.close_ms, times, side="right") - 1
         ok = k >= 0
         eq[ok] += sr.equity[k[ok]]
