@@ -22,7 +22,7 @@ from typing import Any
 
 from kimpbot.backtest.data import SAMPLE_DIR, DataError, describe_gaps, interval_label, iso, load_dataset, parse_time
 from kimpbot.backtest.engine import StrategyRun, bar_lengths, prepare, run_strategy
-from kimpbot.backtest.fills import MarketModel
+from kimpbot.backtest.fills import MarketModel, market_model
 from kimpbot.backtest.metrics import compute, trade_rows
 from kimpbot.backtest.progress import Progress
 from kimpbot.params import ConfigError
@@ -100,12 +100,7 @@ def run(args: argparse.Namespace) -> int:
         if which not in STRATEGIES + ("all",):
             raise ConfigError("--strategy", which, "zscore, multi_timeframe, optimized or all")
         names = list(STRATEGIES) if which == "all" else [which]
-        model = MarketModel(
-            upbit_fee=float(owner["fees.upbit_taker"]), binance_fee=float(owner["fees.binance_taker"]),
-            slippage_pct=float(args.slippage_pct if args.slippage_pct is not None else owner["backtest.slippage_pct"]),
-            funding_rate_8h=float(args.funding_rate_8h if args.funding_rate_8h is not None
-                                  else owner["backtest.funding_rate_8h"]),
-            fill=args.fill or owner["backtest.fill"])
+        model = market_model(owner, args.slippage_pct, args.funding_rate_8h, args.fill)
         if model.slippage_pct < 0:
             raise ConfigError("--slippage-pct", model.slippage_pct, ">= 0")
         inventory = _inventory(args.inventory if args.inventory is not None else owner["backtest.inventory"])

@@ -10,10 +10,14 @@ premiums include both fees, exactly as the live market engine defines them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kimpbot.models import Direction, PremiumSnapshot
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import PairFill
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kimpbot.config import OwnerConfig
 
 FUNDING_PERIOD_MS = 8 * 3_600_000  # Binance USDT-M: 00:00, 08:00, 16:00 UTC
 
@@ -61,3 +65,13 @@ def exit_prices(direction: Direction, u_px: float, b_px: float, m: MarketModel) 
     """Close: a long-premium pair sells Upbit and buys the perp back."""
     sell_upbit = direction is Direction.LONG_PREMIUM
     return rules.slipped(u_px, m.slip, not sell_upbit), rules.slipped(b_px, m.slip, sell_upbit)
+
+
+def market_model(owner: "OwnerConfig", slippage_pct: float | None = None, funding_rate_8h: float | None = None,
+                 fill: str | None = None) -> MarketModel:
+    """The market model the owner's file describes (``fees.*``, ``backtest.*``), with what-if overrides."""
+    return MarketModel(
+        upbit_fee=float(owner["fees.upbit_taker"]), binance_fee=float(owner["fees.binance_taker"]),
+        slippage_pct=float(owner["backtest.slippage_pct"] if slippage_pct is None else slippage_pct),
+        funding_rate_8h=float(owner["backtest.funding_rate_8h"] if funding_rate_8h is None else funding_rate_8h),
+        fill=str(owner["backtest.fill"] if fill is None else fill))

@@ -23,8 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kimpbot.backtest.data import Dataset
 
 DAY_MS = 86_400_000
 
@@ -183,3 +187,43 @@ if __name__ == "__main__":  # pragma: no cover
 
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
     print(write_sample(target))
+
+
+def frames_to_dataset(frames: dict[str, dict[str, np.ndarray]], source: str = "memory",
+                      to_ms: int | None = None) -> "Dataset":
+    """The Dataset :func:`kimpbot.backtest.data.load_dataset` would build from these frames, without files."""
+    from kimpbot.backtest.data import Dataset, Table, build_symbol
+
+    def table(name: str, cols: tuple[str, ...]) -> Table:
+        f = frames[name]
+        return Table(np.asarray(f["timestamp"], dtype=np.int64),
+                     {c: np.asarray(f[c], dtype=np.float64) for c in cols})
+
+    fx = table("fx", ("close",))
+    syms = sorted(k[len("upbit_"):] for k in frames if k.startswith("upbit_"))
+    out = {s: build_symbol(s, table(f"upbit_{s}", ("open", "close")), table(f"binance_{s}", ("open", "close")), fx,
+                           to_ms) for s in syms}
+    return Dataset(source, out, int(fx.ts.shape[0]))
+
+
+def premium_frames(premium_pct: list[float] | np.ndarray, start_ms: int, interval_minutes: float = 60.0,
+                   symbol: str = "BTC", binance: float | np.ndarray = 100.0, fx: float = 1000.0,
+                   opens_equal_closes: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """Hand-checkable frames: Binance at ``binance`` USDT, one FX rate ``fx`` (known a day before the
+    first bar), Upbit = binance x fx x (1 + premium/100) exactly; opens equal closes unless told."""
+    p = np.asarray(premium_pct, dtype=np.float64)
+    n = p.shape[0]
+    iv = int(round(interval_minutes * 60_000))
+    ts = start_ms + np.arange(n, dtype=np.int64) * iv
+    b = np.broadcast_to(np.asarray(binance, dtype=np.float64), (n,)).copy()
+    u = b * fx * (1.0 + p / 100.0)
+    uo = u.copy() if opens_equal_closes else np.concatenate(([u[0]], u[:-1]))
+    bo = b.copy() if opens_equal_closes else np.concatenate(([b[0]], b[:-1]))
+    ones = np.ones(n)
+    return {
+        "fx": {"timestamp": np.array([start_ms - DAY_MS], dtype=np.int64), "close": np.array([fx])},
+        f"upbit_{symbol}": {"timestamp": ts, "open": uo, "high": np.maximum(uo, u), "low": np.minimum(uo, u),
+                            "close": u, "volume": ones},
+        f"binance_{symbol}": {"timestamp": ts, "open": bo, "high": np.maximum(bo, b), "low": np.minimum(bo, b),
+                              "close": b, "volume": ones},
+    }
