@@ -1,0 +1,127 @@
+"""``kimpbot backtest``: the owner's file, the table, the JSON keys, the chart, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kimpbot.backtest import cli
+
+KEYS = ("annual_return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct", "trades", "avg_profit_krw",
+        "final_capital_krw")
+EXTRA = ("sortino", "calmar", "profit_factor", "expectancy_krw", "max_drawdown_start", "max_drawdown_bottom",
+         "max_drawdown_end", "longest_losing_streak", "avg_holding_hours", "fees_paid_krw", "funding_paid_krw")
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIMPBOT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("KIMPBOT_STRATEGY_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./strategy.toml: built-in defaults
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    code = cli.run(p.parse_args(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_has_the_keys_issue_3_lists_per_strategy(capsys) -> None:
+    code, out, _ = run(["--strategy", "all", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc) == {"zscore", "multi_timeframe", "optimized", "meta"}
+    for name in ("zscore", "multi_timeframe", "optimized"):
+        for k in KEYS + EXTRA:
+            assert k in doc[name], (name, k)
+        assert isinstance(doc[name]["trades"], int) and doc[name]["trades"] > 0
+        assert doc[name]["max_drawdown_pct"] <= 0
+    meta = doc["meta"]
+    assert meta["strategy_file"] == "built-in defaults" and meta["inventory"] == "none"
+    assert meta["symbols"]["ETH"]["missing_bars"] == 6 and meta["symbols"]["ETH"]["largest_gaps"]
+    assert "zscore.exit_z" in meta["unset_by_owner"]
+    assert any("multi_timeframe: no 1-minute bars" in n for n in meta["notes"])
+
+
+def test_table_side_by_side_and_all_never_changes_the_owners_numbers(capsys) -> None:
+    code, out, _ = run(["--strategy", "all"], capsys)
+    assert code == 0
+    header = next(line for line in out.splitlines() if "multi_timeframe" in line and "zscore" in line)
+    assert header.split() == ["zscore", "multi_timeframe", "optimized"]
+    for label in ("Annual return %", "Sharpe", "Max drawdown %", "Win rate %", "Trades", "Avg profit / trade KRW",
+                  "Final capital KRW", "Sortino", "Calmar", "Profit factor", "Expectancy KRW", "Max DD peak",
+                  "Longest losing streak", "Avg holding hours", "Fees paid KRW", "Funding paid KRW"):
+        assert label in out
+    assert "unset by owner" in out and "refused for lack of Upbit inventory" in out
+    _, one, _ = run(["--strategy", "optimized", "--json"], capsys)
+    _, every, _ = run(["--strategy", "all", "--json"], capsys)
+    assert json.loads(one)["optimized"] == json.loads(every)["optimized"]
+
+
+def test_strategy_file_is_read_and_named(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "mine.toml"
+    f.write_text('strategy = "zscore"\n[zscore]\nentry_threshold = 3.5\n[backtest]\ninventory = "full"\n')
+    _, out, _ = run(["--strategy-file", str(f), "--json"], capsys)
+    doc = json.loads(out)
+    assert list(doc) == ["zscore", "meta"] and doc["meta"]["strategy_file"] == str(f)
+    assert doc["meta"]["inventory"] == "full"
+    _, base, _ = run(["--strategy", "zscore", "--json", "--inventory", "full"], capsys)
+    assert doc["zscore"]["trades"] < json.loads(base)["zscore"]["trades"]  # a higher threshold trades less
+    monkeypatch.setenv("KIMPBOT_STRATEGY_FILE", str(f))
+    _, out, _ = run(["--json"], capsys)
+    assert json.loads(out)["meta"]["strategy_file"] == str(f)
+    (tmp_path / "bad.toml").write_text("[zscore]\nentry_threshold = -1\n")
+    code, _, err = run(["--strategy-file", str(tmp_path / "bad.toml")], capsys)
+    assert code == 2 and "zscore.entry_threshold" in err
+
+
+def test_from_to_and_what_if_flags(capsys) -> None:
+    _, out, _ = run(["--json", "--from", "2025-02-01", "--to", "2025-02-20", "--inventory", "full",
+                     "--slippage-pct", "0.05", "--funding-rate-8h", "0", "--fill", "next_close"], capsys)
+    doc = json.loads(out)
+    m = doc["optimized"]
+    assert m["period_start"] >= "2025-02-01" and m["period_end"] <= "2025-02-21T00:00:00Z"
+    assert doc["meta"]["slippage_pct_per_leg"] == 0.05 and doc["meta"]["fill"] == "next_close"
+    assert m["funding_paid_krw"] == 0
+
+
+def test_chart_and_trades(tmp_path: Path, capsys) -> None:
+    png = tmp_path / "bt.png"
+    code, out, _ = run(["--strategy", "all", "--chart", str(png), "--trades"], capsys)
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert "trades — optimized" in out and "target: net profit" in out
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path, capsys) -> None:
+    code, _, err = run(["--data", str(tmp_path / "none")], capsys)
+    assert code == 2 and "no such data directory" in err
+    code, _, err = run(["--inventory", "lots"], capsys)
+    assert code == 2 and "--inventory" in err
+    code, _, err = run(["--strategy", "best"], capsys)
+    assert code == 2 and "--strategy" in err
+    code, _, err = run(["--from", "2025-03-01", "--to", "2025-02-01"], capsys)
+    assert code == 2
+
+
+def test_progress_bar_on_stderr(capsys) -> None:
+    code, _, err = run(["--progress", "--strategy", "all"], capsys)
+    assert code == 0 and "%" in err and "[" in err
+
+
+def test_module_and_main_cli_entry_points(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "kimpbot.backtest", "--json", "--strategy", "zscore"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "KIMPBOT_CACHE_DIR": "off", "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["zscore"]["trades"] > 0
+    from kimpbot.cli import build_parser
+
+    args = build_parser().parse_args(["backtest", "--strategy", "optimized", "--json"])
+    assert args.func(args) == 0
