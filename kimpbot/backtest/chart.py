@@ -53,8 +53,9 @@ def write_chart(path: Path | str, runs: Sequence[StrategyRun], initial: float, f
                 ax_p.scatter(dt(np.array([d.ts])), [ind.mid[d.row]], marker="x", color="black", s=36, zorder=3,
                              linewidths=1.2)
             else:
+                filled = marker != "+"
                 ax_p.scatter(dt(np.array([d.ts])), [ind.mid[d.row]], marker=marker, color=c, s=44, zorder=3,
-                             edgecolors="black", linewidths=0.6)
+                             edgecolors="black" if filled else None, linewidths=0.6 if filled else 1.2)
     ax_p.set_ylabel("premium % (mid)")
     ax_p.set_title(f"entries ▲ long / ▼ short premium, + adds, × exits: {main.name}", fontsize=9)
     ax_p.legend(loc="upper left", fontsize=8)

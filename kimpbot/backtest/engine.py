@@ -311,7 +311,9 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         run.refusals += int(hi - lo)
         run.refusal_episodes += int(refused[a]) + int(np.searchsorted(ref_start_idx, b) -
                                                       np.searchsorted(ref_start_idx, a + 1))
-        for r in ref_idx[lo:hi][: max(0, 3 - len(run.refusal_examples))]:
+        rows = ref_idx[lo:hi]
+        starts = rows[(rows == a) | ~prev[rows]]  # the first bar of each refusal episode
+        for r in starts[: max(0, 3 - len(run.refusal_examples))]:
             run.refusal_examples.append(
                 f"{sym} {_iso(ind.close_ms[r])}: short premium entry (z {ind.zS[r]:.2f}, premium "
                 f"{ind.exec_short[r]:.2f}%) refused: needs {size_s[r]:,.0f} KRW of {sym} on Upbit, inventory "

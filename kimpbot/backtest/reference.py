@@ -137,7 +137,7 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
             run.refusals += 1
             if not prev_refused:
                 run.refusal_episodes += 1
-            if len(run.refusal_examples) < 3:
+            if not prev_refused and len(run.refusal_examples) < 3:
                 run.refusal_examples.append(strat.last_refusals[0].reason)
         prev_refused = bool(strat.last_refusals)
         if signals and i < n - 1:
