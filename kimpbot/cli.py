@@ -208,12 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_sim)
 
     sp = sub.add_parser("backtest", help="run the strategies over candle history")
-    try:
-        from kimpbot.backtest import cli as bt
+    from kimpbot.backtest import cli as bt
 
-        bt.add_arguments(sp)
-    except ImportError:  # the backtester is optional at import time only while it is being built
-        pass
+    bt.add_arguments(sp)
     sp.set_defaults(func=cmd_backtest)
 
     sp = sub.add_parser("config", help="configuration tools")

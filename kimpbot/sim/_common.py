@@ -357,7 +357,7 @@ class FakeBase:
                 await asyncio.sleep(fault.wait_s)
             elif fault.kind == "lost":
                 return drop(request)
-            if reply.status == 200 and reply.text is None:
+            if 200 <= reply.status < 300 and reply.text is None:
                 if fault.kind in ("nan", "negative"):
                     reply.data = corrupt(reply.data, fault.kind, binance=self.venue == "binance")
                 elif fault.kind == "malformed":

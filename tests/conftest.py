@@ -1,0 +1,44 @@
+"""Shared fixtures: the simulated exchanges on 127.0.0.1 and a strategy file with a short window."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+# A short z window keeps warm-up fast in tests; everything else is SPEC's defaults.
+SHORT_WINDOW = """
+[zscore]
+window_days = 1
+[fx]
+poll_seconds = 1
+[market]
+max_quote_age_s = 3
+"""
+
+
+@pytest.fixture
+def strategy_file(tmp_path: Path) -> Path:
+    p = tmp_path / "strategy.toml"
+    p.write_text(SHORT_WINDOW)
+    return p
+
+
+@pytest.fixture
+async def sim():
+    from kimpbot.sim.market import SimMarket
+    from kimpbot.sim.servers import SimServers
+
+    servers = SimServers(SimMarket(seed=3), push_interval_s=0.1)
+    await servers.start()
+    try:
+        yield servers
+    finally:
+        await servers.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_libraries():
+    for name in ("ccxt", "aiohttp.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)

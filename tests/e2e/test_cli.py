@@ -1,0 +1,75 @@
+"""`kimpbot run` against the simulated exchanges (via the env URLs) and `kimpbot demo` print a live premium table."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+
+TABLE_ROW = re.compile(r"^(BTC|ETH|XRP)\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d", re.M)
+
+
+async def run_cli(args, env, timeout=90):
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kimpbot", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                stdin=asyncio.subprocess.DEVNULL)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def base_env(tmp_path, strategy_file):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPBIT_", "BINANCE_", "TELEGRAM_", "DISCORD_"))}
+    env.update({"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_STRATEGY_FILE": str(strategy_file)})
+    return env
+
+
+async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file):
+    env = base_env(tmp_path, strategy_file) | sim.env()
+    sim.market.set_premium("BTC", 2.5)
+    code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
+    assert code == 0, err
+    assert "kimpbot started: paper mode, strategy optimized" in out
+    assert "FX usdkrw (bank USD/KRW)" in out
+    rows = TABLE_ROW.findall(out)
+    assert {"BTC", "ETH", "XRP"} <= set(rows)
+    btc = [ln for ln in out.splitlines() if ln.startswith("BTC ")][-1]
+    assert float(btc.split()[2]) == __import__("pytest").approx(2.5, abs=0.06)  # the mid premium column
+    for secret in (sim.env()["UPBIT_SECRET_KEY"], sim.env()["BINANCE_API_SECRET"]):
+        assert secret not in out and secret not in err
+
+
+async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
+    env = base_env(tmp_path, strategy_file) | {"UPBIT_API_URL": "http://127.0.0.1:9",
+                                               "BINANCE_FUTURES_API_URL": "http://127.0.0.1:9",
+                                               "FX_API_URL": "http://127.0.0.1:9"}
+    code, out, err = await run_cli(["run", "--duration", "5", "--no-stdin"], env)
+    assert code == 2
+    assert "cannot reach the exchanges" in err and "kimpbot demo" in err
+
+
+async def test_demo_prints_a_moving_premium(tmp_path, strategy_file):
+    code, out, err = await run_cli(["demo", "--duration", "8", "--table-every", "2", "--no-stdin",
+                                    "--sim-step", "0.5"], base_env(tmp_path, strategy_file))
+    assert code == 0, err
+    assert "demo: simulated Upbit, Binance and FX on 127.0.0.1" in out
+    mids = [float(ln.split()[2]) for ln in out.splitlines() if TABLE_ROW.match(ln) and ln.startswith("BTC")]
+    assert len(mids) >= 3
+    assert len(set(mids)) > 1, "the demo premium should move"
+
+
+async def test_config_check_names_bad_key(tmp_path):
+    bad = tmp_path / "s.toml"
+    bad.write_text("[zscore]\nentry_threshold = 'two'\n")
+    env = base_env(tmp_path, bad) | {"BINANCE_API_SECRET": "do-not-print-this-secret"}
+    code, out, err = await run_cli(["config", "check"], env)
+    assert code == 2
+    assert "zscore.entry_threshold" in err and "'two'" in err and "float" in err
+    good = tmp_path / "g.toml"
+    good.write_text("")
+    code, out, err = await run_cli(["config", "check"], base_env(tmp_path, good) |
+                                   {"BINANCE_API_SECRET": "do-not-print-this-secret"})
+    assert code == 0, err
+    assert "do-not-print-this-secret" not in out + err
+    assert "BINANCE_API_SECRET = (set)" in out
+    assert "zscore.exit_z" in out and "default, unset by owner" in out
