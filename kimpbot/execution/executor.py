@@ -1,0 +1,529 @@
+"""Two-leg executor: a signal becomes a hedged pair trade, or an unwound, reported failure.
+
+Order of operations for every pair (entry, add or exit):
+
+1. the trade and both leg intents are journaled (crash-safe) before anything is sent;
+2. both legs go out concurrently, each with a client order id derived from the
+   trade id, each under a timeout;
+3. a leg with no answer (timeout, lost response, pyupbit's ``None``) is queried
+   by client id until it is final: never assumed placed, never assumed not;
+4. the filled quantities are compared. Any difference beyond dust is unwound by a
+   market order on the larger side (entry), or the missing leg is retried and, if
+   it still fails, the filled leg is reversed (exit), so every outcome ends
+   hedged or flat;
+5. every fill, partial fill, rollback and unwind is published; anything left
+   unhedged is published as a critical ``exposure`` event naming symbol, venue,
+   side and quantity, and new entries are halted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from kimpbot.clock import Clock
+from kimpbot.events import Event, EventBus
+from kimpbot.execution.venues import (MarketRules, OrderRequest, OrderResult, OrderStatus, PerpVenue, Side,
+                                      TradingVenue)
+from kimpbot.models import Direction
+from kimpbot.store import Store
+from kimpbot.strategy.base import PairFill, Position, Signal, add_to_position, open_position
+
+log = logging.getLogger(__name__)
+
+# journal statuses (kimpbot.store)
+_J_STATUS = {
+    OrderStatus.FILLED: "filled",
+    OrderStatus.PARTIAL: "canceled",  # final with a partial fill in filled_qty
+    OrderStatus.REJECTED: "rejected",
+    OrderStatus.NOT_FOUND: "unknown",  # keep it open: a late placement is re-checked by reconciliation
+    OrderStatus.OPEN: "open",
+    OrderStatus.UNKNOWN: "unknown",
+}
+
+
+@dataclass(frozen=True)
+class ExecConfig:
+    order_timeout_s: float = 5.0
+    query_timeout_s: float = 3.0
+    unknown_grace_s: float = 10.0  # how long to keep querying a leg with no answer
+    query_interval_s: float = 0.25
+    retry_delay_s: float = 0.5  # before resending a retryable (429) order with the same client id
+    max_retries: int = 2
+
+
+@dataclass
+class TradeOutcome:
+    trade_id: str
+    symbol: str
+    action: str  # enter | add | exit
+    status: str  # filled | partial | rolled_back | failed | exposed
+    position_id: str | None = None
+    upbit: OrderResult | None = None
+    binance: OrderResult | None = None
+    unwinds: list[OrderResult] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    cost_krw: float = 0.0  # what a rollback cost (fees and price moves), KRW
+    exposure: list[str] = field(default_factory=list)  # unhedged quantities left, named
+    skew_ms: float = 0.0  # time between the two legs leaving
+
+    @property
+    def hedged_or_flat(self) -> bool:
+        return not self.exposure
+
+
+def position_to_doc(p: Position, status: str = "open", **extra: Any) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    d["direction"] = p.direction.value
+    d["status"] = status
+    d.update(extra)
+    return d
+
+
+def position_from_doc(d: dict[str, Any]) -> Position:
+    names = {f.name for f in dataclasses.fields(Position)}
+    kw = {k: v for k, v in d.items() if k in names}
+    kw["direction"] = Direction(kw["direction"])
+    return Position(**kw)
+
+
+class Executor:
+    def __init__(self, upbit: TradingVenue, binance: PerpVenue, store: Store, bus: EventBus, clock: Clock,
+                 rules: dict[tuple[str, str], MarketRules], cfg: ExecConfig | None = None) -> None:
+        self.upbit = upbit
+        self.binance = binance
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.rules = rules
+        self.cfg = cfg or ExecConfig()
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.consecutive_failures = 0
+        self.on_failure: Callable[[str], None] | None = None  # risk manager hook
+        self.on_exposure: Callable[[str], None] | None = None  # halts entries
+
+    # ---- public ------------------------------------------------------------------------
+
+    def lock(self, symbol: str) -> asyncio.Lock:
+        """One pair trade at a time per symbol: a second signal waits or is skipped."""
+        lk = self.locks.get(symbol)
+        if lk is None:
+            lk = self.locks[symbol] = asyncio.Lock()
+        return lk
+
+    def positions(self) -> list[Position]:
+        return [position_from_doc(d) for d in self.store.open_positions()]
+
+    async def execute(self, signal: Signal, *, upbit_price: float, binance_price: float, fx: float,
+                      position: Position | None = None, by: str = "auto") -> TradeOutcome:
+        """Carry out ``signal`` (enter/add/exit). Prices are the expected VWAPs the signal read."""
+        async with self.lock(signal.symbol):
+            trade_id = self.store.new_trade_id()
+            plan = self._plan(trade_id, signal, upbit_price, binance_price, position)
+            if isinstance(plan, str):
+                out = TradeOutcome(trade_id, signal.symbol, signal.action, "failed", messages=[plan])
+                self._publish("error", f"{signal.symbol} {signal.action} not sent: {plan}", "warning",
+                              trade_id=trade_id)
+                return out
+            ureq, breq = plan
+            self.store.upsert_trade({
+                "id": trade_id, "symbol": signal.symbol, "direction": signal.direction.value,
+                "action": signal.action, "status": "sending", "by": by, "tier": signal.tier,
+                "signal_reason": signal.reason, "expected_premium_pct": signal.premium_pct, "z": signal.z,
+                "size_krw": signal.size_krw, "fx": fx, "position_id": position.id if position else None,
+                "created_ms": self.clock.now_ms(), "upbit_cid": ureq.client_id, "binance_cid": breq.client_id,
+                "target_pct": signal.target_pct,
+            })
+            for req, leg in ((ureq, "U"), (breq, "B")):
+                self.store.journal_intent(trade_id, leg, req.client_id, req.venue, req.symbol, req.side.value,
+                                          req.qty, req.price_hint, signal.action)
+            t0 = time.perf_counter()
+            ures, bres = await asyncio.gather(self._send(self.upbit, ureq), self._send(self.binance, breq))
+            out = TradeOutcome(trade_id, signal.symbol, signal.action, "filled", upbit=ures, binance=bres)
+            out.skew_ms = abs(ures.latency_ms - bres.latency_ms)
+            log.info("trade %s %s %s sent both legs in %.1f ms", trade_id, signal.symbol, signal.action,
+                     (time.perf_counter() - t0) * 1000)
+            if signal.action == "exit":
+                assert position is not None
+                await self._settle_exit(out, signal, position, ureq, breq, fx)
+            else:
+                await self._settle_entry(out, signal, position, ureq, breq, fx)
+            self.store.upsert_trade({"id": trade_id, "status": out.status, "position_id": out.position_id,
+                                     "cost_krw": out.cost_krw, "exposure": out.exposure,
+                                     "messages": out.messages, "closed_ms": self.clock.now_ms()})
+            if out.status in ("failed", "rolled_back", "exposed"):
+                self.consecutive_failures += 1
+                if self.on_failure:
+                    self.on_failure(f"{signal.symbol} {signal.action} {out.status}")
+            else:
+                self.consecutive_failures = 0
+            return out
+
+    # ---- planning ----------------------------------------------------------------------
+
+    def _plan(self, trade_id: str, s: Signal, upbit_price: float, binance_price: float,
+              position: Position | None) -> tuple[OrderRequest, OrderRequest] | str:
+        ur = self.rules[("upbit", s.symbol)]
+        br = self.rules[("binance", s.symbol)]
+        up = Decimal(str(upbit_price))
+        bp = Decimal(str(binance_price))
+        long_p = s.direction is Direction.LONG_PREMIUM
+        if s.action == "exit":
+            if position is None:
+                return "exit without a position"
+            uqty = ur.round_qty(Decimal(str(position.upbit_qty)))
+            bqty = br.round_qty(Decimal(str(position.binance_qty)) + br.qty_step / 2)  # float noise
+            # exit long premium: sell Upbit, buy back the short perp; short premium the other way
+            uside = Side.SELL if long_p else Side.BUY
+            bside = Side.BUY if long_p else Side.SELL
+            reduce = True
+        else:
+            # the hedge quantity is fixed by the coarser step (Binance's), both legs trade it
+            raw = Decimal(str(s.size_krw)) / up
+            bqty = br.round_qty(raw)
+            uqty = ur.round_qty(bqty)
+            uside = Side.BUY if long_p else Side.SELL
+            bside = Side.SELL if long_p else Side.BUY
+            reduce = False
+        if bqty <= 0 or bqty < br.min_qty:
+            return (f"quantity {bqty} {s.symbol} is below Binance's minimum {br.min_qty} "
+                    f"(size {s.size_krw:,.0f} KRW at {upbit_price:,.0f} KRW)")
+        if bqty * bp < br.min_notional and not reduce:
+            return (f"Binance notional {bqty * bp:.2f} USDT is below the minimum {br.min_notional} USDT")
+        if uqty * up < ur.min_notional:
+            return f"Upbit notional {uqty * up:,.0f} KRW is below the minimum {ur.min_notional:,.0f} KRW"
+        ureq = OrderRequest("upbit", s.symbol, uside, self.store.client_order_id(trade_id, "U", 0), uqty, up)
+        breq = OrderRequest("binance", s.symbol, bside, self.store.client_order_id(trade_id, "B", 0), bqty, bp,
+                            reduce_only=reduce)
+        return ureq, breq
+
+    # ---- sending -----------------------------------------------------------------------
+
+    async def _send(self, venue: TradingVenue, req: OrderRequest) -> OrderResult:
+        """Place with retries of retryable refusals (same client id), then resolve unknowns."""
+        attempt = 0
+        while True:
+            self.store.journal_update(req.client_id, "sent", None, None, None, None)
+            t0 = time.perf_counter()
+            try:
+                res = await venue.place_market(req, self.cfg.order_timeout_s)
+            except Exception as exc:  # an adapter bug must not lose track of an order
+                log.exception("%s order %s raised", req.venue, req.client_id)
+                res = OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.UNKNOWN,
+                                  error=f"{type(exc).__name__}: {exc}")
+            res = dataclasses.replace(res, latency_ms=(time.perf_counter() - t0) * 1000)
+            if res.status is OrderStatus.REJECTED and res.retryable and attempt < self.cfg.max_retries:
+                attempt += 1
+                self._journal(req, res)
+                log.warning("%s order %s refused (%s); resending the same client id in %.1f s", req.venue,
+                            req.client_id, res.error, self.cfg.retry_delay_s * attempt)
+                await asyncio.sleep(self.cfg.retry_delay_s * attempt)
+                continue
+            break
+        if res.status in (OrderStatus.UNKNOWN, OrderStatus.OPEN):
+            self._journal(req, res)
+            res = await self._resolve(venue, req, res)
+        self._journal(req, res)
+        self._publish_leg(req, res)
+        return res
+
+    async def _resolve(self, venue: TradingVenue, req: OrderRequest, first: OrderResult) -> OrderResult:
+        """Query by client id until the order is final or the grace period ends."""
+        deadline = time.monotonic() + self.cfg.unknown_grace_s
+        last = first
+        log.warning("%s order %s: no final answer (%s); querying by client id", req.venue, req.client_id,
+                    first.error or first.status.value)
+        while True:
+            try:
+                q = await venue.query(req.symbol, req.client_id, self.cfg.query_timeout_s)
+            except Exception as exc:
+                q = OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.UNKNOWN,
+                                error=f"{type(exc).__name__}: {exc}")
+            if q.status.final and q.status is not OrderStatus.NOT_FOUND:
+                return dataclasses.replace(q, latency_ms=first.latency_ms)
+            last = q
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(self.cfg.query_interval_s)
+        if last.status is OrderStatus.NOT_FOUND:
+            # The exchange has no such order after the grace period: nothing filled. The journal
+            # entry stays open, so reconciliation re-checks it and catches a late placement.
+            return dataclasses.replace(last, error=f"not found after {self.cfg.unknown_grace_s:g} s "
+                                       f"({first.error or 'no answer'})", latency_ms=first.latency_ms)
+        return dataclasses.replace(last, status=OrderStatus.UNKNOWN, latency_ms=first.latency_ms,
+                                   error=last.error or first.error or "no answer")
+
+    def _journal(self, req: OrderRequest, res: OrderResult) -> None:
+        self.store.journal_update(req.client_id, _J_STATUS[res.status], res.filled_qty,
+                                  res.avg_price if res.filled_qty > 0 else None, res.fee,
+                                  res.exchange_id or None, res.error or None,
+                                  fee_asset="KRW" if req.venue == "upbit" else "USDT")
+
+    async def _order(self, venue: TradingVenue, trade_id: str, leg: str, symbol: str, side: Side, qty: Decimal,
+                     price: Decimal, reduce_only: bool, kind: str) -> OrderResult:
+        """A follow-up order (unwind, retry) with its own journaled intent and next attempt number."""
+        attempt = sum(1 for e in self.store.journal_for_trade(trade_id) if e.leg == leg)
+        cid = self.store.client_order_id(trade_id, leg, attempt)
+        req = OrderRequest(venue.name, symbol, side, cid, qty, price, reduce_only)
+        self.store.journal_intent(trade_id, leg, cid, venue.name, symbol, side.value, qty, price, kind)
+        return await self._send(venue, req)
+
+    # ---- settling ----------------------------------------------------------------------
+
+    async def _settle_entry(self, out: TradeOutcome, s: Signal, position: Position | None, ureq: OrderRequest,
+                            breq: OrderRequest, fx: float) -> None:
+        ures, bres = out.upbit, out.binance
+        assert ures is not None and bres is not None
+        for res in (ures, bres):
+            if res.status is OrderStatus.UNKNOWN:
+                out.exposure.append(self._unknown_exposure(res))
+        ur = self.rules[("upbit", s.symbol)]
+        br = self.rules[("binance", s.symbol)]
+        fu, fb = ures.filled_qty, bres.filled_qty
+        # A difference finer than Binance's step cannot be hedged: it stays, recorded per leg.
+        # Anything beyond it is unwound on the side that filled more.
+        if fu - fb >= br.qty_step or (fb == 0 and fu > 0):
+            fu -= await self._unwind(out, "upbit", s.symbol, ureq.side, fu - fb,
+                                     ures.avg_price or ureq.price_hint, ur, fx)
+        elif fb - fu >= br.qty_step or (fu == 0 and fb > 0):
+            fb -= await self._unwind(out, "binance", s.symbol, breq.side, fb - fu,
+                                     bres.avg_price or breq.price_hint, br, fx)
+        mismatch = fu - fb
+        if mismatch != 0 and (abs(mismatch) >= br.qty_step or fu == 0 or fb == 0):
+            venue, side, rules, price = (("upbit", ureq.side, ur, ures.avg_price or ureq.price_hint) if mismatch > 0
+                                         else ("binance", breq.side, br, bres.avg_price or breq.price_hint))
+            if self._is_dust(abs(mismatch), price, rules):
+                out.messages.append(f"dust left on {venue}: {abs(mismatch)} {s.symbol} (below the minimum order)")
+            else:
+                out.exposure.append(f"{s.symbol} {venue} {side.value} {abs(mismatch)} unhedged (unwind failed)")
+        if fu > 0 and fb > 0:
+            fill = self._pair_fill(ures, bres, fu, fb, fx)
+            pid = position.id if position is not None else out.trade_id
+            booked = self.store.get_position(pid)
+            applied = list(booked.get("trade_ids", [])) if booked else []
+            if out.trade_id in applied:  # settled before a crash: never book the same fill twice
+                assert booked is not None
+                pos = position_from_doc(booked)
+            else:
+                if position is None:
+                    pos = open_position(out.trade_id, s, fill)
+                else:
+                    pos = position
+                    add_to_position(pos, s, fill)
+                self.store.upsert_position(position_to_doc(pos, trade_ids=applied + [out.trade_id]))
+            out.position_id = pos.id
+            out.status = "filled" if (fu == ureq.qty and fb == breq.qty) else "partial"
+            if fu != fb and abs(fu - fb) < br.qty_step:
+                out.messages.append(f"residual delta {fu - fb} {s.symbol} (finer than Binance's step {br.qty_step})")
+            exp = f"{s.premium_pct:+.2f}%" if s.premium_pct is not None else "n/a"
+            self._publish("trade", (
+                f"{s.symbol} {s.direction.label} {s.action} {'filled' if out.status == 'filled' else 'partly filled'}: "
+                f"Upbit {ureq.side.value} {fu} @ {ures.avg_price:,.2f} KRW, Binance {breq.side.value} {fb} @ "
+                f"{bres.avg_price:,.4f} USDT, premium {fill_premium(fill):+.2f}% (signal {exp}), "
+                f"target {s.target_pct:g}%"), "info", trade_id=out.trade_id, symbol=s.symbol,
+                direction=s.direction.value, action=s.action, qty=str(fb), position_id=pos.id,
+                upbit=_res_dict(ures), binance=_res_dict(bres), expected_profit_pct=s.target_pct,
+                size_krw=float(fu * ures.avg_price))
+        else:
+            out.status = "rolled_back" if out.unwinds else "failed"
+            why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (ures, bres)
+                            if r.status is not OrderStatus.FILLED)
+            self._publish("rollback" if out.unwinds else "error",
+                          f"{s.symbol} {s.direction.label} {s.action} failed ({why})"
+                          + (f"; unwound, cost {out.cost_krw:,.0f} KRW" if out.unwinds else "; nothing filled"),
+                          "warning", trade_id=out.trade_id, symbol=s.symbol, cost_krw=out.cost_krw)
+        if out.exposure:
+            out.status = "exposed"
+            self._exposure(out)
+
+    async def _settle_exit(self, out: TradeOutcome, s: Signal, pos: Position, ureq: OrderRequest,
+                           breq: OrderRequest, fx: float) -> None:
+        ur = self.rules[("upbit", s.symbol)]
+        br = self.rules[("binance", s.symbol)]
+        # A leg that did not (fully) close is retried (new attempt id) before anything is reversed.
+        for venue, req, rules, key in ((self.upbit, ureq, ur, "upbit"), (self.binance, breq, br, "binance")):
+            res = out.upbit if key == "upbit" else out.binance
+            assert res is not None
+            if res.status is OrderStatus.UNKNOWN:
+                out.exposure.append(self._unknown_exposure(res))
+                continue
+            missing = rules.round_qty(req.qty - res.filled_qty)
+            if missing > 0 and not self._is_dust(missing, req.price_hint, rules):
+                retry = await self._order(venue, out.trade_id, "U" if key == "upbit" else "B", s.symbol,
+                                          req.side, missing, req.price_hint, req.reduce_only, "exit_retry")
+                merged = _merge(res, retry)
+                if key == "upbit":
+                    out.upbit = merged
+                else:
+                    out.binance = merged
+        ures, bres = out.upbit, out.binance
+        assert ures is not None and bres is not None
+        cu, cb = ures.filled_qty, bres.filled_qty  # closed per leg
+        # If one leg closed more than the other beyond a step, re-open that difference so
+        # what remains of the position stays hedged.
+        if cu - cb >= br.qty_step:
+            cu -= await self._unwind(out, "upbit", s.symbol, ureq.side, cu - cb, ures.avg_price, ur, fx, reopen=True)
+        elif cb - cu >= br.qty_step:
+            cb -= await self._unwind(out, "binance", s.symbol, breq.side, cb - cu, bres.avg_price, br, fx,
+                                     reopen=True)
+        left_u = Decimal(str(pos.upbit_qty)) - cu
+        left_b = Decimal(str(pos.binance_qty)) - cb
+        if abs(left_u - left_b) >= br.qty_step and not self._is_dust(abs(left_u - left_b), ureq.price_hint, ur):
+            side = "long" if (left_u - left_b) * (1 if pos.direction is Direction.LONG_PREMIUM else -1) > 0 else "short"
+            out.exposure.append(f"{s.symbol} net {side} {abs(left_u - left_b)} after a failed exit leg")
+        if cu > 0 or cb > 0:
+            pnl = self._realized(pos, cu, cb, ures, bres, fx)
+            flat = (left_u <= 0 or self._is_dust(left_u, ureq.price_hint, ur)) and \
+                   (left_b <= 0 or self._is_dust(left_b, breq.price_hint, br))
+            booked = self.store.get_position(pos.id) or {}
+            if out.trade_id in booked.get("trade_ids", []):
+                out.status = "filled" if booked.get("status") == "closed" else "partial"
+                out.position_id = pos.id
+                return  # settled before a crash
+            if flat:
+                self.store.upsert_position({"id": pos.id, "trade_ids": list(booked.get("trade_ids", []))
+                                            + [out.trade_id]})
+                self.store.close_position(pos.id, realized_krw=pnl, exit_trade_id=out.trade_id,
+                                          exit_premium_pct=s.premium_pct,
+                                          exit_upbit_price=float(ures.avg_price),
+                                          exit_binance_price=float(bres.avg_price), exit_fx=fx)
+                out.status = "filled"
+                verb = "closed"
+            else:
+                frac = float(cu) / pos.upbit_qty if pos.upbit_qty else 0.0
+                pos.fees_krw *= (1 - frac)
+                pos.funding_krw *= (1 - frac)
+                pos.entry_notional_krw *= (1 - frac)
+                pos.upbit_qty = float(left_u)
+                pos.binance_qty = float(left_b)
+                doc = position_to_doc(pos, trade_ids=list(booked.get("trade_ids", [])) + [out.trade_id])
+                doc["realized_krw"] = float((self.store.get_position(pos.id) or {}).get("realized_krw", 0.0)) + pnl
+                self.store.upsert_position(doc)
+                out.status = "partial"
+                verb = f"partly closed ({cu} of {cu + left_u})"
+            out.position_id = pos.id
+            self._publish("trade", (
+                f"{s.symbol} {s.direction.label} exit {verb}: Upbit {ureq.side.value} {cu} @ "
+                f"{ures.avg_price:,.2f} KRW, Binance {breq.side.value} {cb} @ {bres.avg_price:,.4f} USDT, "
+                f"realized {pnl:+,.0f} KRW"), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
+                realized_krw=pnl, position_id=pos.id, upbit=_res_dict(ures), binance=_res_dict(bres),
+                direction=s.direction.value, qty=str(cb))
+        else:
+            out.status = "rolled_back" if out.unwinds else "failed"
+            why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (ures, bres)
+                            if r.status is not OrderStatus.FILLED)
+            self._publish("rollback" if out.unwinds else "error",
+                          f"{s.symbol} exit failed ({why}); the position stays open and hedged"
+                          + (f" (legs reversed, cost {out.cost_krw:,.0f} KRW)" if out.unwinds else ""),
+                          "warning", trade_id=out.trade_id, symbol=s.symbol, cost_krw=out.cost_krw)
+        if out.exposure:
+            out.status = "exposed"
+            self._exposure(out)
+
+    async def _unwind(self, out: TradeOutcome, venue_name: str, symbol: str, filled_side: Side, qty: Decimal,
+                      fill_price: Decimal, rules: MarketRules, fx: float, reopen: bool = False) -> Decimal:
+        """Reverse ``qty`` filled on one venue with a market order; returns the quantity reversed.
+
+        What cannot be reversed (below the venue's minimum) is reported as dust, not sent.
+        """
+        venue = self.upbit if venue_name == "upbit" else self.binance
+        q = rules.round_qty(qty)
+        price = fill_price if fill_price > 0 else Decimal(1)
+        if q <= 0 or self._is_dust(q, price, rules):
+            out.messages.append(f"dust left on {venue_name}: {qty} {symbol} (below the minimum order)")
+            return Decimal(0)
+        res = await self._order(venue, out.trade_id, "UU" if venue_name == "upbit" else "BU", symbol,
+                                filled_side.opposite, q, price,
+                                reduce_only=(venue_name == "binance" and not reopen), kind="unwind")
+        out.unwinds.append(res)
+        if res.filled_qty > 0:
+            # bought at fill_price and sold back at the unwind price (or the reverse), plus its fee
+            gain = (res.avg_price - price) * res.filled_qty
+            if filled_side is Side.SELL:
+                gain = -gain
+            cost = -gain + res.fee
+            out.cost_krw += float(cost) * (fx if venue_name == "binance" else 1.0)
+        left = qty - res.filled_qty
+        self._publish("unwind", (
+            f"{symbol} unwind on {venue_name}: {filled_side.opposite.value} {q} -> "
+            f"{res.status.value} {res.filled_qty}" + (f" @ {res.avg_price}" if res.filled_qty else "")
+            + (f" ({res.error})" if res.error else "")), "warning" if left <= 0 else "critical",
+            trade_id=out.trade_id, symbol=symbol, venue=venue_name, qty=str(q), result=_res_dict(res))
+        return res.filled_qty
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _is_dust(qty: Decimal, price: Decimal, rules: MarketRules) -> bool:
+        """Too small to be ordered on that venue (below step, minimum quantity or notional)."""
+        if qty < rules.min_qty or rules.round_qty(qty) <= 0:
+            return True
+        return qty * price < rules.min_notional
+
+    def _unknown_exposure(self, res: OrderResult) -> str:
+        return (f"{res.symbol} {res.venue} {res.side.value} order {res.client_id} state unknown "
+                f"({res.error or 'no answer'}): may be filled")
+
+    def _exposure(self, out: TradeOutcome) -> None:
+        msg = f"UNHEDGED {out.symbol}: " + "; ".join(out.exposure) + f" (trade {out.trade_id}); new entries halted"
+        log.critical("%s", msg)
+        self._publish("exposure", msg, "critical", trade_id=out.trade_id, symbol=out.symbol,
+                      exposure=list(out.exposure))
+        if self.on_exposure:
+            self.on_exposure(msg)
+
+    def _pair_fill(self, ures: OrderResult, bres: OrderResult, fu: Decimal, fb: Decimal, fx: float) -> PairFill:
+        """The hedged part of both legs. Fees are counted in full: an unwound part's fee is spent too."""
+        fees = float(ures.fee) + float(bres.fee) * fx
+        return PairFill(self.clock.now_ms(), float(ures.avg_price), float(fu), float(bres.avg_price), float(fb),
+                        fx, fees)
+
+    @staticmethod
+    def _realized(pos: Position, cu: Decimal, cb: Decimal, ures: OrderResult, bres: OrderResult,
+                  fx: float) -> float:
+        """KRW P&L of closing ``cu`` Upbit and ``cb`` Binance coins of the position, all costs in."""
+        sign = 1.0 if pos.direction is Direction.LONG_PREMIUM else -1.0
+        upbit_pnl = sign * (float(ures.avg_price) - pos.upbit_avg_price_krw) * float(cu)
+        binance_pnl = -sign * (float(bres.avg_price) - pos.binance_avg_price_usdt) * float(cb) * fx
+        frac = float(cu) / pos.upbit_qty if pos.upbit_qty else 1.0
+        fees = pos.fees_krw * frac + float(ures.fee) + float(bres.fee) * fx
+        return upbit_pnl + binance_pnl - fees - pos.funding_krw * frac
+
+    def _publish_leg(self, req: OrderRequest, res: OrderResult) -> None:
+        if res.filled_qty <= 0:
+            return
+        kind = "fill" if res.status is OrderStatus.FILLED else "partial"
+        self.bus.publish(Event(kind, (
+            f"{req.symbol} {req.venue} {req.side.value} {res.filled_qty}/{req.qty} @ {res.avg_price} "
+            f"({res.status.value}, fee {res.fee})"), "info",
+            {"venue": req.venue, "symbol": req.symbol, "side": req.side.value, "client_id": req.client_id,
+             "qty": str(req.qty), "filled_qty": str(res.filled_qty), "avg_price": str(res.avg_price)}))
+
+    def _publish(self, kind: str, message: str, level: str, **data: Any) -> None:
+        (log.warning if level != "info" else log.info)("%s", message)
+        self.bus.publish(Event(kind, message, level, data))
+
+
+def fill_premium(fill: PairFill) -> float:
+    return (fill.upbit_price_krw / (fill.binance_price_usdt * fill.fx) - 1.0) * 100.0
+
+
+def _merge(a: OrderResult, b: OrderResult) -> OrderResult:
+    """Two orders of one leg as one: total quantity, quantity-weighted price, summed fees."""
+    q = a.filled_qty + b.filled_qty
+    avg = ((a.avg_price * a.filled_qty + b.avg_price * b.filled_qty) / q) if q > 0 else Decimal(0)
+    status = b.status if b.filled_qty > 0 or a.filled_qty == 0 else a.status
+    return dataclasses.replace(a, status=status, filled_qty=q, avg_price=avg, fee=a.fee + b.fee,
+                               error=b.error or a.error)
+
+
+def _res_dict(r: OrderResult) -> dict[str, Any]:
+    return {"status": r.status.value, "filled_qty": str(r.filled_qty), "avg_price": str(r.avg_price),
+            "fee": str(r.fee), "client_id": r.client_id, "error": r.error}
+
+

@@ -1,0 +1,458 @@
+"""The trading loop: snapshot → strategy → risk → (confirmation) → executor, plus restart
+reconciliation and funding bookkeeping. Market data never waits on it: work that
+touches an exchange runs in its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kimpbot.clock import Clock
+from kimpbot.config import OwnerConfig
+from kimpbot.events import Event, EventBus
+from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, TradeOutcome, _merge,
+                                        position_from_doc, position_to_doc)
+from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
+from kimpbot.market.engine import MarketEngine, SymbolView
+from kimpbot.models import Direction, PremiumSnapshot
+from kimpbot.risk import EntryContext, RiskManager
+from kimpbot.store import Store
+from kimpbot.strategy.base import Position, Signal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    """A signal waiting for the owner's Execute / Skip (confirmation mode)."""
+
+    id: str
+    signal: Signal
+    snapshot: PremiumSnapshot
+    created_ms: int
+    expires_ms: int
+    state: str = "pending"  # pending | executing | done | skipped | expired | refused
+    result: str = ""
+
+
+@dataclass
+class TraderState:
+    trade_mode: str = "confirm"  # auto | confirm
+    pending: dict[str, Pending] = field(default_factory=dict)
+    last_refusal: dict[str, str] = field(default_factory=dict)
+
+
+def signal_prices(sig: Signal, snap: PremiumSnapshot) -> tuple[float | None, float | None]:
+    """Expected (Upbit KRW, Binance USDT) fill prices for the legs ``sig`` would send."""
+    buy_upbit = (sig.direction is Direction.LONG_PREMIUM) == (sig.action != "exit")
+    if buy_upbit:
+        return snap.upbit_buy_vwap, snap.binance_sell_vwap
+    return snap.upbit_sell_vwap, snap.binance_buy_vwap
+
+
+class Trader:
+    def __init__(self, owner: OwnerConfig, market: MarketEngine, strategy: Any, store: Store, bus: EventBus,
+                 clock: Clock, upbit: TradingVenue, binance: PerpVenue, *, live: bool, trade_mode: str = "confirm",
+                 exec_cfg: ExecConfig | None = None, confirm_timeout_s: float = 120.0,
+                 confirm_tolerance_pct: float = 0.2, eval_interval_ms: int = 200) -> None:
+        self.owner = owner
+        self.market = market
+        self.strategy = strategy
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.upbit = upbit
+        self.binance = binance
+        self.live = live
+        self.state = TraderState(trade_mode=trade_mode)
+        self.exec_cfg = exec_cfg or ExecConfig()
+        self.confirm_timeout_ms = int(confirm_timeout_s * 1000)
+        self.confirm_tolerance = confirm_tolerance_pct
+        self.eval_interval_ms = eval_interval_ms
+        self.risk = RiskManager(owner, store, bus, clock)
+        self.rules: dict[tuple[str, str], MarketRules] = {}
+        self.executor: Executor | None = None
+        self.running = True  # /start and /stop
+        self.balances: dict[str, Balances] = {}
+        self._last_eval: dict[str, int] = {}
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending_ids = itertools.count(1)
+        self.funding_next: dict[str, int] = {}
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        syms = list(self.market.symbols)
+        ur, br = await asyncio.gather(self.upbit.load_rules(syms), self.binance.load_rules(syms))
+        for s in syms:
+            self.rules[("upbit", s)] = ur[s]
+            self.rules[("binance", s)] = br[s]
+        self.executor = Executor(self.upbit, self.binance, self.store, self.bus, self.clock, self.rules,
+                                 self.exec_cfg)
+        self.executor.on_failure = self.risk.order_failed
+        self.executor.on_exposure = lambda msg: self.risk.halt("unhedged exposure: see the alert above",
+                                                               by="executor")
+        await self.refresh_balances()
+        await self.reconcile()
+        hs = self.store.halt_state()
+        if hs.halted:
+            self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
+                                   "warning", {"reason": hs.reason}))
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("trading task failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            self.bus.publish(Event("error", f"trading task failed: {type(exc).__name__}: {exc}", "critical"))
+
+    # ---- balances -----------------------------------------------------------------------
+
+    async def refresh_balances(self) -> None:
+        try:
+            u, b = await asyncio.gather(self.upbit.balances(), self.binance.balances())
+        except Exception as exc:  # a failed refresh keeps the last known; risk checks use those
+            log.warning("balance refresh failed: %s: %s", type(exc).__name__, exc)
+            return
+        self.balances = {"upbit": u, "binance": b}
+
+    def positions(self) -> list[Position]:
+        return [position_from_doc(d) for d in self.store.open_positions()]
+
+    # ---- the hot path hook --------------------------------------------------------------
+
+    def on_snapshot(self, snap: PremiumSnapshot, view: SymbolView) -> None:
+        """Called by the market engine on every premium update; cheap unless a signal fires."""
+        self.risk.watch_prices(snap)
+        sym = snap.symbol
+        last = self._last_eval.get(sym, 0)
+        if snap.ts - last < self.eval_interval_ms or sym in self._busy or self.executor is None:
+            return
+        self._last_eval[sym] = snap.ts
+        positions = self.positions()
+        coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
+        inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
+        signals = self.strategy.evaluate(snap, positions, inventory_krw, snap.ts)
+        for ref in getattr(self.strategy, "last_refusals", []) or []:
+            self._refused(ref, [ref.reason])
+        for sig in signals:
+            if sig.action == "exit":
+                self._busy.add(sym)
+                self._spawn(self._run(sig, snap, by="auto"))
+            elif not self.market.signals_allowed(sym):
+                continue  # stale/thin/unwarmed data never opens a position
+            elif self.state.trade_mode == "auto":
+                self._busy.add(sym)
+                self._spawn(self._run(sig, snap, by="auto"))
+            else:
+                self._offer(sig, snap)
+
+    # ---- confirmation -------------------------------------------------------------------
+
+    def _offer(self, sig: Signal, snap: PremiumSnapshot) -> None:
+        now = self.clock.now_ms()
+        for p in self.state.pending.values():
+            if p.state == "pending" and p.signal.symbol == sig.symbol and p.signal.action == sig.action \
+                    and now < p.expires_ms:
+                return  # one open offer per symbol and action
+        pid = f"S{next(self._pending_ids)}-{now % 1_000_000}"
+        p = Pending(pid, sig, snap, now, now + self.confirm_timeout_ms)
+        self.state.pending[pid] = p
+        self.bus.publish(Event("signal", (
+            f"{sig.symbol} {sig.direction.label} {sig.action} signal: {sig.reason}. Size {sig.size_krw:,.0f} KRW, "
+            f"executable premium {sig.premium_pct:+.2f}%, z {sig.z:+.2f}, target {sig.target_pct:g}%. "
+            f"Execute or Skip within {self.confirm_timeout_ms / 1000:g} s."), "info",
+            {"pending_id": pid, "symbol": sig.symbol, "direction": sig.direction.value, "action": sig.action,
+             "size_krw": sig.size_krw, "premium_pct": sig.premium_pct, "z": sig.z, "expires_ms": p.expires_ms}))
+
+    async def confirm(self, pending_id: str, by: str) -> str:
+        """Execute a pending signal after re-checking the premium against the tolerance."""
+        p = self.state.pending.get(pending_id)
+        if p is None:
+            return f"no such signal {pending_id}"
+        now = self.clock.now_ms()
+        if p.state != "pending":
+            return f"signal {pending_id} was already {p.state}"
+        if now >= p.expires_ms:
+            p.state = "expired"
+            return f"signal {pending_id} expired {(now - p.expires_ms) / 1000:.0f} s ago; nothing sent"
+        view = self.market.views.get(p.signal.symbol)
+        snap = view.snapshot if view else None
+        if snap is None:
+            return "no current premium to re-check against"
+        cur = snap.exec_long if p.signal.direction is Direction.LONG_PREMIUM else snap.exec_short
+        if cur is None or p.signal.premium_pct is None:
+            p.state = "refused"
+            return "the executable premium is unavailable now (book too thin); nothing sent"
+        # worse means: long premium pays more, short premium receives less
+        worse = (cur - p.signal.premium_pct) if p.signal.direction is Direction.LONG_PREMIUM \
+            else (p.signal.premium_pct - cur)
+        if worse > self.confirm_tolerance:
+            p.state = "refused"
+            return (f"premium moved against the signal: {p.signal.premium_pct:+.2f}% -> {cur:+.2f}% "
+                    f"(tolerance {self.confirm_tolerance:g} pp); nothing sent")
+        p.state = "executing"
+        self._busy.add(p.signal.symbol)
+        try:
+            out = await self._run(p.signal, snap, by=by)
+        finally:
+            pass
+        p.state = "done"
+        p.result = out.status if out else "refused"
+        return f"{p.signal.symbol} {p.signal.action}: {p.result}"
+
+    def skip(self, pending_id: str, by: str) -> str:
+        p = self.state.pending.get(pending_id)
+        if p is None:
+            return f"no such signal {pending_id}"
+        if p.state != "pending":
+            return f"signal {pending_id} was already {p.state}"
+        p.state = "skipped"
+        log.info("signal %s skipped by %s", pending_id, by)
+        return f"skipped {p.signal.symbol} {p.signal.action}"
+
+    def expire_pending(self) -> None:
+        now = self.clock.now_ms()
+        for p in self.state.pending.values():
+            if p.state == "pending" and now >= p.expires_ms:
+                p.state = "expired"
+                self.bus.publish(Event("signal_expired", f"{p.signal.symbol} signal {p.id} expired unconfirmed",
+                                       "info", {"pending_id": p.id}))
+
+    # ---- execution ----------------------------------------------------------------------
+
+    async def _run(self, sig: Signal, snap: PremiumSnapshot, by: str) -> TradeOutcome | None:
+        sym = sig.symbol
+        try:
+            assert self.executor is not None
+            pos = None
+            if sig.action in ("add", "exit"):
+                pos = next((p for p in self.positions() if p.id == sig.position_id), None)
+                if pos is None:
+                    self._refused(sig, [f"position {sig.position_id} is not open"])
+                    return None
+            if sig.action != "exit":
+                refusals = self.risk.check_entry(sig, self._context(sig, snap))
+                if refusals:
+                    self._refused(sig, refusals)
+                    return None
+            up, bp = signal_prices(sig, snap)
+            if up is None or bp is None:
+                self._refused(sig, ["book too thin for the signal's size"])
+                return None
+            out = await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
+                                              position=pos, by=by)
+            if out.status in ("filled", "partial"):
+                self.risk.order_ok()
+            await self.refresh_balances()
+            return out
+        finally:
+            self._busy.discard(sym)
+
+    def _context(self, sig: Signal, snap: PremiumSnapshot) -> EntryContext:
+        nf = self.funding_next.get(sig.symbol)
+        mins = (nf - self.clock.now_ms()) / 60_000 if nf else None
+        return EntryContext(
+            snapshot=snap, positions=self.positions(),
+            upbit=self.balances.get("upbit", Balances(Decimal(0))),
+            binance=self.balances.get("binance", Balances(Decimal(0))),
+            rules_upbit=self.rules[("upbit", sig.symbol)], rules_binance=self.rules[("binance", sig.symbol)],
+            data_problems=self.market.global_problems() + self.market.symbol_problems(sig.symbol),
+            live=self.live, running=self.running, minutes_to_funding=mins)
+
+    def _refused(self, sig: Signal, reasons: list[str]) -> None:
+        text = "; ".join(reasons)
+        key = f"{sig.symbol}:{sig.action}:{sig.direction.value}"
+        if self.state.last_refusal.get(key) == text:
+            return  # the same refusal every tick is one message, not a flood
+        self.state.last_refusal[key] = text
+        msg = f"{sig.symbol} {sig.direction.label} {sig.action} refused: {text}"
+        log.warning("%s", msg)
+        self.bus.publish(Event("refused", msg, "warning", {"symbol": sig.symbol, "reasons": reasons}))
+
+    # ---- halt and close-all -------------------------------------------------------------
+
+    async def halt(self, reason: str, by: str) -> list[str]:
+        """Stop new entries at once (persisted) and cancel open orders."""
+        self.risk.halt(reason, by)
+        cancelled: list[str] = []
+        for venue in (self.upbit, self.binance):
+            try:
+                cancelled += await venue.cancel_open_orders(list(self.market.symbols))
+            except Exception as exc:
+                self.bus.publish(Event("error", f"halt: cancelling open orders on {venue.name} failed: {exc}",
+                                       "critical"))
+        return cancelled
+
+    async def close_all(self, by: str) -> list[TradeOutcome]:
+        """Close every open position at market (after the owner's second confirmation)."""
+        assert self.executor is not None
+        outs = []
+        for pos in self.positions():
+            snap = self.market.views[pos.symbol].snapshot
+            if snap is None:
+                self.bus.publish(Event("error", f"close all: no prices for {pos.symbol}; left open", "critical"))
+                continue
+            sig = Signal(pos.symbol, pos.direction, "exit", pos.entry_notional_krw, None, None, pos.tier,
+                         pos.target_pct, f"close all by {by}", snap.ts, pos.id, "manual")
+            up, bp = signal_prices(sig, snap)
+            if up is None or bp is None:
+                self.bus.publish(Event("error", f"close all: book too thin for {pos.symbol}; left open", "critical"))
+                continue
+            outs.append(await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
+                                                    position=pos, by=by))
+        await self.refresh_balances()
+        return outs
+
+    # ---- restart reconciliation ---------------------------------------------------------
+
+    async def reconcile(self) -> list[str]:
+        """Finish or unwind what was in flight at the last stop; compare the books with the exchanges."""
+        assert self.executor is not None
+        found: list[str] = []
+        venues = {"upbit": self.upbit, "binance": self.binance}
+        for e in self.store.journal_open():
+            venue = venues[e.venue]
+            res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
+            age_s = (self.clock.now_ms() - e.created_ms) / 1000
+            if res.status.final and res.status is not OrderStatus.NOT_FOUND:
+                self.executor._journal(_req_of(e), res)
+                found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.qty} {e.symbol}) was "
+                             f"{res.status.value}, filled {res.filled_qty}")
+            elif res.status is OrderStatus.NOT_FOUND and age_s > self.exec_cfg.unknown_grace_s:
+                self.store.journal_update(e.client_order_id, "expired", Decimal(0), None, None, None,
+                                          f"not found on {e.venue} after restart: never placed")
+                found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.symbol}) was never placed")
+            else:
+                found.append(f"order {e.client_order_id} on {e.venue}: state still {res.status.value}; "
+                             "will check again")
+        for t in self.store.trades(status="sending"):
+            found += await self._finish_trade(t)
+        found += await self._compare_positions()
+        if found:
+            msg = "restart reconciliation:\n- " + "\n- ".join(found)
+            self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
+            log.warning("%s", msg.replace("\n", " "))
+        return found
+
+    async def _finish_trade(self, t: dict[str, Any]) -> list[str]:
+        """A trade interrupted between sending and booking: settle it from the journal."""
+        assert self.executor is not None
+        entries = self.store.journal_for_trade(t["id"])
+        legs = {e.leg: e for e in entries if e.leg in ("U", "B") and e.attempt == 0}
+        if set(legs) != {"U", "B"}:
+            self.store.upsert_trade({"id": t["id"], "status": "failed", "messages": ["interrupted before sending"]})
+            return [f"trade {t['id']} ({t['symbol']}) was interrupted before its orders were sent"]
+        # Net each venue's fills: the first order, any retries, minus unwinds already done.
+        results = {}
+        for leg, unwind_leg in (("U", "UU"), ("B", "BU")):
+            res = _result_of(legs[leg])
+            for e in entries:
+                if e.leg == leg and e.attempt > 0:
+                    res = _merge(res, _result_of(e))
+            undone = sum((e.filled_qty for e in entries if e.leg == unwind_leg), Decimal(0))
+            results[leg] = dataclasses.replace(res, filled_qty=res.filled_qty - undone)
+        sig = Signal(t["symbol"], Direction(t["direction"]), t["action"], float(t.get("size_krw") or 0), t.get("z"),
+                     t.get("expected_premium_pct"), t.get("tier", "base"), float(t.get("target_pct") or 0),
+                     "resumed after restart", self.clock.now_ms(), t.get("position_id"))
+        out = TradeOutcome(t["id"], t["symbol"], t["action"], "filled", upbit=results["U"], binance=results["B"])
+        fx = float(t.get("fx") or (self.market.fx.rate().rate if self.market.fx.rate() else 0.0))
+        ureq, breq = _req_of(legs["U"]), _req_of(legs["B"])
+        pos = None
+        if t.get("position_id"):
+            doc = self.store.get_position(t["position_id"])
+            pos = position_from_doc(doc) if doc and doc.get("status") != "closed" else None
+        if t["action"] == "exit" and pos is not None:
+            await self.executor._settle_exit(out, sig, pos, ureq, breq, fx)
+        elif t["action"] != "exit":
+            await self.executor._settle_entry(out, sig, pos, ureq, breq, fx)
+        self.store.upsert_trade({"id": t["id"], "status": out.status, "position_id": out.position_id,
+                                 "exposure": out.exposure, "messages": out.messages + ["settled after restart"]})
+        return [f"trade {t['id']} {t['symbol']} {t['action']} was in flight: settled as {out.status}"]
+
+    async def _compare_positions(self) -> list[str]:
+        out: list[str] = []
+        try:
+            b = await self.binance.balances()
+            u = await self.upbit.balances()
+        except Exception as exc:
+            return [f"could not compare positions with the exchanges: {type(exc).__name__}: {exc}"]
+        positions = self.positions()
+        for sym in self.market.symbols:
+            expect = sum((-p.binance_qty if p.direction is Direction.LONG_PREMIUM else p.binance_qty)
+                         for p in positions if p.symbol == sym)
+            have = float(b.positions.get(sym, Decimal(0)))
+            step = float(self.rules[("binance", sym)].qty_step)
+            if abs(have - expect) >= step / 2:
+                out.append(f"unexpected Binance {sym} position: exchange {have:+g}, journal {expect:+g} "
+                           "(adopt, close or ignore)")
+            need = sum(p.upbit_qty for p in positions if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
+            held = float(u.coins.get(sym, Decimal(0)))
+            if held + 1e-12 < need * 0.999:
+                out.append(f"Upbit {sym} holding {held:g} is below the {need:g} the open positions bought")
+        return out
+
+    # ---- funding ------------------------------------------------------------------------
+
+    async def book_funding(self) -> None:
+        """Book perp funding payments into each open position and note the next funding time."""
+        fx_r = self.market.fx.rate()
+        fx = fx_r.rate if fx_r else None
+        for sym in self.market.symbols:
+            try:
+                info = await self.binance.funding_info(sym)
+                self.funding_next[sym] = info.next_funding_ms
+            except Exception as exc:
+                log.warning("funding info %s failed: %s", sym, exc)
+        if fx is None:
+            return
+        for doc in self.store.open_positions():
+            try:
+                pays = await self.binance.funding_payments(doc["symbol"], int(doc["opened_ts"]))
+            except Exception as exc:
+                log.warning("funding history %s failed: %s", doc["symbol"], exc)
+                continue
+            seen = set(doc.get("funding_ids", []))
+            new = [p for p in pays if p.tran_id not in seen]
+            if not new:
+                continue
+            paid_krw = -sum(float(p.amount_usdt) for p in new) * fx  # negative income = paid = a cost
+            pos = position_from_doc(doc)
+            pos.funding_krw += paid_krw
+            self.store.upsert_position(position_to_doc(pos, funding_ids=sorted(seen | {p.tran_id for p in new})))
+            self.bus.publish(Event("funding", f"{pos.symbol} funding booked: {-paid_krw:+,.0f} KRW "
+                                   f"({len(new)} payment(s))", "info", {"symbol": pos.symbol, "krw": -paid_krw}))
+
+
+def _req_of(e: Any) -> Any:
+    from kimpbot.execution.venues import OrderRequest
+
+    return OrderRequest(e.venue, e.symbol, Side(e.side), e.client_order_id, e.qty, e.price_hint or Decimal(0),
+                        reduce_only=e.kind in ("exit", "exit_retry") and e.venue == "binance")
+
+
+def _result_of(e: Any) -> OrderResult:
+    status = {"filled": OrderStatus.FILLED, "canceled": OrderStatus.PARTIAL, "rejected": OrderStatus.REJECTED,
+              "expired": OrderStatus.REJECTED}.get(e.status, OrderStatus.UNKNOWN)
+    if status is OrderStatus.PARTIAL and e.filled_qty == 0:
+        status = OrderStatus.REJECTED
+    return OrderResult(e.venue, e.symbol, Side(e.side), e.client_order_id, status, e.filled_qty,
+                       e.avg_price or Decimal(0), e.fee or Decimal(0), e.exchange_order_id or "", e.raw_error or "")
