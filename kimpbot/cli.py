@@ -36,12 +36,18 @@ def _settings_and_owner(args: argparse.Namespace, env: dict[str, str] | None = N
     return settings, owner
 
 
+DEMO_COINS = {"BTC": 0.2, "ETH": 4.0, "XRP": 8000.0}  # so the demo can show short-premium entries too
+
+
 async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any = None) -> int:
     from kimpbot.control.console import Console
     from kimpbot.control.format import premium_table
     from kimpbot.engine import Bot, StartupError
 
-    bot = Bot(settings, owner, warmup=not args.no_warmup)
+    coins = None
+    if sim is not None and not owner.params.values["paper.upbit_coins"].owner_set:
+        coins = {k: v for k, v in DEMO_COINS.items() if k in owner.strategy.symbols}
+    bot = Bot(settings, owner, warmup=not args.no_warmup, paper_coins=coins)
     console = Console(bot)
     bot.bus.subscribe(lambda ev: print(f"[{ev.level}] {ev.message}", flush=True) if ev.kind != "start" else None)
     try:
@@ -120,6 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 env.pop(k, None)
             env.update(sim.env())
             env["KIMPBOT_MODE"] = "paper"
+            env.setdefault("KIMPBOT_TRADE_MODE", "auto")  # the demo shows trades happening
             env.setdefault("KIMPBOT_DATA_DIR", str(Path("data") / "demo"))
             settings = load_settings(env)
             _setup_logging(args, settings)

@@ -52,6 +52,22 @@ OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
               nullable=True, min=1.0),
     ParamSpec("risk.funding_guard_minutes", float, None, "block entries this close to a funding time",
               origin="open", nullable=True, min=0.0),
+    ParamSpec("execution.order_timeout_s", float, 5.0, "timeout of one order call; no answer = query by client id",
+              origin="open", min=0.1),
+    ParamSpec("execution.unknown_grace_s", float, 10.0, "how long a leg with no answer is queried before it is "
+              "reported as unknown exposure", origin="open", min=0.1),
+    ParamSpec("execution.confirm_timeout_s", float, 120.0, "confirmation mode: a signal expires after this",
+              origin="open", min=1.0),
+    ParamSpec("execution.confirm_tolerance_pct", float, 0.2,
+              "Execute re-checks the premium: refused if it moved against the signal by more than this (pp)",
+              origin="open", min=0.0),
+    ParamSpec("execution.leverage", int, 1, "Binance leverage of the perp leg (1x: margin = notional)",
+              origin="open", min=1, max=5),
+    ParamSpec("paper.upbit_krw", float, 40_000_000.0, "paper ledger: starting Upbit KRW", origin="open", min=0.0),
+    ParamSpec("paper.binance_usdt", float, 30_000.0, "paper ledger: starting Binance USDT margin", origin="open",
+              min=0.0),
+    ParamSpec("paper.upbit_coins", dict, {}, "paper ledger: starting Upbit coin holdings, e.g. {BTC = 0.05} "
+              "(short-premium entries sell held coin)", origin="open"),
 )
 
 ALL_SPECS: tuple[ParamSpec, ...] = STRATEGY_SPECS + OPERATIONS_SPECS
@@ -122,6 +138,7 @@ class Settings:
     discord_allowed_users: frozenset[int] = frozenset()
     http_host: str = "127.0.0.1"
     http_port: int = 8787
+    trade_mode: str = "confirm"  # auto | confirm
 
     @property
     def live(self) -> bool:
@@ -155,8 +172,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ValueError
     except ValueError:
         raise ConfigError("KIMPBOT_HTTP_PORT", port_raw, "an integer port 0-65535 (0 switches it off)") from None
+    trade_mode = get("KIMPBOT_TRADE_MODE", "confirm").lower()
+    if trade_mode not in ("auto", "confirm"):
+        raise ConfigError("KIMPBOT_TRADE_MODE", trade_mode, "auto or confirm")
     settings = Settings(
         mode=mode,
+        trade_mode=trade_mode,
         data_dir=Path(get("KIMPBOT_DATA_DIR", "data")).expanduser(),
         strategy_file=Path(get("KIMPBOT_STRATEGY_FILE", "strategy.toml")).expanduser(),
         upbit_api_url=urls["UPBIT_API_URL"],

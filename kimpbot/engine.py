@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,7 +27,12 @@ from kimpbot.market.engine import MarketEngine
 from kimpbot.market.feeds import BinanceFeed, UpbitFeed
 from kimpbot.market.fx import BankFxClient
 from kimpbot.market.warmup import warm_up
+from kimpbot.execution.executor import ExecConfig
+from kimpbot.execution.paper import PaperVenue
+from kimpbot.execution.trader import Trader
+from kimpbot.execution.venues import PerpVenue, TradingVenue
 from kimpbot.models import BadMarketData, FxRate, Venue
+from kimpbot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,8 @@ class BotState:
 
 class Bot:
     def __init__(self, settings: Settings, owner: OwnerConfig, clock: Clock | None = None,
-                 bus: EventBus | None = None, warmup: bool = True) -> None:
+                 bus: EventBus | None = None, warmup: bool = True, trading: bool = True,
+                 paper_coins: dict[str, float] | None = None) -> None:
         self.settings = settings
         self.owner = owner
         self.clock = clock or SystemClock()
@@ -59,6 +66,10 @@ class Bot:
         self.binance = BinanceFutures(settings.binance_api_url, self.clock, settings.binance_api_key,
                                       settings.binance_api_secret)
         self.session: aiohttp.ClientSession | None = None
+        self.store: Store | None = None
+        self.trader: Trader | None = None
+        self.trading = trading
+        self.paper_coins = paper_coins  # the demo's stand-in for coin the owner holds
         self.feeds: list[UpbitFeed | BinanceFeed] = []
         self.scheduler: AsyncIOScheduler | None = None
         self.bank_fx: BankFxClient | None = None
@@ -90,6 +101,8 @@ class Bot:
         ]
         for f in self.feeds:
             f.start()
+        if self.trading and self.strategy is not None:
+            await self._start_trading()
         self.scheduler = AsyncIOScheduler()
         sch = self.scheduler
         sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
@@ -97,14 +110,56 @@ class Bot:
                     misfire_grace_time=30)
         sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
         sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
+        if self.trader is not None:
+            sch.add_job(self._funding, "interval", minutes=5, id="funding", misfire_grace_time=60)
+            sch.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping", misfire_grace_time=30)
         sch.start()
         self.bus.publish(Event("start", self.banner()))
+
+    async def _start_trading(self) -> None:
+        """Store, venues (paper or live), risk and the trader; then restart reconciliation."""
+        s, o = self.settings, self.owner
+        self.store = Store(s.data_dir, s.mode, clock=self.clock)
+        fee_u = Decimal(str(o["fees.upbit_taker"]))
+        fee_b = Decimal(str(o["fees.binance_taker"]))
+        up: TradingVenue
+        bn: PerpVenue
+        if s.live:
+            from kimpbot.exchanges.binance_trading import BinanceTrading
+            from kimpbot.exchanges.upbit_trading import UpbitTrading
+
+            up = UpbitTrading(s.upbit_api_url, s.upbit_access_key, s.upbit_secret_key, self.clock)
+            bn = BinanceTrading(s.binance_api_url, s.binance_api_key, s.binance_api_secret, self.clock,
+                                leverage=o["execution.leverage"], taker_fee=fee_b)
+        else:
+            up = PaperVenue("upbit", self.market, self.store, self.clock, fee_u,
+                            quote_balance=Decimal(str(o["paper.upbit_krw"])),
+                            coins={k: Decimal(str(v)) for k, v in
+                                   (self.paper_coins or o["paper.upbit_coins"]).items()})
+            bn = PaperVenue("binance", self.market, self.store, self.clock, fee_b,
+                            quote_balance=Decimal(str(o["paper.binance_usdt"])), leverage=o["execution.leverage"])
+        cfg = ExecConfig(order_timeout_s=o["execution.order_timeout_s"],
+                         unknown_grace_s=o["execution.unknown_grace_s"])
+        self.trader = Trader(o, self.market, self.strategy, self.store, self.bus, self.clock, up, bn,
+                             live=s.live, trade_mode=s.trade_mode, exec_cfg=cfg,
+                             confirm_timeout_s=o["execution.confirm_timeout_s"],
+                             confirm_tolerance_pct=o["execution.confirm_tolerance_pct"])
+        await self.trader.start()
+        self.market.on_snapshot = self.trader.on_snapshot
+        await self.trader.book_funding()
 
     async def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self.market.on_snapshot = None
         for f in self.feeds:
             await f.stop()
+        if self.trader is not None:
+            await self.trader.stop()
+            await asyncio.gather(self.trader.upbit.close(), self.trader.binance.close(), return_exceptions=True)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
         await asyncio.gather(self.upbit.close(), self.binance.close(), return_exceptions=True)
         if self.session is not None:
             await self.session.close()
@@ -116,6 +171,8 @@ class Bot:
         assert self.bank_fx is not None
         try:
             reading = await self.bank_fx.fetch()
+        except asyncio.CancelledError:  # shutting down mid-request
+            return
         except (aiohttp.ClientError, asyncio.TimeoutError, BadMarketData) as exc:
             log.warning("FX bank USD/KRW fetch failed: %s", str(exc) or type(exc).__name__)
             return
@@ -135,7 +192,10 @@ class Bot:
         if force or usdt is None or now - usdt.received_ts > limit:
             jobs.append(self._refresh_usdt())
         if jobs:
-            await asyncio.gather(*jobs)
+            try:
+                await asyncio.gather(*jobs)
+            except asyncio.CancelledError:  # shutting down mid-request
+                return
 
     async def _refresh_book(self, ex: UpbitSpot | BinanceFutures, sym: str) -> None:
         try:
@@ -158,6 +218,20 @@ class Bot:
 
     async def _health(self) -> None:
         self.market.check_health()
+        if self.trader is not None:
+            self.trader.expire_pending()
+
+    async def _funding(self) -> None:
+        assert self.trader is not None
+        await self.trader.book_funding()
+
+    async def _housekeeping(self) -> None:
+        """Re-check orders left unknown and fold the store's journal when due."""
+        assert self.trader is not None and self.store is not None
+        if self.store.journal_open() and not self.trader._busy:
+            await self.trader.recheck_open_orders()
+        if self.store.compaction_due and not self.trader._busy:
+            await asyncio.to_thread(self.store.compact)
 
     async def _warm_up(self) -> None:
         sp = self.owner.strategy
@@ -179,8 +253,9 @@ class Bot:
     def banner(self) -> str:
         sp = self.owner.strategy
         unset = self.owner.params.unset_open_keys()
+        trade = f", {self.settings.trade_mode} trading" if self.trader is not None else ", watching only"
         lines = [
-            f"kimpbot started: {self.settings.mode} mode, strategy {sp.strategy}, symbols {', '.join(sp.symbols)}",
+            f"kimpbot started: {self.settings.mode} mode{trade}, strategy {sp.strategy}, symbols {', '.join(sp.symbols)}",
             f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
         ]
         if self.state.warmup_note:

@@ -85,6 +85,8 @@ class Trader:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_ids = itertools.count(1)
         self.funding_next: dict[str, int] = {}
+        self._refusal_ms: dict[str, int] = {}
+        self.refusal_quiet_ms = 300_000
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -279,12 +281,17 @@ class Trader:
             live=self.live, running=self.running, minutes_to_funding=mins)
 
     def _refused(self, sig: Signal, reasons: list[str]) -> None:
-        text = "; ".join(reasons)
-        key = f"{sig.symbol}:{sig.action}:{sig.direction.value}"
-        if self.state.last_refusal.get(key) == text:
-            return  # the same refusal every tick is one message, not a flood
-        self.state.last_refusal[key] = text
-        msg = f"{sig.symbol} {sig.direction.label} {sig.action} refused: {text}"
+        """Publish why a signal did not trade: once per rule and symbol per quiet period, not every tick."""
+        text = "; ".join(r.removeprefix("refused: ") for r in reasons)
+        action = "entry" if sig.action == "refused" else sig.action
+        key = f"{sig.symbol}:{action}:{sig.direction.value}:{text.split(':')[0]}"
+        now = self.clock.now_ms()
+        last = self._refusal_ms.get(key)
+        if last is not None and now - last < self.refusal_quiet_ms:
+            return
+        self._refusal_ms[key] = now
+        self.state.last_refusal[f"{sig.symbol}:{action}"] = text
+        msg = f"{sig.symbol} {sig.direction.label} {action} refused: {text}"
         log.warning("%s", msg)
         self.bus.publish(Event("refused", msg, "warning", {"symbol": sig.symbol, "reasons": reasons}))
 
@@ -327,6 +334,27 @@ class Trader:
     async def reconcile(self) -> list[str]:
         """Finish or unwind what was in flight at the last stop; compare the books with the exchanges."""
         assert self.executor is not None
+        found = await self._recheck_journal(late=True)
+        for t in self.store.trades(status="sending"):
+            found += await self._finish_trade(t)
+        found += await self._compare_positions()
+        if found:
+            msg = "restart reconciliation:\n- " + "\n- ".join(found)
+            self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
+            log.warning("%s", msg.replace("\n", " "))
+        return found
+
+    async def recheck_open_orders(self) -> list[str]:
+        """Periodic: orders the journal still holds open (no final answer) are queried again;
+        a late fill of an order given up on is an unhedged leg and is alerted and unwound."""
+        found = await self._recheck_journal(late=True)
+        if found:
+            self.bus.publish(Event("reconcile", "order re-check:\n- " + "\n- ".join(found), "warning",
+                                   {"findings": found}))
+        return found
+
+    async def _recheck_journal(self, late: bool = False) -> list[str]:
+        assert self.executor is not None
         found: list[str] = []
         venues = {"upbit": self.upbit, "binance": self.binance}
         for e in self.store.journal_open():
@@ -344,14 +372,28 @@ class Trader:
             else:
                 found.append(f"order {e.client_order_id} on {e.venue}: state still {res.status.value}; "
                              "will check again")
-        for t in self.store.trades(status="sending"):
-            found += await self._finish_trade(t)
-        found += await self._compare_positions()
-        if found:
-            msg = "restart reconciliation:\n- " + "\n- ".join(found)
-            self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
-            log.warning("%s", msg.replace("\n", " "))
+                continue
+            if late and res.filled_qty > 0:
+                trade = self.store.get_trade(e.trade_id) or {}
+                if trade.get("status") not in (None, "sending"):
+                    # the trade was settled without this fill: it is unhedged now
+                    found += await self._late_fill(e, res)
         return found
+
+    async def _late_fill(self, e: Any, res: OrderResult) -> list[str]:
+        assert self.executor is not None
+        msg = (f"late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} (order {e.client_order_id}) arrived "
+               "after its trade was settled without it")
+        self.bus.publish(Event("exposure", f"UNHEDGED {msg}; unwinding it", "critical",
+                               {"symbol": e.symbol, "venue": e.venue, "qty": str(res.filled_qty)}))
+        out = TradeOutcome(e.trade_id, e.symbol, "unwind", "filled")
+        rules = self.rules[(e.venue, e.symbol)]
+        fx_r = self.market.fx.rate()
+        done = await self.executor._unwind(out, e.venue, e.symbol, Side(e.side), res.filled_qty,
+                                           res.avg_price, rules, fx_r.rate if fx_r else 0.0)
+        if done < res.filled_qty:
+            self.risk.halt(f"late fill of {e.client_order_id} could not be fully unwound", by="reconcile")
+        return [msg + f"; unwound {done}"]
 
     async def _finish_trade(self, t: dict[str, Any]) -> list[str]:
         """A trade interrupted between sending and booking: settle it from the journal."""

@@ -29,7 +29,7 @@ async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file
     sim.market.set_premium("BTC", 2.5)
     code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
     assert code == 0, err
-    assert "kimpbot started: paper mode, strategy optimized" in out
+    assert "kimpbot started: paper mode, confirm trading, strategy optimized" in out
     assert "FX usdkrw (bank USD/KRW)" in out
     rows = TABLE_ROW.findall(out)
     assert {"BTC", "ETH", "XRP"} <= set(rows)

@@ -23,8 +23,9 @@ async def wait_for(cond, timeout=10.0, step=0.05):
 
 
 @pytest.fixture
-async def bot(sim, strategy_file):
-    settings = load_settings(sim.env() | {"KIMPBOT_STRATEGY_FILE": str(strategy_file)})
+async def bot(sim, strategy_file, tmp_path):
+    settings = load_settings(sim.env() | {"KIMPBOT_STRATEGY_FILE": str(strategy_file),
+                                          "KIMPBOT_DATA_DIR": str(tmp_path / "data")})
     owner = load_owner_config(strategy_file)
     b = Bot(settings, owner)
     await b.start()
@@ -94,10 +95,10 @@ async def test_stale_feed_stops_signals_and_says_why(sim, bot):
     assert await wait_for(lambda: m.signals_allowed("BTC"), timeout=30)
 
 
-async def test_missing_fx_stops_signals(sim, strategy_file):
+async def test_missing_fx_stops_signals(sim, strategy_file, tmp_path):
     strategy_file.write_text(strategy_file.read_text().replace("poll_seconds = 1", "poll_seconds = 1\nmax_age_s = 2"))
     sim.market.faults.inject("fx", "/v1/forex/recent", "reject", count=10_000)
-    settings = load_settings(sim.env())
+    settings = load_settings(sim.env() | {"KIMPBOT_DATA_DIR": str(tmp_path / "data")})
     b = Bot(settings, load_owner_config(strategy_file), warmup=False)
     await b.start()
     try:
