@@ -361,6 +361,12 @@ class Trader:
             venue = venues[e.venue]
             res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
             age_s = (self.clock.now_ms() - e.created_ms) / 1000
+            if res.status is OrderStatus.NOT_FOUND and age_s <= self.exec_cfg.unknown_grace_s:
+                # Too young to call "never placed": a request may still land. Wait out the grace
+                # period once, then ask again.
+                await asyncio.sleep(self.exec_cfg.unknown_grace_s - age_s + 0.1)
+                res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
+                age_s = (self.clock.now_ms() - e.created_ms) / 1000
             if res.status.final and res.status is not OrderStatus.NOT_FOUND:
                 self.executor._journal(_req_of(e), res)
                 found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.qty} {e.symbol}) was "
