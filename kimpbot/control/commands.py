@@ -1,0 +1,613 @@
+"""The chat-independent command core (like freqtrade's ``rpc``): Telegram, Discord and the console
+are thin front ends over it.
+
+Every entry point takes the front end's name and the caller's user id, checks it against the
+allowed set for that front end, and returns a :class:`Reply`: data for a program plus a short,
+phone-sized text. Buttons carry short ``callback data`` strings::
+
+    x:<pending_id>   Execute a pending signal        s:<pending_id>  Skip it
+    ca               offer "close all" (step 1)      cy:<nonce> / cn:<nonce>  confirm / cancel it (step 2)
+    ra:<fid> / rc:<fid> / ri:<fid>                    Adopt / Close / Ignore a reconciliation finding
+
+Destructive actions (close all) need a second, one-time confirmation button. Every state change
+and every refusal is audited through ``store.audit`` (who = ``"<front>:<user id>"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets as _secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kimpbot.control.format import fx_line
+
+if TYPE_CHECKING:
+    from kimpbot.engine import Bot
+
+log = logging.getLogger("kimpbot.control.commands")
+
+KST_OFFSET_MS = 9 * 3_600_000
+CONFIRM_TTL_S = 120.0
+
+HELP = """kimpbot commands
+/status     mode, running/halted, data, FX, premium and z
+/positions  open pairs: entry/now premium, size, P&L, age, funding
+/pnl        realized P&L today (KST) and in total
+/trades     last trades
+/balance    Upbit and Binance balances
+/params     strategy numbers (owner set or default)
+/chart SYM  PNG of premium and z with entry/exit marks
+/pending    signals waiting for Execute / Skip
+/start      allow new entries     /stop    pause new entries
+/halt       stop entries now, cancel orders, offer close-all
+/resume     lift a halt
+/closeall   close every position (asks to confirm)
+/confirm ID  /skip ID   answer a signal by id
+/help       this list"""
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str  # callback data, <= 64 bytes
+
+
+@dataclass
+class Reply:
+    text: str = ""                      # a new message to post (commands), plain text
+    mono: bool = False                  # show as a fixed-width block (tables)
+    buttons: list[list[Button]] = field(default_factory=list)
+    photo: bytes | None = None          # PNG to send (text is its caption)
+    toast: str = ""                     # button presses: the short answer to the press
+    edit: str | None = None             # button presses: new text for the message that carried the buttons
+    refused: bool = False               # the caller is not allowed
+    data: Any = None                    # the same content for programs and tests
+
+
+@dataclass
+class _Confirm:
+    action: str
+    created: float
+    by: str
+    used: bool = False
+
+
+def who(front: str, user_id: int | str) -> str:
+    return f"{front}:{user_id}"
+
+
+def _age(ms: float) -> str:
+    s = max(0, int(ms / 1000))
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h"
+
+
+def _krw(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+,.0f}"
+
+
+class CommandCore:
+    """Commands and button presses over a running :class:`~kimpbot.engine.Bot`."""
+
+    def __init__(self, bot: "Bot", allowed: dict[str, frozenset[int] | None] | None = None) -> None:
+        self.bot = bot
+        s = bot.settings
+        # None = no check (the console is the local operator); an empty set refuses everyone
+        self.allowed: dict[str, frozenset[int] | None] = allowed if allowed is not None else {
+            "telegram": frozenset(s.telegram_allowed_users),
+            "discord": frozenset(s.discord_allowed_users),
+            "console": None,
+        }
+        self._confirms: dict[str, _Confirm] = {}
+        self.findings: dict[str, dict[str, Any]] = {}   # fid -> {"text", "state"}
+        self._fids = itertools.count(1)
+        self._bg: set[asyncio.Task[Any]] = set()
+        self.confirm_ttl_s = CONFIRM_TTL_S
+
+    # ---- authorization --------------------------------------------------------------------
+
+    def authorized(self, front: str, user_id: int | str | None) -> bool:
+        allowed = self.allowed.get(front, frozenset())
+        if allowed is None:
+            return True
+        try:
+            return user_id is not None and int(user_id) in allowed
+        except (TypeError, ValueError):
+            return False
+
+    def _refuse(self, front: str, user_id: Any, what: str, chat: Any = None) -> Reply:
+        where = f" in chat {chat}" if chat is not None else ""
+        log.warning("refused %s from unauthorized %s user id %s%s", what, front, user_id, where)
+        self._audit("unauthorized", who(front, user_id), {"what": what[:100], "chat": str(chat) if chat else ""})
+        text = f"⛔ Not authorized (user id {user_id}). Ask the owner to add your id to the allowed users."
+        return Reply(text=text, toast="⛔ Not authorized", refused=True)
+
+    def _audit(self, action: str, by: str, details: dict[str, Any] | None = None) -> None:
+        store = self.bot.store
+        if store is None:
+            log.info("audit (no store): %s by %s %s", action, by, details or {})
+            return
+        try:
+            store.audit(action, by, details or {})
+        except Exception as exc:  # auditing must never break a command
+            log.error("audit of %s failed: %s: %s", action, type(exc).__name__, exc)
+
+    # ---- entry points -------------------------------------------------------------------
+
+    async def handle(self, front: str, user_id: int | str | None, text: str, chat: Any = None) -> Reply:
+        """A typed command: ``/name args`` (``/name@botname`` and a missing slash accepted)."""
+        parts = text.strip().split()
+        if not parts:
+            return Reply(text="")
+        name = parts[0].lstrip("/").split("@", 1)[0].lower()
+        args = parts[1:]
+        if not self.authorized(front, user_id):
+            return self._refuse(front, user_id, f"/{name}", chat)
+        by = who(front, user_id)
+        fn = getattr(self, f"cmd_{name}", None)
+        if fn is None or name in ("",):
+            return Reply(text=f"Unknown command /{name}. /help lists the commands.")
+        try:
+            return await fn(by, args)
+        except Exception as exc:
+            log.exception("command /%s failed", name)
+            return Reply(text=f"❌ /{name} failed: {type(exc).__name__}: {exc}")
+
+    async def press(self, front: str, user_id: int | str | None, data: str, chat: Any = None) -> Reply:
+        """A button press with callback ``data``."""
+        if not self.authorized(front, user_id):
+            return self._refuse(front, user_id, f"button {data}", chat)
+        by = who(front, user_id)
+        kind, _, arg = data.partition(":")
+        try:
+            if kind == "x":
+                return await self._execute(arg, by)
+            if kind == "s":
+                return self._skip(arg, by)
+            if kind == "ca":
+                return self._offer_close_all(by)
+            if kind in ("cy", "cn"):
+                return await self._close_all_answer(arg, by, kind == "cy")
+            if kind in ("ra", "rc", "ri"):
+                return self._finding(kind, arg, by)
+        except Exception as exc:
+            log.exception("button %s failed", data)
+            return Reply(toast="failed", edit=None, text=f"❌ {type(exc).__name__}: {exc}")
+        return Reply(toast="unknown button")
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    @property
+    def trader(self) -> Any:
+        return self.bot.trader
+
+    def _no_trader(self) -> Reply:
+        return Reply(text="Trading is not running (watching only, or still starting).")
+
+    def _state_line(self) -> str:
+        s = self.bot.settings
+        t = self.trader
+        if t is None:
+            run = "watching only"
+        elif t.risk.halted:
+            hs = t.store.halt_state()
+            run = f"HALTED ({hs.reason}, by {hs.by})"
+        else:
+            run = "running" if t.running else "stopped (no new entries)"
+        mode = t.state.trade_mode if t is not None else s.trade_mode
+        return f"{s.mode} · {mode} · {run}"
+
+    def pnl_data(self) -> dict[str, Any]:
+        store = self.bot.store
+        if store is None:
+            return {"today_krw": 0.0, "total_krw": 0.0, "closed": 0, "today_closed": 0}
+        now = self.bot.clock.now_ms()
+        day0 = (now + KST_OFFSET_MS) // 86_400_000 * 86_400_000 - KST_OFFSET_MS
+        today = total = 0.0
+        n_today = n = 0
+        for p in store.positions(status="closed"):
+            r = float(p.get("realized_krw") or 0.0)
+            total += r
+            n += 1
+            if int(p.get("closed_ms") or 0) >= day0:
+                today += r
+                n_today += 1
+        # partly closed positions carry realized P&L too
+        for p in store.open_positions():
+            r = float(p.get("realized_krw") or 0.0)
+            if r:
+                total += r
+                today += r
+        return {"today_krw": today, "total_krw": total, "closed": n, "today_closed": n_today}
+
+    # ---- read-only commands ---------------------------------------------------------------
+
+    async def cmd_help(self, by: str, args: list[str]) -> Reply:
+        return Reply(text=HELP, mono=True)
+
+    async def cmd_start(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        t.running = True
+        self.bot.state.running = True
+        self._audit("start", by)
+        extra = " (but HALTED: /resume lifts the halt)" if t.risk.halted else ""
+        return Reply(text=f"▶️ New entries allowed{extra}.", data={"running": True})
+
+    async def cmd_stop(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        t.running = False
+        self.bot.state.running = False
+        self._audit("stop", by)
+        return Reply(text="⏸ New entries paused; open positions are still managed and exited.",
+                     data={"running": False})
+
+    async def cmd_status(self, by: str, args: list[str]) -> Reply:
+        m = self.bot.market
+        rows = []
+        lines = [self._state_line(), fx_line(m)]
+        glob = m.global_problems()
+        if glob:
+            lines.append("data: " + "; ".join(glob))
+        lines.append("sym   mid%   long%  z-long  short% z-short data")
+        for sym in m.symbols:
+            v = m.views[sym]
+            snap = v.snapshot
+            probs = m.symbol_problems(sym)
+            health = "ok" if not probs and not glob else "STALE" if probs else "fx?"
+            if snap is None:
+                lines.append(f"{sym:<4} waiting for data")
+                rows.append({"symbol": sym})
+                continue
+            lines.append(f"{sym:<4}{_f(snap.mid):>7}{_f(snap.exec_long):>7}{_f(v.z_long):>7}"
+                         f"{_f(snap.exec_short):>8}{_f(v.z_short):>7} {health}")
+            rows.append({"symbol": sym, "mid": snap.mid, "exec_long": snap.exec_long, "exec_short": snap.exec_short,
+                         "z_mid": v.z_mid, "z_long": v.z_long, "z_short": v.z_short, "problems": probs})
+        pnl = self.pnl_data()
+        lines.append(f"P&L today {_krw(pnl['today_krw'])} KRW · total {_krw(pnl['total_krw'])} KRW")
+        if self.trader is not None:
+            n = len(self.trader.positions())
+            lines.append(f"open pairs: {n}")
+        return Reply(text="\n".join(lines), mono=True, data={"symbols": rows, "pnl": pnl})
+
+    async def cmd_positions(self, by: str, args: list[str]) -> Reply:
+        from kimpbot.models import Direction
+        from kimpbot.strategy.base import position_net_profit_krw
+
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        now = self.bot.clock.now_ms()
+        out = []
+        lines = []
+        for p in t.positions():
+            snap = self.bot.market.views[p.symbol].snapshot
+            cur = None
+            pnl_krw = None
+            if snap is not None:
+                cur = snap.exec_short if p.direction is Direction.LONG_PREMIUM else snap.exec_long
+                if cur is None:
+                    cur = snap.mid
+                pnl_krw = position_net_profit_krw(p, snap)
+            pnl_pct = pnl_krw / p.entry_notional_krw * 100 if pnl_krw is not None and p.entry_notional_krw else None
+            nf = t.funding_next.get(p.symbol)
+            fund = f"in {_age(nf - now)}" if nf and nf > now else "n/a"
+            d = "long" if p.direction is Direction.LONG_PREMIUM else "short"
+            lines.append(f"{p.symbol} {d} premium ({p.tier}) · {p.id}\n"
+                         f"  entry {p.entry_premium_pct:+.2f}% → now {_f(cur).strip()}% · target {p.target_pct:g}%\n"
+                         f"  size {p.entry_notional_krw:,.0f} KRW ({p.upbit_qty:g} {p.symbol})\n"
+                         f"  P&L {_krw(pnl_krw)} KRW ({'n/a' if pnl_pct is None else f'{pnl_pct:+.2f}%'})"
+                         f" · age {_age(now - p.opened_ts)} · funding {fund}")
+            out.append({"id": p.id, "symbol": p.symbol, "direction": p.direction.value,
+                        "entry_premium_pct": p.entry_premium_pct, "current_premium_pct": cur,
+                        "size_krw": p.entry_notional_krw, "unrealized_krw": pnl_krw, "unrealized_pct": pnl_pct,
+                        "age_ms": now - p.opened_ts, "next_funding_ms": nf})
+        text = "\n".join(lines) if lines else "No open positions."
+        return Reply(text=text, data=out)
+
+    async def cmd_pnl(self, by: str, args: list[str]) -> Reply:
+        d = self.pnl_data()
+        text = (f"💰 Realized P&L\ntoday (KST): {_krw(d['today_krw'])} KRW ({d['today_closed']} closed)\n"
+                f"total: {_krw(d['total_krw'])} KRW ({d['closed']} closed)")
+        if self.trader is not None and self.trader.positions():
+            text += f"\nopen pairs: {len(self.trader.positions())} (/positions for unrealized)"
+        return Reply(text=text, data=d)
+
+    async def cmd_trades(self, by: str, args: list[str]) -> Reply:
+        store = self.bot.store
+        if store is None:
+            return self._no_trader()
+        n = 10
+        if args and args[0].isdigit():
+            n = max(1, min(30, int(args[0])))
+        rows = store.trades(limit=n)
+        lines = []
+        for t in rows:
+            ts = time.strftime("%m-%d %H:%M", time.gmtime((int(t.get("created_ms") or 0) + KST_OFFSET_MS) / 1000))
+            d = "L" if t.get("direction") == "long_premium" else "S"
+            lines.append(f"{ts} {t.get('symbol', '?'):<4}{d} {t.get('action', '?'):<5} {t.get('status', '?'):<11}"
+                         f"{float(t.get('size_krw') or 0):>12,.0f}")
+        text = ("time(KST)   sym  act   status            KRW\n" + "\n".join(lines)) if lines else "No trades yet."
+        return Reply(text=text, mono=bool(lines), data=rows)
+
+    async def cmd_balance(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        await t.refresh_balances()
+        b = t.balances
+        lines = []
+        up = b.get("upbit")
+        bn = b.get("binance")
+        if up is not None:
+            lines.append(f"Upbit: {float(up.quote_free):,.0f} KRW free")
+            for c, q in sorted(up.coins.items()):
+                if q:
+                    lines.append(f"  {c} {q}")
+        if bn is not None:
+            lines.append(f"Binance: {float(bn.quote_free):,.2f} USDT margin free")
+            for c, q in sorted(bn.positions.items()):
+                if q:
+                    lines.append(f"  {c}USDT perp {q:+}")
+        tag = " (paper)" if not self.bot.settings.live else ""
+        text = (f"💼 Balances{tag}\n" + "\n".join(lines)) if lines else "Balances unknown (refresh failed)."
+        return Reply(text=text, data={k: {"quote_free": str(v.quote_free),
+                                          "coins": {c: str(q) for c, q in v.coins.items()},
+                                          "positions": {c: str(q) for c, q in v.positions.items()}}
+                                      for k, v in b.items()})
+
+    async def cmd_params(self, by: str, args: list[str]) -> Reply:
+        rows = self.bot.owner.params.describe()
+        lines = [f"strategy file: {self.bot.owner.source}"]
+        for k, v, status in rows:
+            mark = "" if "set by owner" in status and "unset" not in status else " *"
+            lines.append(f"{k} = {v}{mark}")
+        lines.append("* default, unset by owner")
+        return Reply(text="\n".join(lines), mono=True, data=rows)
+
+    async def cmd_set(self, by: str, args: list[str]) -> Reply:
+        return Reply(text="Parameters are changed in the strategy file (then restart); changing them from chat "
+                          "is not available.")
+
+    async def cmd_live(self, by: str, args: list[str]) -> Reply:
+        return Reply(text="Live mode is chosen at start (KIMPBOT_MODE=live with API keys); it cannot be switched "
+                          "from chat.")
+
+    async def cmd_chart(self, by: str, args: list[str]) -> Reply:
+        from kimpbot.control.charts import chart_data, render_chart
+
+        syms = self.bot.market.symbols
+        sym = (args[0].upper() if args else syms[0])
+        if sym not in syms:
+            return Reply(text=f"Unknown symbol {sym}; one of {', '.join(syms)}.")
+        data = chart_data(self.bot, sym)
+        if len(data["premium"]) < 2:
+            return Reply(text=f"Not enough {sym} history for a chart yet.")
+        png = await asyncio.to_thread(render_chart, data)
+        last = data["premium"][-1]
+        return Reply(text=f"{sym} premium and z ({len(data['premium'])} bars, last {last:+.2f}%)", photo=png,
+                     data={k: v for k, v in data.items() if k != "bars"})
+
+    # ---- signals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def signal_buttons(pending_id: str) -> list[list[Button]]:
+        return [[Button("✅ Execute", f"x:{pending_id}"), Button("✖️ Skip", f"s:{pending_id}")]]
+
+    async def cmd_pending(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        now = self.bot.clock.now_ms()
+        live = [p for p in t.state.pending.values() if p.state == "pending" and now < p.expires_ms]
+        if not live:
+            return Reply(text="No signals waiting.")
+        lines, buttons = [], []
+        for p in live:
+            s = p.signal
+            lines.append(f"{p.id}: {s.symbol} {s.direction.label} {s.action} {s.size_krw:,.0f} KRW at "
+                         f"{(s.premium_pct or 0):+.2f}% (z {(s.z or 0):+.2f}), {(p.expires_ms - now) / 1000:.0f} s left")
+            buttons += self.signal_buttons(p.id)
+        return Reply(text="\n".join(lines), buttons=buttons, data=[p.id for p in live])
+
+    async def cmd_confirm(self, by: str, args: list[str]) -> Reply:
+        if not args:
+            return Reply(text="usage: /confirm <signal id>")
+        r = await self._execute(args[0], by)
+        return Reply(text=r.edit or r.toast, data=r.data)
+
+    async def cmd_skip(self, by: str, args: list[str]) -> Reply:
+        if not args:
+            return Reply(text="usage: /skip <signal id>")
+        r = self._skip(args[0], by)
+        return Reply(text=r.edit or r.toast, data=r.data)
+
+    def entries_blocked(self) -> str:
+        """Why new entries cannot go now ("" when they can)."""
+        t = self.trader
+        if t is None:
+            return "trading is not running"
+        if t.risk.halted:
+            return "HALTED: not offered (/resume first)"
+        if not t.running:
+            return "stopped: not offered (/start first)"
+        return ""
+
+    def _pending(self, pid: str) -> Any:
+        t = self.trader
+        return None if t is None else t.state.pending.get(pid)
+
+    def _signal_text(self, p: Any) -> str:
+        s = p.signal
+        return (f"🔔 {s.symbol} {s.direction.label} {s.action}: {s.size_krw:,.0f} KRW at "
+                f"{(s.premium_pct or 0):+.2f}% (z {(s.z or 0):+.2f}), target {s.target_pct:g}%")
+
+    async def _execute(self, pid: str, by: str) -> Reply:
+        p = self._pending(pid)
+        if p is None:
+            return Reply(toast="Unknown or old signal", data={"state": "unknown"})
+        if p.state != "pending":
+            return Reply(toast=f"Already {p.state}", data={"state": p.state, "already": True})
+        if self.bot.clock.now_ms() >= p.expires_ms:
+            p.state = "expired"
+            self._audit("signal_expired_press", by, {"pending_id": pid})
+            return Reply(toast="Already expired: nothing sent", edit=self._signal_text(p) + "\n⌛ Expired, nothing sent.",
+                         data={"state": "expired", "already": True})
+        if self.trader.risk.halted or not self.trader.running:
+            why = "halted (/resume first)" if self.trader.risk.halted else "stopped (/start first)"
+            return Reply(toast=f"Entries are {why}: nothing sent", data={"state": p.state, "blocked": why})
+        self._audit("confirm", by, {"pending_id": pid, "symbol": p.signal.symbol, "action": p.signal.action})
+        result = await self.trader.confirm(pid, by)
+        state = p.state
+        if state == "done" and p.result in ("filled", "partial"):
+            mark = "✅"
+        else:
+            mark = "⚠️"
+        return Reply(toast=result[:190], edit=f"{self._signal_text(p)}\n{mark} {result} (by {by})",
+                     data={"state": state, "result": result})
+
+    def _skip(self, pid: str, by: str) -> Reply:
+        p = self._pending(pid)
+        if p is None:
+            return Reply(toast="Unknown or old signal", data={"state": "unknown"})
+        if p.state != "pending":
+            return Reply(toast=f"Already {p.state}", data={"state": p.state, "already": True})
+        if self.bot.clock.now_ms() >= p.expires_ms:
+            p.state = "expired"
+            return Reply(toast="Already expired", edit=self._signal_text(p) + "\n⌛ Expired, nothing sent.",
+                         data={"state": "expired", "already": True})
+        result = self.trader.skip(pid, by)
+        self._audit("skip", by, {"pending_id": pid})
+        return Reply(toast="Skipped", edit=f"{self._signal_text(p)}\n✖️ {result} (by {by})", data={"state": p.state})
+
+    # ---- halt / resume / close all -----------------------------------------------------------
+
+    async def cmd_halt(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        reason = " ".join(args) or "/halt from chat"
+        was = t.risk.halted
+        task = asyncio.create_task(t.halt(reason, by))
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+        # the halt itself is persisted synchronously at the task's first step; cancelling open
+        # orders may take longer and finishes in the background
+        done, _ = await asyncio.wait({task}, timeout=0.7)
+        self._audit("halt_command", by, {"reason": reason})
+        if task in done and task.exception() is None:
+            cancelled = task.result()
+            orders = f"cancelled {len(cancelled)} open order(s)" if cancelled else "no open orders"
+        elif task in done:
+            orders = f"cancelling orders failed: {type(task.exception()).__name__}"
+        else:
+            orders = "cancelling open orders in the background"
+        head = "🛑 Already halted" if was else "🛑 HALTED"
+        n = len(t.positions())
+        text = f"{head}: new entries stopped, {orders}. /resume lifts it."
+        buttons: list[list[Button]] = []
+        if n:
+            text += f"\n{n} open position(s) stay hedged. Close them all?"
+            buttons = [[Button(f"Close all {n} positions…", "ca")]]
+        return Reply(text=text, buttons=buttons, data={"halted": True, "positions": n})
+
+    async def cmd_resume(self, by: str, args: list[str]) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        ok = t.risk.resume(by)
+        self._audit("resume_command", by, {"lifted": ok})
+        if not ok:
+            return Reply(text="Not halted.", data={"halted": False})
+        run = "" if t.running else " (entries are still paused by /stop: /start allows them)"
+        return Reply(text=f"▶️ Halt lifted: new entries allowed{run}.", data={"halted": False})
+
+    async def cmd_closeall(self, by: str, args: list[str]) -> Reply:
+        return self._offer_close_all(by, as_message=True)
+
+    def _offer_close_all(self, by: str, as_message: bool = True) -> Reply:
+        t = self.trader
+        if t is None:
+            return self._no_trader()
+        n = len(t.positions())
+        if n == 0:
+            return Reply(text="No open positions to close.", toast="No open positions")
+        now = time.monotonic()
+        for k in [k for k, c in self._confirms.items() if now - c.created > self.confirm_ttl_s * 5]:
+            del self._confirms[k]
+        nonce = _secrets.token_hex(4)
+        self._confirms[nonce] = _Confirm("close_all", now, by)
+        self._audit("close_all_requested", by, {"positions": n})
+        return Reply(text=f"⚠️ Close all {n} open position(s) at market on both exchanges? This cannot be undone.",
+                     buttons=[[Button("Yes, close all", f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
+                     toast="Confirm below", data={"nonce": nonce, "positions": n})
+
+    async def _close_all_answer(self, nonce: str, by: str, yes: bool) -> Reply:
+        c = self._confirms.get(nonce)
+        if c is None:
+            return Reply(toast="Unknown or old confirmation")
+        if c.used:
+            return Reply(toast="Already answered", data={"already": True})
+        if time.monotonic() - c.created > self.confirm_ttl_s:
+            c.used = True
+            return Reply(toast="Expired: ask again with /closeall", edit="⌛ Close-all confirmation expired; nothing done.")
+        c.used = True
+        if not yes:
+            self._audit("close_all_cancelled", by)
+            return Reply(toast="Cancelled", edit=f"Close all cancelled by {by}; nothing done.")
+        self._audit("close_all_confirmed", by)
+        outs = await self.trader.close_all(by)
+        summary = ", ".join(f"{o.symbol} {o.status}" for o in outs) or "nothing to close"
+        left = len(self.trader.positions())
+        return Reply(toast="Closing", edit=f"Close all by {by}: {summary}. Open positions left: {left}.",
+                     data={"results": [o.status for o in outs], "left": left})
+
+    # ---- reconciliation findings ---------------------------------------------------------------
+
+    def add_finding(self, text: str) -> str:
+        fid = f"f{next(self._fids)}"
+        self.findings[fid] = {"text": text, "state": "open"}
+        return fid
+
+    @staticmethod
+    def finding_buttons(fid: str) -> list[list[Button]]:
+        return [[Button("Adopt", f"ra:{fid}"), Button("Close", f"rc:{fid}"), Button("Ignore", f"ri:{fid}")]]
+
+    def _finding(self, kind: str, fid: str, by: str) -> Reply:
+        f = self.findings.get(fid)
+        if f is None:
+            return Reply(toast="Unknown finding")
+        if f["state"] != "open":
+            return Reply(toast=f"Already {f['state']}", data={"already": True})
+        action = {"ra": "adopted", "rc": "close", "ri": "ignored"}[kind]
+        method = {"ra": "adopt_finding", "rc": "close_finding"}.get(kind)
+        fn = getattr(self.trader, method, None) if method and self.trader is not None else None
+        if fn is not None:
+            res = fn(f["text"], by)
+            note = str(res)
+        elif kind == "ra":
+            note = ("recorded. kimpbot does not take over a position its journal does not know: it stays "
+                    "outside the bot's P&L and risk; close it on the exchange by hand if it should not be there.")
+        elif kind == "rc":
+            note = ("recorded. kimpbot sends no orders for what its journal does not know: close it on the "
+                    "exchange by hand (the finding names the venue and quantity).")
+        else:
+            note = "ignored (recorded)."
+        f["state"] = "adopted" if kind == "ra" else "closed" if kind == "rc" else "ignored"
+        self._audit(f"reconcile_{action}", by, {"finding": f["text"][:300]})
+        return Reply(toast=f["state"].capitalize(), edit=f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}",
+                     data={"state": f["state"]})
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.2f}"

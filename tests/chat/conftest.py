@@ -1,0 +1,158 @@
+"""Chat fixtures: the exchange sims, the fake Telegram Bot API and Discord webhook, and a Bot in
+confirmation mode with the REAL python-telegram-bot front end and the Discord webhook notifier.
+
+Every chat test also scans what it sent to chat and every log record it produced for secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from kimpbot.config import load_owner_config, load_settings
+from kimpbot.control.commands import CommandCore
+from kimpbot.control.discord_http import set_discord_api_base
+from kimpbot.control.notify import DiscordWebhookNotifier
+from kimpbot.control.telegram import TelegramFront
+from kimpbot.engine import Bot
+from kimpbot.sim.discord import FakeDiscord
+from kimpbot.sim.telegram import FakeTelegram
+
+OWNER = 42
+INTRUDER = 666
+GROUP = -1001234567890
+TG_TOKEN = "7654321:AAH-secret-bot-token_xyz"
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def log_records():
+    """Every log record of the test at DEBUG (libraries included, as a deployment at DEBUG would)."""
+    h = _Collect()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(h)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield h.records
+    finally:
+        root.removeHandler(h)
+        root.setLevel(old)
+
+
+async def wait_until(cond, timeout=10.0, step=0.05):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if cond():
+            return True
+        await asyncio.sleep(step)
+    return False
+
+
+def scan_for_secrets(secrets: list[str], tg: FakeTelegram | None, dc: FakeDiscord | None,
+                     records: list[logging.LogRecord]) -> None:
+    blobs: list[tuple[str, str]] = []
+    if tg is not None:
+        blobs += [("telegram sent", json.dumps(r, default=str, ensure_ascii=False)) for r in tg.sent]
+        blobs += [("telegram call", json.dumps(c, default=str, ensure_ascii=False)) for c in tg.calls]
+    if dc is not None:
+        blobs += [("discord post", json.dumps({k: v for k, v in p.items() if k != "attachments"}, default=str,
+                                              ensure_ascii=False)) for p in dc.webhook_posts]
+    for r in records:
+        text = r.getMessage()
+        if r.exc_info:
+            text += logging.Formatter().formatException(r.exc_info)
+        blobs.append((f"log {r.name}", text))
+    for where, blob in blobs:
+        for s in secrets:
+            assert s not in blob, f"secret leaked into {where}: {blob[:300]}"
+
+
+class ChatRig:
+    def __init__(self, sim, tg, dc, bot, front, hook, core):
+        self.sim, self.tg, self.dc, self.bot, self.front, self.hook, self.core = sim, tg, dc, bot, front, hook, core
+
+    def secrets(self) -> list[str]:
+        return self.bot.settings.secrets() + [self.tg.token, self.tg.token.split(":", 1)[1],
+                                              self.dc.webhook_token]
+
+    async def command(self, text: str, *, user: int = OWNER, chat: int = OWNER, chat_type: str = "private",
+                      timeout: float = 5.0) -> dict:
+        """Send a command and return the bot's reply (the first sendMessage/sendPhoto to that chat after it)."""
+        since = len(self.tg.sent)
+        self.tg.send_command(chat, user, text, chat_type=chat_type)
+        return await self.tg.wait_for(lambda r: r.get("chat_id") == chat and (
+                                          r["method"] == "sendPhoto"
+                                          or (r["method"] == "sendMessage" and r.get("reply_to_message_id"))),
+                                      timeout=timeout, since=since)
+
+
+async def make_rig(sim, tmp_path: Path, strategy_text: str, log_records, **tg_kw):
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(strategy_text)
+    tg = FakeTelegram(TG_TOKEN, **tg_kw)
+    dc = FakeDiscord()
+    await tg.start()
+    await dc.start()
+    env = sim.env() | {"KIMPBOT_STRATEGY_FILE": str(sf), "KIMPBOT_DATA_DIR": str(tmp_path / "data"),
+                       "KIMPBOT_TRADE_MODE": "confirm", "TELEGRAM_BOT_TOKEN": tg.token,
+                       "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_CHAT_ID": str(OWNER),
+                       "TELEGRAM_ALLOWED_USERS": str(OWNER), "DISCORD_WEBHOOK_URL": dc.webhook_url,
+                       "DISCORD_API_URL": dc.api_url}
+    settings = load_settings(env)
+    bot = Bot(settings, load_owner_config(sf))
+    core = CommandCore(bot)
+    front = TelegramFront(bot, core, poll_timeout=2, backoff_s=0.05)
+    hook = DiscordWebhookNotifier(settings.discord_webhook_url, settings.discord_api_url,
+                                  secrets=settings.secrets(), backoff_s=0.05)
+    front.attach()
+    hook.attach(bot)
+    await front.start()
+    await hook.start()
+    await bot.start()
+    return ChatRig(sim, tg, dc, bot, front, hook, core)
+
+
+async def close_rig(rig: ChatRig, records) -> None:
+    try:
+        await rig.bot.bus.drain()
+    except Exception:
+        pass
+    await rig.front.stop()
+    await rig.hook.stop()
+    await rig.bot.stop()
+    await rig.tg.stop()
+    await rig.dc.stop()
+    set_discord_api_base(None)
+    scan_for_secrets(rig.secrets(), rig.tg, rig.dc, records)
+
+
+STRATEGY = """
+[zscore]
+window_days = 1
+[fx]
+poll_seconds = 1
+[market]
+max_quote_age_s = 3
+"""
+
+
+@pytest.fixture
+async def rig(sim, tmp_path, log_records):
+    r = await make_rig(sim, tmp_path, STRATEGY, log_records)
+    try:
+        yield r
+    finally:
+        await close_rig(r, log_records)
