@@ -40,6 +40,7 @@ DEMO_COINS = {"BTC": 0.2, "ETH": 4.0, "XRP": 8000.0}  # so the demo can show sho
 
 
 async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any = None) -> int:
+    from kimpbot.control.commands import CommandCore
     from kimpbot.control.console import Console
     from kimpbot.control.format import premium_table
     from kimpbot.engine import Bot, StartupError
@@ -48,12 +49,21 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
     if sim is not None and not owner.params.values["paper.upbit_coins"].owner_set:
         coins = {k: v for k, v in DEMO_COINS.items() if k in owner.strategy.symbols}
     bot = Bot(settings, owner, warmup=not args.no_warmup, paper_coins=coins)
-    console = Console(bot)
+    core = CommandCore(bot)
+    console = Console(bot, core=core)
     bot.bus.subscribe(lambda ev: print(f"[{ev.level}] {ev.message}", flush=True) if ev.kind != "start" else None)
+    fronts: list[Any] = []
+    try:
+        fronts = await _start_chat(bot, core)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        await _stop_chat(fronts)
+        return 2
     try:
         await bot.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
+        await _stop_chat(fronts)
         return 2
     print(bot.banner(), flush=True)
     stop = asyncio.Event()
@@ -85,7 +95,47 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await bot.stop()
+        await _stop_chat(fronts)
     return 0
+
+
+async def _start_chat(bot: Any, core: Any) -> list[Any]:
+    """Telegram, the Discord webhook and the Discord bot, each when its token or URL is set.
+
+    They subscribe to the bot's events before it starts, so the start banner and what restart
+    reconciliation found reach the chat too."""
+    s = bot.settings
+    fronts: list[Any] = []
+    if s.telegram_bot_token:
+        from kimpbot.control.telegram import TelegramFront
+
+        tg = TelegramFront(bot, core)
+        tg.attach()
+        await tg.start()
+        fronts.append(tg)
+    if s.discord_webhook_url:
+        from kimpbot.control.notify import DiscordWebhookNotifier
+
+        hook = DiscordWebhookNotifier(s.discord_webhook_url, s.discord_api_url, secrets=s.secrets())
+        try:
+            await hook.start()
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+        hook.attach(bot)
+        fronts.append(hook)
+    if s.discord_bot_token:
+        from kimpbot.control.discord_bot import DiscordFront
+
+        dc = DiscordFront(bot, core)
+        await dc.start()
+        fronts.append(dc)
+    return fronts
+
+
+async def _stop_chat(fronts: list[Any]) -> None:
+    for f in reversed(fronts):
+        with contextlib.suppress(Exception):
+            await f.stop()
 
 
 async def _wait_quit(console: Any, stop: asyncio.Event) -> None:

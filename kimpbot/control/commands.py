@@ -76,8 +76,8 @@ class _Confirm:
     used: bool = False
 
 
-def who(front: str, user_id: int | str) -> str:
-    return f"{front}:{user_id}"
+def who(front: str, user_id: int | str | None) -> str:
+    return front if user_id is None else f"{front}:{user_id}"
 
 
 def _age(ms: float) -> str:

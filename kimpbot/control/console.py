@@ -1,4 +1,9 @@
-"""Console front end: the bot's commands typed on stdin when no chat token is set."""
+"""Console front end: the bot's commands typed on stdin when no chat token is set.
+
+A thin front end over :class:`~kimpbot.control.commands.CommandCore` (the local operator is
+trusted: no user check). Buttons become typed commands: ``/confirm ID``, ``/skip ID``; a close-all
+asks for ``/yes`` within two minutes.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +12,56 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from kimpbot.control.format import premium_table
+from kimpbot.control.commands import CommandCore, Reply
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
 
 log = logging.getLogger(__name__)
 
-HELP = """commands:
-  /status    mode, data health, FX, premium and z per symbol
-  /params    the owner's strategy numbers and whether the owner set them
-  /start     allow new entries      /stop   pause new entries
-  /help      this list              /quit   stop the bot"""
-
 
 class Console:
-    def __init__(self, bot: "Bot", write: Callable[[str], None] | None = None) -> None:
+    def __init__(self, bot: "Bot", write: Callable[[str], None] | None = None, core: CommandCore | None = None) -> None:
         self.bot = bot
+        self.core = core or CommandCore(bot)
         self.write = write or (lambda s: print(s, flush=True))
         self.quit = asyncio.Event()
+        self._last_buttons: dict[str, str] = {}
 
-    def handle(self, line: str) -> str:
+    def _render(self, r: Reply) -> str:
+        text = r.text or r.edit or r.toast
+        self._last_buttons = {}
+        for row in r.buttons:
+            for b in row:
+                if b.data.startswith("cy:"):
+                    self._last_buttons["/yes"] = b.data
+                elif b.data.startswith("cn:"):
+                    self._last_buttons["/no"] = b.data
+                elif b.data == "ca":
+                    self._last_buttons["/closeall"] = b.data
+        if "/yes" in self._last_buttons:
+            text += "\ntype /yes to confirm, /no to cancel"
+        if r.photo is not None:
+            text += f"\n(chart: {len(r.photo)} bytes PNG; charts are for the chat front ends)"
+        return text
+
+    async def handle(self, line: str) -> str:
         cmd = line.strip().split()[0].lower() if line.strip() else ""
         if not cmd:
             return ""
         if not cmd.startswith("/"):
+            line = "/" + line.strip()
             cmd = "/" + cmd
-        if cmd == "/status":
-            return self.status()
-        if cmd == "/params":
-            return params_text(self.bot)
-        if cmd == "/start":
-            self.bot.state.running = True
-            return "new entries allowed"
-        if cmd == "/stop":
-            self.bot.state.running = False
-            return "new entries paused (open positions are still managed)"
-        if cmd in ("/help", "/?"):
-            return HELP
         if cmd in ("/quit", "/exit"):
             self.quit.set()
             return "stopping"
-        return f"unknown command {cmd!r}; /help lists the commands"
-
-    def status(self) -> str:
-        b = self.bot
-        mode = b.settings.mode
-        run = "running" if b.state.running else "stopped (no new entries)"
-        return f"{mode} mode, {run}, strategy {b.owner.strategy.strategy}\n" + premium_table(b.market)
+        if cmd in ("/yes", "/no") and cmd in self._last_buttons:
+            r = await self.core.press("console", None, self._last_buttons.pop(cmd))
+            self._last_buttons = {}
+            return r.edit or r.toast or r.text
+        if cmd == "/?":
+            line = "/help"
+        return self._render(await self.core.handle("console", None, line))
 
     async def read_stdin(self) -> None:
         """Read commands until EOF; a closed or non-interactive stdin just ends this task."""
@@ -65,14 +72,6 @@ class Console:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:
                 return
-            out = self.handle(line)
+            out = await self.handle(line)
             if out:
                 self.write(out)
-
-
-def params_text(bot: "Bot") -> str:
-    rows = bot.owner.params.describe()
-    width = max(len(k) for k, _, _ in rows)
-    lines = [f"strategy file: {bot.owner.source}"]
-    lines += [f"{k:<{width}}  {v:<22} {status}" for k, v, status in rows]
-    return "\n".join(lines)
