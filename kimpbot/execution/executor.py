@@ -330,16 +330,9 @@ class Executor:
                 upbit=_res_dict(ures), binance=_res_dict(bres), expected_profit_pct=s.target_pct,
                 size_krw=float(fu * ures.avg_price))
         else:
-            out.status = "rolled_back" if out.unwinds else "failed"
-            why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (ures, bres)
-                            if r.status is not OrderStatus.FILLED)
-            self._publish("rollback" if out.unwinds else "error",
-                          f"{s.symbol} {s.direction.label} {s.action} failed ({why})"
-                          + (f"; unwound, cost {out.cost_krw:,.0f} KRW" if out.unwinds else "; nothing filled"),
-                          "warning", trade_id=out.trade_id, symbol=s.symbol, cost_krw=out.cost_krw)
-        if out.exposure:
-            out.status = "exposed"
-            self._exposure(out)
+            self._failed(out, f"{s.symbol} {s.direction.label} {s.action} failed",
+                         f"; unwound, cost {out.cost_krw:,.0f} KRW" if out.unwinds else "; nothing filled")
+        self._finish(out)
 
     async def _settle_exit(self, out: TradeOutcome, s: Signal, pos: Position, ureq: OrderRequest,
                            breq: OrderRequest, fx: float) -> None:
@@ -414,13 +407,19 @@ class Executor:
                 realized_krw=pnl, position_id=pos.id, upbit=_res_dict(ures), binance=_res_dict(bres),
                 direction=s.direction.value, qty=str(cb))
         else:
-            out.status = "rolled_back" if out.unwinds else "failed"
-            why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (ures, bres)
-                            if r.status is not OrderStatus.FILLED)
-            self._publish("rollback" if out.unwinds else "error",
-                          f"{s.symbol} exit failed ({why}); the position stays open and hedged"
-                          + (f" (legs reversed, cost {out.cost_krw:,.0f} KRW)" if out.unwinds else ""),
-                          "warning", trade_id=out.trade_id, symbol=s.symbol, cost_krw=out.cost_krw)
+            self._failed(out, f"{s.symbol} exit failed", "; the position stays open and hedged"
+                         + (f" (legs reversed, cost {out.cost_krw:,.0f} KRW)" if out.unwinds else ""))
+        self._finish(out)
+
+    def _failed(self, out: TradeOutcome, head: str, tail: str) -> None:
+        """Nothing of the pair stands: a rollback (something was unwound) or a plain failure."""
+        out.status = "rolled_back" if out.unwinds else "failed"
+        why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (out.upbit, out.binance)
+                        if r is not None and r.status is not OrderStatus.FILLED)
+        self._publish("rollback" if out.unwinds else "error", f"{head} ({why}){tail}", "warning",
+                      trade_id=out.trade_id, symbol=out.symbol, cost_krw=out.cost_krw)
+
+    def _finish(self, out: TradeOutcome) -> None:
         if out.exposure:
             out.status = "exposed"
             self._exposure(out)
