@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -126,17 +127,22 @@ async def make_rig(sim, tmp_path: Path, strategy_text: str, log_records, **tg_kw
 
 
 async def close_rig(rig: ChatRig, records) -> None:
-    try:
-        await rig.bot.bus.drain()
-    except Exception:
-        pass
-    await rig.front.stop()
-    await rig.hook.stop()
-    await rig.bot.stop()
-    await rig.tg.stop()
-    await rig.dc.stop()
+    stuck = []
+    for name, coro in (("drain", rig.bot.bus.drain()), ("telegram", rig.front.stop()), ("webhook", rig.hook.stop()),
+                       ("bot", rig.bot.stop()), ("fake telegram", rig.tg.stop()), ("fake discord", rig.dc.stop())):
+        try:
+            t0 = time.monotonic()
+            from ._dbg import dump_after
+            dt = asyncio.ensure_future(dump_after(3))
+            await asyncio.wait_for(coro, timeout=10)
+            dt.cancel()
+            if time.monotonic() - t0 > 1:
+                print("slow shutdown step", name, time.monotonic() - t0)
+        except asyncio.TimeoutError:
+            stuck.append(name)
     set_discord_api_base(None)
     scan_for_secrets(rig.secrets(), rig.tg, rig.dc, records)
+    assert not stuck, f"shutdown steps stuck: {stuck}"
 
 
 STRATEGY = """
