@@ -161,6 +161,10 @@ class Trader:
                 self._spawn(self._run(sig, snap, by="auto"))
             elif not self.market.signals_allowed(sym):
                 continue  # stale/thin/unwarmed data never opens a position
+            elif self.risk.halted or not self.running:
+                # no offer to press while entries are halted or paused; say why once in a while
+                hs = self.store.halt_state()
+                self._refused(sig, [f"halted: {hs.reason}" if hs.halted else "entries paused (/stop)"])
             elif self.state.trade_mode == "auto":
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
