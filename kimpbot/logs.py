@@ -1,12 +1,63 @@
-"""Logging: stdlib, one line per event, secrets redacted before anything is written."""
+"""Logging: stdlib, one line per event, secrets redacted before anything is written.
+
+``setup_logging`` installs one stream handler (stderr: journald or ``docker logs`` keep it) and,
+with ``log_file``, a size-rotated file (``RotatingFileHandler``: ``max_bytes`` per file,
+``backups`` old files kept as ``kimpbot.log.1`` ... ``.N``). The same ``RedactingFilter`` sits on
+every handler, so a secret is replaced by ``***`` whichever handler writes the record and
+whichever library logged it.
+
+Libraries that put secrets into their own log lines are held above the level where they do:
+httpx logs every request URL at INFO, and python-telegram-bot's URLs carry the bot token
+(``/bot<token>/getUpdates``); discord.py logs webhook URLs (with the webhook token) at DEBUG.
+"""
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import re
 import sys
+from pathlib import Path
 from typing import Iterable
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+
+# logger name -> the lowest level it may log at, whatever --log-level says
+LIBRARY_LEVELS: dict[str, int] = {
+    "httpx": logging.WARNING,          # "HTTP Request: POST https://api.telegram.org/bot<TOKEN>/..." at INFO
+    "httpcore": logging.WARNING,       # connection-level debug, URLs included
+    "telegram": logging.INFO,          # python-telegram-bot: DEBUG dumps request parameters
+    "telegram.ext": logging.INFO,
+    "discord": logging.INFO,           # discord.py: DEBUG logs webhook URLs with their token
+    "ccxt": logging.WARNING,           # request/response dumps
+    "apscheduler": logging.WARNING,    # "Running job ..." every second
+    "aiohttp.access": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "asyncio": logging.WARNING,
+    "matplotlib": logging.WARNING,
+    "PIL": logging.WARNING,
+}
+
+
+_TELEGRAM_TOKEN = re.compile(r"^[0-9]+:([A-Za-z0-9_-]{20,})$")
+
+
+def _expand(secrets: Iterable[str]) -> set[str]:
+    """The secrets themselves, plus the parts that can appear alone: a Discord webhook URL's token
+    (in a URL built on another API base) and a Telegram token's secret half (after ``<bot id>:``)."""
+    out: set[str] = set()
+    for s in secrets:
+        if not s:
+            continue
+        out.add(s)
+        if "/webhooks/" in s:
+            out.add(s.rstrip("/").rsplit("/", 1)[-1])
+        m = _TELEGRAM_TOKEN.match(s)
+        if m:
+            out.add(m.group(1))
+    return {s for s in out if len(s) >= 6}
 
 
 class RedactingFilter(logging.Filter):
@@ -14,7 +65,7 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self.secrets = sorted(_expand(secrets), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for s in self.secrets:
@@ -30,24 +81,49 @@ class RedactingFilter(logging.Filter):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = self.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
             if clean != msg:
                 record.msg, record.args = clean, None
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> RedactingFilter:  # type: ignore[no-untyped-def]
+class OneLineFormatter(logging.Formatter):
+    """One event, one line: newlines inside a message or a traceback become `` | ``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if "\n" in text:
+            text = " | ".join(part for part in text.replace("\r", "").split("\n") if part.strip())
+        return text
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None,  # type: ignore[no-untyped-def]
+                  log_file: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                  backups: int = DEFAULT_BACKUPS) -> RedactingFilter:
+    """Install kimpbot's handlers on the root logger (replacing any it installed before)."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_kimpbot", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler._kimpbot = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter(FORMAT))
+            if isinstance(h, logging.FileHandler):
+                h.close()
     flt = RedactingFilter(secrets)
-    handler.addFilter(flt)
-    root.addHandler(handler)
+    formatter = OneLineFormatter(FORMAT)
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    if log_file is not None:
+        path = Path(log_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(path, maxBytes=int(max_bytes),
+                                                             backupCount=int(backups), encoding="utf-8"))
+    for handler in handlers:
+        handler._kimpbot = True  # type: ignore[attr-defined]
+        handler.setFormatter(formatter)
+        handler.addFilter(flt)
+        root.addHandler(handler)
     root.setLevel(level)
-    # Library chatter (ccxt request dumps, websocket frames) is not an event of ours.
-    for noisy in ("ccxt", "apscheduler", "aiohttp.access", "urllib3", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, floor in LIBRARY_LEVELS.items():
+        lg = logging.getLogger(name)
+        if lg.level < floor:  # never lower a level someone raised on purpose
+            lg.setLevel(floor)
     return flt

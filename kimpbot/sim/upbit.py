@@ -99,6 +99,7 @@ class UpbitFake(FakeBase):
         self.by_identifier: dict[str, str] = {}
         self._nonces: dict[str, float] = {}
         self._trade_seq = 0
+        self.api_key_valid_days = 365  # what GET /v1/api_keys reports as expire_at (tests may shorten it)
         r = self.app.router
         g = self.route
         r.add_get("/v1/market/all", g(self.market_all))
@@ -109,6 +110,7 @@ class UpbitFake(FakeBase):
         r.add_get("/v1/candles/minutes/{unit}", g(self.candles_minutes))
         r.add_get("/v1/candles/days", g(self.candles_days))
         r.add_get("/v1/accounts", g(self.accounts))
+        r.add_get("/v1/api_keys", g(self.api_keys))
         r.add_get("/v1/orders/chance", g(self.chance))
         r.add_post("/v1/orders", g(self.create_order))
         r.add_get("/v1/order", g(self.get_order))
@@ -397,6 +399,13 @@ class UpbitFake(FakeBase):
         curs = ["KRW"] + sorted(c for c in set(mk.upbit_balances) | set(mk.upbit_locked)
                                 if c != "KRW" and (mk.upbit_balances.get(c, 0) > 0 or mk.upbit_locked.get(c, 0) > 0))
         return Reply(200, [self._account_row(c) for c in curs])
+
+    async def api_keys(self, request: web.Request, params: dict, fault: Fault | None) -> Reply:
+        """``GET /v1/api_keys`` (API Key 목록 조회): every key of the account with its expiry, nothing
+        about its permissions. The fake account has one key, valid for a year from now."""
+        self._authenticate(request, params)
+        expire = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=self.api_key_valid_days)
+        return Reply(200, [{"access_key": self.access_key, "expire_at": expire.isoformat()}])
 
     async def chance(self, request: web.Request, params: dict, fault: Fault | None) -> Reply:
         self._authenticate(request, params)

@@ -1,0 +1,292 @@
+"""A small read-only HTTP endpoint for uptime monitors and a quick look (aiohttp, 127.0.0.1 by default).
+
+=================  ==============================================================================
+``GET /health``    200 ``{"status": "ok", ...}`` while every symbol's books are fresh, the FX rate in
+                   use is fresh (not jumping, agreeing with the other source) and the scheduler
+                   runs; otherwise 503 ``{"status": "unhealthy", "reasons": [...]}``. The z window
+                   warming up is not a fault: it is listed under ``notes``.
+``GET /status``    mode, trade mode, running/halted, FX source and rate, premium and z per symbol,
+                   feed states
+``GET /positions`` open pair positions (``[]`` and ``"trading": false`` in a bot without trading)
+``GET /trades``    trades, newest first; ``?limit=N`` (1-1000, default 50)
+=================  ==============================================================================
+
+Nothing here changes state, and no secret ever reaches an answer: every string in every answer is
+passed through the same redaction as the logs (``Settings.secrets()``). The handlers only read
+the bot's in-memory state on the bot's own event loop. The access log is off (a monitor polling
+every 30 s is not an event). Bind it to 127.0.0.1 (the default) and let a reverse proxy or an SSH
+tunnel reach it from outside; ``KIMPBOT_HTTP_PORT=0`` switches it off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from kimpbot.logs import RedactingFilter
+
+log = logging.getLogger(__name__)
+
+# Problems that do not make the bot unhealthy (it is starting up, not failing).
+NOT_A_FAULT = ("z window warming up",)
+DEFAULT_TRADES = 50
+MAX_TRADES = 1000
+
+
+class HttpApiError(RuntimeError):
+    """The endpoint could not start (the message says why and what to do)."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: Decimal -> str (exact), Enum -> value, dataclass -> dict, NaN/inf -> None."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else None
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "_asdict"):  # NamedTuple
+        return jsonable(value._asdict())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _redact(value: Any, flt: RedactingFilter) -> Any:
+    if isinstance(value, str):
+        return flt.redact(value)
+    if isinstance(value, dict):
+        return {flt.redact(k): _redact(v, flt) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, flt) for v in value]
+    return value
+
+
+def _age_s(now_ms: int, ts_ms: int | None) -> float | None:
+    if not ts_ms:
+        return None
+    return round((now_ms - ts_ms) / 1000.0, 3)
+
+
+def _is_fault(problem: str) -> bool:
+    return not any(marker in problem for marker in NOT_A_FAULT)
+
+
+def health_report(bot: Any) -> tuple[bool, dict[str, Any]]:
+    """(healthy, body) for ``/health``; usable without the server (tests, console)."""
+    now = bot.clock.now_ms()
+    reasons: list[str] = []
+    notes: list[str] = []
+    if not getattr(bot.state, "started_ms", 0):
+        reasons.append("bot not started")
+    sch = getattr(bot, "scheduler", None)
+    if sch is None or not getattr(sch, "running", False):
+        reasons.append("scheduler not running")
+    market = bot.market
+    reasons.extend(market.global_problems())
+    for sym in market.symbols:
+        for p in market.symbol_problems(sym):
+            (reasons if _is_fault(p) else notes).append(p)
+    body: dict[str, Any] = {"status": "ok" if not reasons else "unhealthy"}
+    if reasons:
+        body["reasons"] = reasons
+    if notes:
+        body["notes"] = notes
+    body.update({"mode": bot.settings.mode, "symbols": list(market.symbols), "ts": now,
+                 "uptime_s": _age_s(now, getattr(bot.state, "started_ms", 0))})
+    return not reasons, body
+
+
+def _trader(bot: Any) -> Any:
+    return getattr(bot, "trader", None)
+
+
+def status_report(bot: Any) -> dict[str, Any]:
+    now = bot.clock.now_ms()
+    market = bot.market
+    trader = _trader(bot)
+    fx = market.fx
+    cur = fx.rate()
+    other_name = "usdt" if fx.source == "usdkrw" else "usdkrw"
+    other = fx.states[other_name].latest
+    glob = market.global_problems()
+    symbols: dict[str, Any] = {}
+    for sym in market.symbols:
+        view = market.views[sym]
+        snap = view.snapshot
+        probs = market.symbol_problems(sym)
+        symbols[sym] = {
+            "premium_pct": None if snap is None else {
+                "quoted": snap.quoted, "mid": snap.mid, "exec_long": snap.exec_long, "exec_short": snap.exec_short},
+            "z": {"mid": view.z_mid, "long": view.z_long, "short": view.z_short},
+            "order_krw": market.order_krw.get(sym),
+            "age_s": None if snap is None else _age_s(now, snap.ts),
+            "signals_allowed": not glob and not probs,
+            "problems": probs,
+        }
+    feeds = [{
+        "name": getattr(f, "name", "?"),
+        "connected": bool(getattr(f, "connected", False)),
+        "last_message_ms": getattr(f, "last_message_ms", 0) or None,
+        "last_message_age_s": _age_s(now, getattr(f, "last_message_ms", 0)),
+        "connects": getattr(f, "connects", None),
+        "disconnects": getattr(f, "disconnects", None),
+        "last_error": getattr(f, "last_error", "") or None,
+    } for f in getattr(bot, "feeds", [])]
+    sch = getattr(bot, "scheduler", None)
+    out: dict[str, Any] = {
+        "mode": bot.settings.mode,
+        "trade_mode": trader.state.trade_mode if trader is not None else bot.settings.trade_mode,
+        "strategy": bot.owner.strategy.strategy,
+        "symbols": list(market.symbols),
+        "running": bool(trader.running if trader is not None else bot.state.running),
+        "halted": False,
+        "halt": None,
+        "trading": trader is not None,
+        "ts": now,
+        "started_ms": getattr(bot.state, "started_ms", 0) or None,
+        "uptime_s": _age_s(now, getattr(bot.state, "started_ms", 0)),
+        "scheduler_running": bool(sch is not None and getattr(sch, "running", False)),
+        "fx": {
+            "source": fx.source,
+            "label": fx.label,
+            "rate": cur.rate if cur else None,
+            "age_s": _age_s(now, cur.received_ts) if cur else None,
+            other_name: None if other is None else {"rate": other.rate, "age_s": _age_s(now, other.received_ts)},
+            "usdt_vs_bank_pct": fx.divergence_pct(),
+            "problems": glob,
+        },
+        "premiums": symbols,
+        "feeds": feeds,
+    }
+    if trader is not None:
+        hs = trader.store.halt_state()
+        out["halted"] = bool(hs.halted)
+        out["halt"] = {"reason": hs.reason, "by": hs.by, "ts": hs.ts} if hs.halted else None
+        pending = getattr(trader.state, "pending", {}) or {}
+        out["pending_signals"] = sum(1 for p in pending.values() if getattr(p, "state", "") == "pending")
+        out["open_positions"] = len(trader.positions())
+        out["funding_next_ms"] = dict(getattr(trader, "funding_next", {}) or {})
+    return out
+
+
+def positions_report(bot: Any) -> dict[str, Any]:
+    trader = _trader(bot)
+    if trader is None:
+        return {"trading": False, "positions": []}
+    return {"trading": True, "mode": bot.settings.mode, "positions": list(trader.positions())}
+
+
+def trades_report(bot: Any, limit: int) -> dict[str, Any]:
+    trader = _trader(bot)
+    if trader is None:
+        return {"trading": False, "limit": limit, "trades": []}
+    return {"trading": True, "mode": bot.settings.mode, "limit": limit, "trades": trader.store.trades(limit=limit)}
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class HttpApi:
+    """``await HttpApi(bot).start()`` serves on ``settings.http_host:http_port``; pass ``port=0`` for an
+    ephemeral port (tests) and read the bound one from ``.port``."""
+
+    def __init__(self, bot: Any, host: str | None = None, port: int | None = None) -> None:
+        self.bot = bot
+        self.host = host if host is not None else bot.settings.http_host
+        self._requested_port = int(port if port is not None else bot.settings.http_port)
+        self.port: int = 0
+        self._runner: web.AppRunner | None = None
+        self._redactor = RedactingFilter(bot.settings.secrets())
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._guard])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/status", self._status)
+        app.router.add_get("/positions", self._positions)
+        app.router.add_get("/trades", self._trades)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise HttpApiError(
+                f"cannot serve the status endpoint on {self.host}:{self._requested_port} ({exc.strerror or exc}); "
+                "set KIMPBOT_HTTP_PORT to a free port, or 0 to switch the endpoint off") from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        log.info("status endpoint on %s (/health /status /positions /trades)", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _json(self, data: Any, status: int = 200) -> web.Response:
+        body = _redact(jsonable(data), self._redactor)
+        return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status in (404, 405):
+                return self._json({"error": exc.reason, "endpoints": _ENDPOINTS}, status=exc.status)
+            raise
+        except Exception as exc:  # a read failed (e.g. the store is closing): say so, keep serving
+            msg = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("status endpoint %s failed: %s", request.path, self._redactor.redact(msg))
+            return self._json({"error": msg}, status=500)
+
+    # ---- handlers -------------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return self._json({"service": "kimpbot", "endpoints": _ENDPOINTS})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        ok, body = health_report(self.bot)
+        return self._json(body, status=200 if ok else 503)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return self._json(status_report(self.bot))
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        return self._json(positions_report(self.bot))
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        raw = request.query.get("limit", str(DEFAULT_TRADES))
+        try:
+            limit = int(raw)
+            if not 1 <= limit <= MAX_TRADES:
+                raise ValueError
+        except ValueError:
+            return self._json({"error": f"limit must be an integer 1-{MAX_TRADES}, got {raw[:20]!r}"}, status=400)
+        return self._json(trades_report(self.bot, limit))
+
+
+_ENDPOINTS = ["/health", "/status", "/positions", "/trades?limit=N"]
