@@ -66,6 +66,16 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
         await _stop_chat(fronts)
         return 2
     print(bot.banner(), flush=True)
+    http = None
+    if settings.http_port:
+        from kimpbot.control.http import HttpApi, HttpApiError
+
+        http = HttpApi(bot)
+        try:
+            await http.start()
+        except HttpApiError as exc:  # the bot trades without its status endpoint; say so
+            print(f"warning: {exc}", file=sys.stderr, flush=True)
+            http = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -94,6 +104,8 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if http is not None:
+            await http.stop()
         await bot.stop()
         await _stop_chat(fronts)
     return 0
@@ -269,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bt.add_arguments(sp)
     sp.set_defaults(func=cmd_backtest)
+
+    sp = sub.add_parser("doctor", help="check exchanges, clock skew, API keys and permissions, chat tokens, "
+                        "data dir and strategy file")
+    from kimpbot import doctor
+
+    doctor.add_arguments(sp)
+    sp.set_defaults(func=lambda a: doctor.run(a))
 
     sp = sub.add_parser("config", help="configuration tools")
     csub = sp.add_subparsers(dest="config_command", required=True)
