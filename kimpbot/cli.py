@@ -241,7 +241,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def _setup_logging(args: argparse.Namespace, settings: Any) -> None:
     from kimpbot.logs import setup_logging
 
-    setup_logging(args.log_level, settings.secrets())
+    # KIMPBOT_LOG_FILE: also log to a size-rotated file (journald/docker keep stderr otherwise)
+    setup_logging(args.log_level, settings.secrets(), log_file=os.environ.get("KIMPBOT_LOG_FILE") or None)
 
 
 def build_parser() -> argparse.ArgumentParser:
