@@ -110,9 +110,10 @@ class WsFeed:
             self.connected = True
             self.connects += 1
             log.info("%s websocket connected (%s)", self.name, _redact_url(self.url))
-            while True:
+            while not self._stopping:
                 try:
-                    msg = await asyncio.wait_for(ws.receive(), timeout=self.idle_timeout_s)
+                    # aiohttp's own timeout: asyncio.wait_for on 3.11 can swallow the cancel of stop()
+                    msg = await ws.receive(timeout=self.idle_timeout_s)
                 except asyncio.TimeoutError:
                     self.last_error = f"no data for {self.idle_timeout_s:g} s"
                     return received
@@ -137,6 +138,7 @@ class WsFeed:
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     self.last_error = f"error: {ws.exception()}"
                     return received
+            return received
 
 
 class UpbitFeed(WsFeed):
