@@ -59,7 +59,8 @@ import ccxt.async_support as ccxt
 from kimpbot.clock import Clock
 from kimpbot.exchanges.base import ExchangeUnavailable
 from kimpbot.exchanges.binance import ccxt_symbol, make_binanceusdm
-from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SentOrders, Stopwatch, dec,
+from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SendOnceVenue, SentOrders, Stopwatch,
+                                              dec,
                                               is_our_client_id, plain)
 from kimpbot.execution.venues import (Balances, FundingInfo, FundingPayment, MarketRules, OrderRequest,
                                       OrderResult, OrderStatus, Side)
@@ -93,7 +94,7 @@ def binance_error(exc: BaseException) -> tuple[int | None, str]:
     return None, text
 
 
-class BinanceTrading:
+class BinanceTrading(SendOnceVenue):
     """``PerpVenue`` for Binance USDT-M perpetuals (see the module doc for the mapping tables)."""
 
     name = "binance"
@@ -123,23 +124,6 @@ class BinanceTrading:
             await asyncio.wait_for(self.ex.load_markets(), timeout=timeout_s)
 
     # ------------------------------------------------------------------ orders
-    async def place_market(self, req: OrderRequest, timeout_s: float) -> OrderResult:
-        sw = Stopwatch()
-        async with self._sent.guard(req.client_id):
-            prev = self._sent.last(req.client_id)
-            if not SentOrders.may_send(prev):
-                assert prev is not None
-                if prev.status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED):
-                    return _replace(prev, latency_ms=sw.ms)
-                q = await self.query(req.symbol, req.client_id, max(0.1, timeout_s))
-                return _replace(SentOrders.not_resent(q), latency_ms=sw.ms)
-            res = await self._place(req, timeout_s, sw)
-            self._sent.record(res)
-            return res
-
-    def _result(self, req: OrderRequest, status: OrderStatus, sw: Stopwatch, **kw: Any) -> OrderResult:
-        return OrderResult(self.name, req.symbol, req.side, req.client_id, status, latency_ms=sw.ms, **kw)
-
     async def _place(self, req: OrderRequest, timeout_s: float, sw: Stopwatch) -> OrderResult:
         symbol = ccxt_symbol(req.symbol)
         try:

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, AsyncIterator
 
 from kimpbot.exchanges.base import ExchangeUnavailable
-from kimpbot.execution.venues import OrderResult, OrderStatus
+from kimpbot.execution.venues import OrderRequest, OrderResult, OrderStatus
 
 ZERO = Decimal(0)
 
@@ -140,3 +140,35 @@ class SentOrders:
                        "the order (yet); not sent again: query later, or use a new client id once it is "
                        "known to be absent"))
         return q
+
+
+class SendOnceVenue:
+    """Shared ``place_market`` of the live adapters: each client id goes to the exchange once,
+    unless its last answer was a retryable refusal (see ``SentOrders``). Subclasses provide
+    ``name``, ``_sent``, ``query`` and ``_place``."""
+
+    name: str
+    _sent: SentOrders
+
+    async def query(self, symbol: str, client_id: str, timeout_s: float) -> OrderResult:
+        raise NotImplementedError
+
+    async def _place(self, req: OrderRequest, timeout_s: float, sw: Stopwatch) -> OrderResult:
+        raise NotImplementedError
+
+    async def place_market(self, req: OrderRequest, timeout_s: float) -> OrderResult:
+        sw = Stopwatch()
+        async with self._sent.guard(req.client_id):
+            prev = self._sent.last(req.client_id)
+            if not SentOrders.may_send(prev):
+                assert prev is not None
+                if prev.status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED):
+                    return dataclasses.replace(prev, latency_ms=sw.ms)
+                q = await self.query(req.symbol, req.client_id, max(0.1, timeout_s))
+                return dataclasses.replace(SentOrders.not_resent(q), latency_ms=sw.ms)
+            res = await self._place(req, timeout_s, sw)
+            self._sent.record(res)
+            return res
+
+    def _result(self, req: OrderRequest, status: OrderStatus, sw: Stopwatch, **kw: Any) -> OrderResult:
+        return OrderResult(self.name, req.symbol, req.side, req.client_id, status, latency_ms=sw.ms, **kw)

@@ -56,7 +56,8 @@ from urllib.parse import urlencode
 
 from kimpbot.clock import Clock
 from kimpbot.exchanges.base import ExchangeUnavailable
-from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SentOrders, Stopwatch, dec,
+from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SendOnceVenue, SentOrders, Stopwatch,
+                                              dec,
                                               is_our_client_id, plain)
 from kimpbot.execution.venues import Balances, MarketRules, OrderRequest, OrderResult, OrderStatus, Side
 
@@ -86,7 +87,7 @@ class _Reply:
         return f"HTTP {self.status} {name}: {msg}".replace(" : ", " ").strip()
 
 
-class UpbitTrading:
+class UpbitTrading(SendOnceVenue):
     """``TradingVenue`` for Upbit KRW spot (see the module doc for the mapping tables)."""
 
     name = "upbit"
@@ -148,23 +149,6 @@ class UpbitTrading:
                                       timeout=timeout_s)
 
     # ------------------------------------------------------------------ orders
-    async def place_market(self, req: OrderRequest, timeout_s: float) -> OrderResult:
-        sw = Stopwatch()
-        async with self._sent.guard(req.client_id):
-            prev = self._sent.last(req.client_id)
-            if not SentOrders.may_send(prev):
-                assert prev is not None
-                if prev.status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED):
-                    return replace(prev, latency_ms=sw.ms)
-                q = await self.query(req.symbol, req.client_id, max(0.1, timeout_s))
-                return replace(SentOrders.not_resent(q), latency_ms=sw.ms)
-            res = await self._place(req, timeout_s, sw)
-            self._sent.record(res)
-            return res
-
-    def _result(self, req: OrderRequest, status: OrderStatus, sw: Stopwatch, **kw: Any) -> OrderResult:
-        return OrderResult(self.name, req.symbol, req.side, req.client_id, status, latency_ms=sw.ms, **kw)
-
     async def _place(self, req: OrderRequest, timeout_s: float, sw: Stopwatch) -> OrderResult:
         market = f"KRW-{req.symbol}"
         if req.side is Side.BUY:
