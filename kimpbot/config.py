@@ -107,6 +107,12 @@ def _parse_ids(name: str, raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _channel_id(raw: str) -> str:
+    if raw and not raw.isdigit():
+        raise ConfigError("DISCORD_CHANNEL_ID", raw, "a numeric Discord channel id (Developer Mode → Copy Channel ID)")
+    return raw
+
+
 def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     raw = raw.strip().rstrip("/")
     if not raw.startswith(tuple(s + "://" for s in schemes)):
@@ -136,6 +142,7 @@ class Settings:
     discord_bot_token: str = field(repr=False, default="")
     discord_webhook_url: str = field(repr=False, default="")
     discord_allowed_users: frozenset[int] = frozenset()
+    discord_channel_id: str = ""  # where the Discord bot posts signals / findings with buttons
     http_host: str = "127.0.0.1"
     http_port: int = 8787
     trade_mode: str = "confirm"  # auto | confirm
@@ -197,6 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discord_bot_token=get("DISCORD_BOT_TOKEN"),
         discord_webhook_url=get("DISCORD_WEBHOOK_URL"),
         discord_allowed_users=_parse_ids("DISCORD_ALLOWED_USERS", get("DISCORD_ALLOWED_USERS")),
+        discord_channel_id=_channel_id(get("DISCORD_CHANNEL_ID")),
         http_host=get("KIMPBOT_HTTP_HOST", "127.0.0.1"),
         http_port=port,
     )
