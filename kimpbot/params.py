@@ -43,6 +43,8 @@ class ParamSpec:
         parts: list[str] = []
         if self.choices:
             parts.append("one of " + ", ".join(self.choices))
+        elif self.kind is bool:
+            parts.append("true or false")
         else:
             parts.append(self.kind.__name__)
             if self.min is not None and self.max is not None:
