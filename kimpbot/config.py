@@ -252,11 +252,11 @@ def load_owner_config(path: Path | None, text: str | None = None) -> OwnerConfig
             raise ConfigError(source, "(file)", f"valid TOML ({exc})") from None
     params = resolve(ALL_SPECS, doc, source)
     sp = StrategyParams.from_params(params)
-    _cross_check(sp)
+    cross_check(sp)
     return OwnerConfig(params=params, strategy=sp, source=source)
 
 
-def _cross_check(sp: StrategyParams) -> None:
+def cross_check(sp: StrategyParams) -> None:
     if not sp.normal_z < sp.extreme_z < sp.ultra_z:
         raise ConfigError("optimized.normal_z/extreme_z/ultra_z", (sp.normal_z, sp.extreme_z, sp.ultra_z),
                           "normal_z < extreme_z < ultra_z")

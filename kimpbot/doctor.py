@@ -530,6 +530,23 @@ async def run_checks(settings: Settings, *, now_ms: NowMs | None = None, max_ske
     return [*local, upbit_pub, *binance_pub, fx, *upbit_keys, bn_key, bn_perm, tg, dc_wh, dc_bot]
 
 
+async def live_preflight(settings: Settings, symbols: list[str], *, now_ms: NowMs | None = None,
+                         max_skew_ms: int = DEFAULT_MAX_SKEW_MS, timeout_s: float = DEFAULT_TIMEOUT_S,
+                         spot_api_url: str | None = None) -> list[CheckResult]:
+    """The checks a switch to live must pass (from chat): both keys accepted with trading rights and no
+    withdrawals, the Binance account in one-way mode, the clock within the limit."""
+    clock = now_ms or system_now_ms
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        upbit_keys, bn_key, bn_perm, bn_pub = await asyncio.gather(
+            check_upbit_keys(session, settings),
+            check_binance_keys(session, settings, clock),
+            check_binance_permissions(session, settings, clock, spot_api_url),
+            check_binance_public(session, settings, symbols, clock, max_skew_ms),
+        )
+    return [*upbit_keys, bn_key, bn_perm, bn_pub[-1]]
+
+
 def format_report(results: list[CheckResult], settings: Settings) -> str:
     red = RedactingFilter(settings.secrets())
     width = max(len(r.name) for r in results)

@@ -10,6 +10,7 @@ All jobs run on one asyncio loop; blocking client calls go through
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from kimpbot.clock import Clock, SystemClock
-from kimpbot.config import OwnerConfig, Settings
+from kimpbot.config import OwnerConfig, Settings, cross_check
 from kimpbot.events import Event, EventBus
 from kimpbot.exchanges.base import ExchangeUnavailable
 from kimpbot.exchanges.binance import BinanceFutures
@@ -32,7 +33,9 @@ from kimpbot.execution.paper import PaperVenue
 from kimpbot.execution.trader import Trader
 from kimpbot.execution.venues import PerpVenue, TradingVenue
 from kimpbot.models import BadMarketData, FxRate, Venue
+from kimpbot.params import ParamSet
 from kimpbot.store import Store
+from kimpbot.strategy.params import StrategyParams
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,7 @@ class Bot:
         sch.start()
         self.bus.publish(Event("start", self.banner()))
 
-    async def _start_trading(self) -> None:
+    async def _start_trading(self, running: bool = True, trade_mode: str | None = None) -> None:
         """Store, venues (paper or live), risk and the trader; then restart reconciliation."""
         s, o = self.settings, self.owner
         self.store = Store(s.data_dir, s.mode, clock=self.clock)
@@ -141,12 +144,72 @@ class Bot:
         cfg = ExecConfig(order_timeout_s=o["execution.order_timeout_s"],
                          unknown_grace_s=o["execution.unknown_grace_s"])
         self.trader = Trader(o, self.market, self.strategy, self.store, self.bus, self.clock, up, bn,
-                             live=s.live, trade_mode=s.trade_mode, exec_cfg=cfg,
+                             live=s.live, trade_mode=trade_mode or s.trade_mode, exec_cfg=cfg,
                              confirm_timeout_s=o["execution.confirm_timeout_s"],
                              confirm_tolerance_pct=o["execution.confirm_tolerance_pct"])
+        self.trader.running = running
         await self.trader.start()
         self.market.on_snapshot = self.trader.on_snapshot
         await self.trader.book_funding()
+
+    async def _stop_trading(self) -> None:
+        self.market.on_snapshot = None  # no decisions while there is no trader
+        trader, store = self.trader, self.store
+        self.trader = None
+        self.store = None
+        if trader is not None:
+            await trader.stop()
+            await asyncio.gather(trader.upbit.close(), trader.binance.close(), return_exceptions=True)
+        if store is not None:
+            store.close()
+
+    async def switch_mode(self, mode: str, by: str) -> None:
+        """Paper ⇄ live at run time (a second confirmation in chat comes first). The trader, its
+        venues and its store are rebuilt: each mode keeps its own ledger, and the live start runs
+        the same reconciliation as a restart. If the new mode cannot start, the old one is restored
+        and the error is raised. The switch lasts until the process ends: a restart uses
+        KIMPBOT_MODE again, so a crash loop falls back to what the config says."""
+        if mode not in ("paper", "live"):
+            raise ValueError(f"mode {mode!r}: paper or live")
+        old = self.settings
+        if old.mode == mode:
+            return
+        running = self.trader.running if self.trader is not None else True
+        trade_mode = self.trader.state.trade_mode if self.trader is not None else None
+        await self._stop_trading()
+        self.settings = dataclasses.replace(old, mode=mode)
+        try:
+            await self._start_trading(running=running, trade_mode=trade_mode)
+        except BaseException as exc:
+            log.error("switch to %s failed (%s: %s); back to %s", mode, type(exc).__name__, exc, old.mode)
+            await self._stop_trading()
+            self.settings = old
+            await self._start_trading(running=running, trade_mode=trade_mode)
+            raise
+        log.warning("mode switched to %s by %s", mode, by)
+        self.bus.publish(Event("mode", f"{mode.upper()} trading now (switched by {by}). "
+                                       + ("Real orders on Upbit and Binance; live records kept apart from paper. "
+                                          if mode == "live" else "Paper ledger; no real orders. ")
+                                       + "A restart goes back to KIMPBOT_MODE from the config.",
+                               "warning", {"mode": mode, "by": by}))
+
+    def apply_owner(self, new: OwnerConfig, keys: list[str]) -> None:
+        """Put new values of ``keys`` (read at each decision) in force without a restart.
+
+        The running OwnerConfig keeps every other key as it started, so a key that needs a
+        restart never half-applies."""
+        merged = ParamSet({k: (new.params.values[k] if k in keys else pv)
+                           for k, pv in self.owner.params.values.items()})
+        sp = StrategyParams.from_params(merged)
+        cross_check(sp)
+        owner = OwnerConfig(params=merged, strategy=sp, source=new.source)
+        self.owner = owner
+        self.market.owner = owner
+        self.market.order_krw = {s: owner.order_krw(s) for s in self.market.symbols}
+        if self.strategy is not None:
+            self.strategy.params = sp
+        if self.trader is not None:
+            self.trader.apply_owner(owner)
 
     async def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
@@ -154,12 +217,9 @@ class Bot:
         self.market.on_snapshot = None
         for f in self.feeds:
             await f.stop()
-        if self.trader is not None:
-            await self.trader.stop()
-            await asyncio.gather(self.trader.upbit.close(), self.trader.binance.close(), return_exceptions=True)
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        trader = self.trader
+        await self._stop_trading()
+        self.trader = trader  # kept for a last look (tests, the final summary); its store is closed
         await asyncio.gather(self.upbit.close(), self.binance.close(), return_exceptions=True)
         if self.session is not None:
             await self.session.close()
@@ -222,12 +282,13 @@ class Bot:
             self.trader.expire_pending()
 
     async def _funding(self) -> None:
-        assert self.trader is not None
-        await self.trader.book_funding()
+        if self.trader is not None:  # None only for the moment of a mode switch
+            await self.trader.book_funding()
 
     async def _housekeeping(self) -> None:
         """Re-check orders left unknown and fold the store's journal when due."""
-        assert self.trader is not None and self.store is not None
+        if self.trader is None or self.store is None:  # a mode switch in progress
+            return
         if self.store.journal_open() and not self.trader._busy:
             await self.trader.recheck_open_orders()
         if self.store.compaction_due and not self.trader._busy:

@@ -42,19 +42,23 @@ class EntryContext:
 
 class RiskManager:
     def __init__(self, owner: OwnerConfig, store: Store, bus: EventBus, clock: Clock) -> None:
-        self.owner = owner
-        self.sp = owner.strategy
         self.store = store
         self.bus = bus
         self.clock = clock
+        self.configure(owner)
+        self._prices: dict[tuple[str, str], deque[tuple[int, float]]] = {}
+        self.failures = 0
+
+    def configure(self, owner: OwnerConfig) -> None:
+        """Read the owner's limits (at start, and when a confirmed /set changes one)."""
+        self.owner = owner
+        self.sp = owner.strategy
         self.move_pct = float(owner["risk.emergency_move_pct"])
         self.window_ms = int(owner["risk.emergency_window_s"] * 1000)
         self.max_positions = int(owner["risk.max_concurrent_positions"])
         self.max_failures = int(owner["risk.max_order_failures"])
         self.canary = owner["risk.live_canary_max_krw"]
         self.funding_guard = owner["risk.funding_guard_minutes"]
-        self._prices: dict[tuple[str, str], deque[tuple[int, float]]] = {}
-        self.failures = 0
 
     # ---- halt ---------------------------------------------------------------------------
 

@@ -6,10 +6,11 @@ allowed set for that front end, and returns a :class:`Reply`: data for a program
 phone-sized text. Buttons carry short ``callback data`` strings::
 
     x:<pending_id>   Execute a pending signal        s:<pending_id>  Skip it
-    ca               offer "close all" (step 1)      cy:<nonce> / cn:<nonce>  confirm / cancel it (step 2)
+    ca               offer "close all" (step 1)      cy:<nonce> / cn:<nonce>  confirm / cancel (step 2)
     ra:<fid> / rc:<fid> / ri:<fid>                    Adopt / Close / Ignore a reconciliation finding
 
-Destructive actions (close all) need a second, one-time confirmation button. Every state change
+Destructive actions (close all, a parameter change, a switch to live or back to paper) need a
+second, one-time confirmation button (``cy``/``cn``) that expires after ``CONFIRM_TTL_S``. Every state change
 and every refusal is audited through ``store.audit`` (who = ``"<front>:<user id>"``).
 """
 
@@ -46,6 +47,8 @@ HELP = """kimpbot commands
 /halt       stop entries now, cancel orders, offer close-all
 /resume     lift a halt
 /closeall   close every position (asks to confirm)
+/set KEY VALUE  change a strategy-file number (asks to confirm)
+/live  /paper   switch trading mode (asks to confirm)
 /confirm ID  /skip ID   answer a signal by id
 /help       this list"""
 
@@ -70,10 +73,11 @@ class Reply:
 
 @dataclass
 class _Confirm:
-    action: str
+    action: str      # close_all | set_param | mode
     created: float
     by: str
     used: bool = False
+    payload: Any = None
 
 
 def who(front: str, user_id: int | str | None) -> str:
@@ -110,6 +114,7 @@ class CommandCore:
         self._fids = itertools.count(1)
         self._bg: set[asyncio.Task[Any]] = set()
         self.confirm_ttl_s = CONFIRM_TTL_S
+        self.pending_restart: dict[str, Any] = {}  # confirmed changes that take effect at the next start
 
     # ---- authorization --------------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class CommandCore:
             if kind == "ca":
                 return self._offer_close_all(by)
             if kind in ("cy", "cn"):
-                return await self._close_all_answer(arg, by, kind == "cy")
+                return await self._confirm_answer(arg, by, kind == "cy")
             if kind in ("ra", "rc", "ri"):
                 return self._finding(kind, arg, by)
         except Exception as exc:
@@ -371,17 +376,143 @@ class CommandCore:
         lines = [f"strategy file: {self.bot.owner.source}"]
         for k, v, status in rows:
             mark = "" if "set by owner" in status and "unset" not in status else " *"
-            lines.append(f"{k} = {v}{mark}")
-        lines.append("* default, unset by owner")
+            later = [f"{pk} = {_plain(pv)}" for pk, pv in self.pending_restart.items()
+                     if pk == k or pk.startswith(k + ".")]
+            after = f"  (file: {', '.join(later)} from the next start)" if later else ""
+            lines.append(f"{k} = {v}{mark}{after}")
+        lines.append("* default, unset by owner · /set KEY VALUE changes one (asks to confirm)")
         return Reply(text="\n".join(lines), mono=True, data=rows)
 
     async def cmd_set(self, by: str, args: list[str]) -> Reply:
-        return Reply(text="Parameters are changed in the strategy file (then restart); changing them from chat "
-                          "is not available.")
+        """``/set KEY VALUE``: step 1 of a parameter change; nothing changes before "Apply"."""
+        from kimpbot.params import ConfigError
+        from kimpbot.strategy_file import plan_change
+
+        if len(args) < 2:
+            return Reply(text="usage: /set KEY VALUE, e.g. /set zscore.exit_z 0.5 or /set stop_loss_pct off\n"
+                              "/params lists the keys. The change is written to the strategy file after you "
+                              "confirm it.")
+        key, raw = args[0], " ".join(args[1:])
+        path = self.bot.settings.strategy_file
+        today = time.strftime("%Y-%m-%d", time.gmtime(self.bot.clock.now_ms() / 1000))
+        try:
+            change = await asyncio.to_thread(plan_change, path, key, raw, by, today)
+        except ConfigError as exc:
+            self._audit("param_change_refused", by, {"key": key[:60], "value": raw[:60], "why": str(exc)[:200]})
+            return Reply(text=f"❌ {exc}", data={"error": str(exc)})
+        nonce = self._new_confirm("set_param", by, change)
+        self._audit("param_change_requested", by, {"key": change.shown_key, "old": _plain(change.old),
+                                                    "new": _plain(change.new)})
+        return Reply(text=f"⚙️ Change the owner's strategy file?\n{change.summary()}",
+                     buttons=[[Button("Apply", f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
+                     data={"nonce": nonce, "key": change.shown_key, "old": change.old, "new": change.new,
+                           "applies": change.applies})
+
+    async def _apply_param(self, c: _Confirm, by: str) -> Reply:
+        from kimpbot.params import ConfigError
+        from kimpbot.strategy_file import write_change
+
+        change = c.payload
+        try:
+            new_owner = await asyncio.to_thread(write_change, change)
+        except (ConfigError, OSError) as exc:
+            self._audit("param_change_failed", by, {"key": change.shown_key, "why": str(exc)[:200]})
+            return Reply(toast="Not applied", edit=f"❌ {change.shown_key} not changed: {exc}",
+                         data={"applied": False})
+        when = "in force now"
+        if change.applies == "now":
+            try:
+                self.bot.apply_owner(new_owner, [change.key])
+            except ConfigError as exc:  # a cross-check against running values that are not in the file yet
+                when = f"written, NOT in force until a restart ({exc})"
+        elif change.applies == "restart":
+            when = "in force from the next start (restart kimpbot)"
+            self.pending_restart[change.shown_key] = change.new
+        else:
+            when = "used by the next `kimpbot backtest`"
+        self._audit("param_changed", by, {"key": change.shown_key, "old": _plain(change.old),
+                                          "new": _plain(change.new), "file": str(change.path), "when": when})
+        log.warning("strategy file: %s changed by %s (%s)", change.shown_key, by, when)
+        return Reply(toast="Applied", edit=f"⚙️ {change.summary().splitlines()[0]}\n✅ written by {by}; {when}.",
+                     data={"applied": True, "when": change.applies})
 
     async def cmd_live(self, by: str, args: list[str]) -> Reply:
-        return Reply(text="Live mode is chosen at start (KIMPBOT_MODE=live with API keys); it cannot be switched "
-                          "from chat.")
+        return await self._offer_mode("live", by)
+
+    async def cmd_paper(self, by: str, args: list[str]) -> Reply:
+        return await self._offer_mode("paper", by)
+
+    def _mode_blocked(self, mode: str) -> str:
+        s = self.bot.settings
+        t = self.trader
+        if t is None:
+            return "trading is not running (watching only)"
+        if s.mode == mode:
+            return f"already in {mode} mode"
+        if mode == "live":
+            missing = [n for n, v in (("UPBIT_ACCESS_KEY", s.upbit_access_key), ("UPBIT_SECRET_KEY", s.upbit_secret_key),
+                                      ("BINANCE_API_KEY", s.binance_api_key), ("BINANCE_API_SECRET", s.binance_api_secret))
+                       if not v]
+            if missing:
+                return "live mode needs " + ", ".join(missing) + " in the config (.env), then a restart"
+            if t.risk.halted:
+                return "HALTED: /resume first, so the live start is not halted by paper state"
+        if t.positions():
+            what = "paper" if s.mode == "paper" else "live"
+            return (f"{len(t.positions())} {what} position(s) are open and would no longer be managed: close them "
+                    "first (/closeall)")
+        if t._busy or (t.store is not None and t.store.journal_open()):
+            return "a trade is in flight; try again in a moment"
+        return ""
+
+    async def _offer_mode(self, mode: str, by: str) -> Reply:
+        blocked = self._mode_blocked(mode)
+        if blocked:
+            self._audit("mode_switch_refused", by, {"mode": mode, "why": blocked})
+            return Reply(text=f"❌ Not switching to {mode}: {blocked}.", data={"mode": mode, "refused": blocked})
+        lines: list[str] = []
+        if mode == "live":
+            from kimpbot.doctor import FAIL, live_preflight
+
+            checks = await live_preflight(self.bot.settings, list(self.bot.market.symbols))
+            failed = [c for c in checks if c.status == FAIL]
+            lines = [f"{'❌' if c.status == FAIL else '✅' if c.status == 'PASS' else '➖'} {c.name}: {c.detail}"
+                     for c in checks]
+            if failed:
+                self._audit("mode_switch_refused", by, {"mode": mode, "why": "; ".join(c.name for c in failed)})
+                return Reply(text="❌ Not switching to live: the checks failed.\n" + "\n".join(lines),
+                             data={"mode": mode, "refused": [c.name for c in failed]})
+            canary = self.bot.owner["risk.live_canary_max_krw"]
+            cap = (f"orders are capped at {canary:,.0f} KRW (risk.live_canary_max_krw)" if canary is not None
+                   else "NO order cap (risk.live_canary_max_krw is off)")
+            head = (f"🔴 Switch to LIVE trading? Real orders on Upbit and Binance with your keys; {cap}. "
+                    f"Live records are kept apart from paper. Lasts until kimpbot restarts (then KIMPBOT_MODE "
+                    f"decides).")
+        else:
+            head = "Switch back to PAPER trading? No real orders from then on; the live ledger is kept."
+        nonce = self._new_confirm("mode", by, mode)
+        self._audit("mode_switch_requested", by, {"mode": mode})
+        label = "Yes, trade LIVE" if mode == "live" else "Yes, paper"
+        return Reply(text="\n".join([head, *lines]),
+                     buttons=[[Button(label, f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
+                     data={"nonce": nonce, "mode": mode})
+
+    async def _switch_mode(self, c: _Confirm, by: str) -> Reply:
+        mode = c.payload
+        blocked = self._mode_blocked(mode)  # things may have changed while the button waited
+        if blocked:
+            self._audit("mode_switch_refused", by, {"mode": mode, "why": blocked})
+            return Reply(toast="Not switched", edit=f"❌ Not switched to {mode}: {blocked}.", data={"switched": False})
+        self._audit("mode_switch_confirmed", by, {"mode": mode})
+        try:
+            await self.bot.switch_mode(mode, by)
+        except Exception as exc:
+            self._audit("mode_switch_failed", by, {"mode": mode, "why": f"{type(exc).__name__}: {exc}"[:200]})
+            return Reply(toast="Switch failed", edit=f"❌ Switch to {mode} failed ({type(exc).__name__}: {exc}); "
+                                                     f"still {self.bot.settings.mode}.", data={"switched": False})
+        self._audit("mode_switched", by, {"mode": mode})  # into the new mode's store: each ledger tells its story
+        return Reply(toast=f"{mode} now", edit=f"{'🔴 LIVE' if mode == 'live' else '📝 PAPER'} trading now "
+                                               f"(switched by {by}).", data={"switched": True, "mode": mode})
 
     async def cmd_chart(self, by: str, args: list[str]) -> Reply:
         from kimpbot.control.charts import chart_data, render_chart
@@ -535,6 +666,14 @@ class CommandCore:
     async def cmd_closeall(self, by: str, args: list[str]) -> Reply:
         return self._offer_close_all(by, as_message=True)
 
+    def _new_confirm(self, action: str, by: str, payload: Any = None) -> str:
+        now = time.monotonic()
+        for k in [k for k, c in self._confirms.items() if now - c.created > self.confirm_ttl_s * 5]:
+            del self._confirms[k]
+        nonce = _secrets.token_hex(4)
+        self._confirms[nonce] = _Confirm(action, now, by, payload=payload)
+        return nonce
+
     def _offer_close_all(self, by: str, as_message: bool = True) -> Reply:
         t = self.trader
         if t is None:
@@ -542,29 +681,33 @@ class CommandCore:
         n = len(t.positions())
         if n == 0:
             return Reply(text="No open positions to close.", toast="No open positions")
-        now = time.monotonic()
-        for k in [k for k, c in self._confirms.items() if now - c.created > self.confirm_ttl_s * 5]:
-            del self._confirms[k]
-        nonce = _secrets.token_hex(4)
-        self._confirms[nonce] = _Confirm("close_all", now, by)
+        nonce = self._new_confirm("close_all", by)
         self._audit("close_all_requested", by, {"positions": n})
         return Reply(text=f"⚠️ Close all {n} open position(s) at market on both exchanges? This cannot be undone.",
                      buttons=[[Button("Yes, close all", f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
                      toast="Confirm below", data={"nonce": nonce, "positions": n})
 
-    async def _close_all_answer(self, nonce: str, by: str, yes: bool) -> Reply:
+    async def _confirm_answer(self, nonce: str, by: str, yes: bool) -> Reply:
+        """Step 2 of a destructive action: one use, within the time limit."""
         c = self._confirms.get(nonce)
         if c is None:
             return Reply(toast="Unknown or old confirmation")
         if c.used:
             return Reply(toast="Already answered", data={"already": True})
+        what = {"close_all": "Close-all", "set_param": "Parameter change", "mode": "Mode switch"}[c.action]
         if time.monotonic() - c.created > self.confirm_ttl_s:
             c.used = True
-            return Reply(toast="Expired: ask again with /closeall", edit="⌛ Close-all confirmation expired; nothing done.")
+            self._audit(f"{c.action}_expired", by)
+            return Reply(toast="Expired: ask again", edit=f"⌛ {what} confirmation expired; nothing done.",
+                         data={"expired": True})
         c.used = True
         if not yes:
-            self._audit("close_all_cancelled", by)
-            return Reply(toast="Cancelled", edit=f"Close all cancelled by {by}; nothing done.")
+            self._audit(f"{c.action}_cancelled", by)
+            return Reply(toast="Cancelled", edit=f"{what} cancelled by {by}; nothing done.", data={"cancelled": True})
+        if c.action == "set_param":
+            return await self._apply_param(c, by)
+        if c.action == "mode":
+            return await self._switch_mode(c, by)
         self._audit("close_all_confirmed", by)
         outs = await self.trader.close_all(by)
         summary = ", ".join(f"{o.symbol} {o.status}" for o in outs) or "nothing to close"
@@ -607,6 +750,11 @@ class CommandCore:
         self._audit(f"reconcile_{action}", by, {"finding": f["text"][:300]})
         return Reply(toast=f["state"].capitalize(), edit=f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}",
                      data={"state": f["state"]})
+
+
+def _plain(v: Any) -> Any:
+    """A value for the audit log (JSON)."""
+    return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
 
 def _f(x: float | None) -> str:

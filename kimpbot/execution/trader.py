@@ -126,6 +126,13 @@ class Trader:
             log.error("trading task failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             self.bus.publish(Event("error", f"trading task failed: {type(exc).__name__}: {exc}", "critical"))
 
+    def apply_owner(self, owner: OwnerConfig) -> None:
+        """New owner numbers from a confirmed /set (the strategy object is updated by the bot)."""
+        self.owner = owner
+        self.risk.configure(owner)
+        self.confirm_timeout_ms = int(owner["execution.confirm_timeout_s"] * 1000)
+        self.confirm_tolerance = owner["execution.confirm_tolerance_pct"]
+
     # ---- balances -----------------------------------------------------------------------
 
     async def refresh_balances(self) -> None:
