@@ -1,4 +1,9 @@
-"""Alerts: bus events as chat text, and Discord webhook embeds (discord.py's Webhook over aiohttp).
+"""Alerts: bus events as chat text, and Discord embeds (discord.py's Webhook over aiohttp).
+
+The webhook posts every bus event, as Telegram does (see :data:`ALERT_KINDS`). Webhook messages
+cannot carry buttons: a signal's embed says how to answer it instead, and when the Discord bot posts
+signals and reconciliation findings with buttons into ``DISCORD_CHANNEL_ID`` itself, the webhook is
+built with ``skip_kinds`` so those kinds are not posted twice.
 
 Delivery runs in the event bus's per-subscriber task, so a slow or failing chat API never blocks
 trading; failed posts are retried with backoff, then logged (without the URL or token).
@@ -8,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from kimpbot.events import Event
 
 if TYPE_CHECKING:
+    from kimpbot.config import Settings
     from kimpbot.engine import Bot
 
 log = logging.getLogger("kimpbot.control.notify")
@@ -21,9 +27,20 @@ EMOJI = {"trade": "✅", "fill": "▫️", "partial": "◽", "rollback": "⚠️
          "halt": "🛑", "error": "❌", "refused": "⛔", "reconcile": "🔎", "health": "📡", "fx": "💱",
          "funding": "💸", "signal": "🔔", "signal_expired": "⌛", "start": "🤖"}
 
-# kinds the Discord webhook posts (fills of pairs and everything that went wrong with them)
-WEBHOOK_KINDS = frozenset({"trade", "rollback", "unwind", "exposure", "halt"})
-GREEN, ORANGE, RED, DARK_RED, GREY = 0x2ECC71, 0xE67E22, 0xE74C3C, 0x992D22, 0x95A5A6
+# Every kind the bus carries today. The webhook posts all of them, as Telegram does: health says
+# why signals stopped (or started again), fx that the premium is now measured against another rate,
+# funding that money was booked against a position. None of them is frequent (health and fx are
+# published on changes only, funding once per 8 h per position), so nothing is filtered out; a kind
+# added later is posted too (``kinds=None``).
+ALERT_KINDS = frozenset(EMOJI)
+# kinds the Discord bot posts itself, with buttons, when it has a channel (DISCORD_CHANNEL_ID)
+INTERACTIVE_KINDS = frozenset({"signal", "signal_expired", "reconcile"})
+# kept for callers of the old name: what the webhook posts by default (everything)
+WEBHOOK_KINDS = ALERT_KINDS
+GREEN, ORANGE, RED, DARK_RED, GREY, BLUE = 0x2ECC71, 0xE67E22, 0xE74C3C, 0x992D22, 0x95A5A6, 0x3498DB
+DEFAULT_SIGNAL_HINT = ("Webhook messages cannot carry buttons: answer with /pending (Execute / Skip buttons) or "
+                       "/confirm {id} · /skip {id} to the bot in Discord or Telegram.")
+DEFAULT_FINDING_HINT = "Adopt / Close / Ignore buttons come with the bot's own post (Telegram or the Discord bot channel)."
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -52,20 +69,65 @@ def _leg(d: dict[str, Any] | None) -> str:
     return s
 
 
-def embed_fields(ev: Event) -> dict[str, Any]:
-    """Title, colour and fields of the webhook embed for ``ev`` (plain data, testable)."""
+def _colour(ev: Event) -> int:
+    if ev.kind == "halt":
+        return DARK_RED if ev.level != "info" else GREY
+    if ev.kind == "health":
+        return GREEN if ev.level == "info" else ORANGE
+    if ev.kind == "error":
+        return DARK_RED if ev.level == "critical" else RED
+    fixed = {"trade": GREEN, "fill": GREEN,
+             "partial": ORANGE, "rollback": ORANGE, "unwind": ORANGE, "exposure": RED, "refused": ORANGE,
+             "reconcile": ORANGE, "signal": BLUE, "signal_expired": GREY, "start": BLUE, "fx": ORANGE,
+             "funding": GREY}
+    if ev.kind in fixed:
+        return fixed[ev.kind]
+    return {"critical": DARK_RED, "warning": ORANGE}.get(ev.level, GREY)
+
+
+def _title(ev: Event) -> str:
     d = ev.data
-    colour = {"trade": GREEN, "rollback": ORANGE, "unwind": ORANGE, "exposure": RED,
-              "halt": DARK_RED if ev.level != "info" else GREY}.get(ev.kind, GREY)
+    sym = str(d.get("symbol") or "")
     if ev.kind == "trade" and d.get("action") == "exit":
-        title = f"{d.get('symbol', '')} exit"
-    elif ev.kind == "trade":
-        title = f"{d.get('symbol', '')} {d.get('action', 'trade')} filled"
+        return f"{sym} exit"
+    if ev.kind == "trade":
+        return f"{sym} {d.get('action', 'trade')} filled"
+    if ev.kind in ("fill", "partial"):
+        what = "filled" if ev.kind == "fill" else "partly filled"
+        return " ".join(x for x in (sym, str(d.get("venue") or ""), str(d.get("side") or ""), what) if x)
+    if ev.kind == "signal":
+        direction = str(d.get("direction") or "").replace("_", " ")
+        return " ".join(x for x in (sym, direction, str(d.get("action") or ""), "signal") if x)
+    if ev.kind == "signal_expired":
+        return f"Signal {d.get('pending_id', '')} expired".replace("  ", " ")
+    if ev.kind == "reconcile":
+        return "Order re-check" if ev.message.startswith("order re-check") else "Restart reconciliation"
+    if ev.kind == "start":
+        return "kimpbot started"
+    if ev.kind == "health":
+        title = "data healthy again" if ev.level == "info" else "data problem: signals stopped"
+        return f"{sym} {title}".strip()
+    if ev.kind == "fx":
+        return "FX rate source"
+    if ev.kind == "error" and ev.level == "critical":
+        title = "Critical error"
     else:
         title = {"rollback": "Rollback", "unwind": "Unwind", "exposure": "UNHEDGED EXPOSURE",
-                 "halt": "Halted" if ev.level != "info" else "Resumed"}.get(ev.kind, ev.kind)
-        if d.get("symbol"):
-            title = f"{d['symbol']} {title.lower() if ev.kind != 'exposure' else title}"
+                 "halt": "Halted" if ev.level != "info" else "Resumed", "error": "Error",
+                 "refused": "Signal refused", "funding": "Funding"}.get(ev.kind, ev.kind.replace("_", " ").capitalize())
+    if sym:
+        title = f"{sym} {title.lower() if ev.kind != 'exposure' else title}"
+    return title
+
+
+def embed_fields(ev: Event, *, signal_hint: str | None = None, finding_hint: str | None = None,
+                 blocked: str = "") -> dict[str, Any]:
+    """Title, colour and fields of the Discord embed for ``ev`` (plain data, testable).
+
+    ``signal_hint`` / ``finding_hint`` ("{id}" is replaced by the signal id) say how to answer a signal
+    or a reconciliation finding posted without buttons; ``blocked`` says why an entry is not offered.
+    """
+    d = ev.data
     fields: list[tuple[str, str, bool]] = []
     if d.get("symbol"):
         fields.append(("Symbol", str(d["symbol"]), True))
@@ -75,12 +137,23 @@ def embed_fields(ev: Event) -> dict[str, Any]:
         fields.append(("Size", f"{float(d['size_krw']):,.0f} KRW", True))
     elif d.get("qty") is not None:
         fields.append(("Size", f"{d['qty']} {d.get('symbol', '')}".strip(), True))
+    if ev.kind in ("fill", "partial"):
+        if d.get("venue"):
+            fields.append(("Venue", str(d["venue"]).capitalize(), True))
+        if d.get("side"):
+            fields.append(("Side", str(d["side"]), True))
+        if d.get("filled_qty") is not None:
+            fields.append(("Filled", f"{d['filled_qty']}/{d.get('qty', '?')} @ {d.get('avg_price', '?')}", False))
     if "upbit" in d:
         fields.append(("Upbit leg", _leg(d.get("upbit")), False))
     if "binance" in d:
         fields.append(("Binance leg", _leg(d.get("binance")), False))
     if d.get("result"):
         fields.append((f"{str(d.get('venue', '')).capitalize()} unwind".strip(), _leg(d.get("result")), False))
+    if d.get("premium_pct") is not None:
+        fields.append(("Executable premium", f"{float(d['premium_pct']):+.2f}%", True))
+    if d.get("z") is not None:
+        fields.append(("z", f"{float(d['z']):+.2f}", True))
     if d.get("expected_profit_pct") is not None:
         fields.append(("Expected profit", f"{float(d['expected_profit_pct']):g}% target", True))
     if d.get("realized_krw") is not None:
@@ -89,9 +162,64 @@ def embed_fields(ev: Event) -> dict[str, Any]:
         fields.append(("Cost", f"{float(d['cost_krw']):,.0f} KRW", True))
     if d.get("exposure"):
         fields.append(("Exposure", "; ".join(map(str, d["exposure"]))[:1000], False))
+    if d.get("reasons"):
+        fields.append(("Reasons", "; ".join(map(str, d["reasons"]))[:1000], False))
+    if d.get("problems"):
+        fields.append(("Problems", "; ".join(map(str, d["problems"]))[:1000], False))
+    if ev.kind == "fx" and d.get("source"):
+        rate = d.get("rate")
+        fields.append(("Source", str(d["source"]), True))
+        if rate is not None:
+            fields.append(("Rate", f"{float(rate):,.2f} KRW/USD", True))
     if d.get("reason"):
         fields.append(("Reason", str(d["reason"])[:1000], False))
-    return {"title": title[:250], "description": ev.message[:4000], "colour": colour, "fields": fields}
+    if d.get("trade_id"):
+        fields.append(("Trade", str(d["trade_id"]), True))
+    if ev.kind == "signal" and d.get("pending_id"):
+        pid = str(d["pending_id"])
+        fields.append(("Signal id", pid, True))
+        if blocked:
+            fields.append(("Not offered", blocked, False))
+        elif signal_hint:
+            fields.append(("How to answer", signal_hint.replace("{id}", pid)[:1000], False))
+    if ev.kind == "reconcile" and d.get("findings") and finding_hint:
+        fields.append(("How to answer", finding_hint[:1000], False))
+    return {"title": _title(ev)[:250], "description": ev.message[:4000], "colour": _colour(ev), "fields": fields}
+
+
+def discord_embed(ev: Event, secrets: Iterable[str] = (), **kw: Any) -> Any:
+    """The discord.py ``Embed`` of ``ev`` (see :func:`embed_fields`), every text redacted."""
+    import discord
+
+    secrets = list(secrets)
+    f = embed_fields(ev, **kw)
+    e = discord.Embed(title=redact(f["title"], secrets), description=redact(f["description"], secrets),
+                      colour=f["colour"])
+    for name, value, inline in f["fields"][:25]:
+        e.add_field(name=name, value=redact(value, secrets)[:1024] or "-", inline=inline)
+    return e
+
+
+def answer_hints(settings: "Settings") -> tuple[str, str]:
+    """What a webhook embed says about answering a signal / a reconciliation finding, given what is
+    configured (the webhook itself cannot carry buttons)."""
+    s = settings
+    channel = s.discord_bot_token and s.discord_channel_id
+    ways = []
+    if channel:
+        ways.append(f"the Execute / Skip buttons in <#{s.discord_channel_id}>")
+    if s.telegram_bot_token:
+        ways.append("the Execute / Skip buttons in Telegram")
+    if s.discord_bot_token:
+        ways.append("/pending (buttons) or /confirm {id} · /skip {id} to the Discord bot")
+    if not ways:
+        ways.append("/confirm {id} or /skip {id} on the console")
+    signal = "Answer with " + ", or ".join(ways) + "."
+    where = [w for w, on in ((f"<#{s.discord_channel_id}>", channel), ("Telegram", bool(s.telegram_bot_token))) if on]
+    finding = (f"Adopt / Close / Ignore buttons: {' and '.join(where)}." if where else
+               "No chat has buttons for findings: set TELEGRAM_BOT_TOKEN, or DISCORD_BOT_TOKEN with "
+               "DISCORD_CHANNEL_ID, to answer them; until then check the exchanges by hand.")
+    return signal, finding
 
 
 def quiet_discord_logger() -> None:
@@ -102,22 +230,41 @@ def quiet_discord_logger() -> None:
 
 
 class DiscordWebhookNotifier:
-    """Posts trade / rollback / unwind / exposure / halt events to a Discord webhook as embeds."""
+    """Posts bus events to a Discord webhook as embeds (all kinds but ``skip_kinds``).
+
+    ``kinds``: the kinds to post (``None``: every kind, :data:`ALERT_KINDS` and any added later).
+    ``skip_kinds``: kinds something else posts to Discord; the Discord bot front end posts
+    :data:`INTERACTIVE_KINDS` itself (with buttons) when it has a channel, and then the webhook must
+    not post them again.
+    ``signal_hint`` / ``finding_hint``: how to answer a signal / finding (see :func:`answer_hints`).
+    ``entries_blocked``: the command core's ``entries_blocked`` (an entry that cannot go is posted
+    with the reason instead of the hint).
+
+    A signal's message is edited to "expired" on ``signal_expired`` (Execute Webhook with
+    ``wait=true`` returns the message; Edit Webhook Message changes it).
+    """
 
     def __init__(self, webhook_url: str, api_url: str | None = None, *, secrets: Iterable[str] = (),
-                 kinds: frozenset[str] = WEBHOOK_KINDS, retries: int = 5, backoff_s: float = 0.5,
-                 username: str = "kimpbot") -> None:
+                 kinds: Iterable[str] | None = None, skip_kinds: Iterable[str] = (), retries: int = 5,
+                 backoff_s: float = 0.5, username: str = "kimpbot", signal_hint: str | None = DEFAULT_SIGNAL_HINT,
+                 finding_hint: str | None = DEFAULT_FINDING_HINT,
+                 entries_blocked: Callable[[], str] | None = None) -> None:
         self.url = webhook_url
         self.api_url = api_url
         self.secrets = [s for s in secrets if s]
-        self.kinds = kinds
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.skip_kinds = frozenset(skip_kinds)
         self.retries = retries
         self.backoff_s = backoff_s
         self.username = username
+        self.signal_hint = signal_hint
+        self.finding_hint = finding_hint
+        self.entries_blocked = entries_blocked
         self.session: Any = None
         self.webhook: Any = None
         self.sent = 0
         self.failed = 0
+        self._signal_msgs: dict[str, tuple[int, Any]] = {}  # pending id -> (message id, its embed)
 
     async def start(self) -> None:
         import aiohttp
@@ -144,45 +291,78 @@ class DiscordWebhookNotifier:
             await self.session.close()
             self.session = None
 
+    def wants(self, kind: str) -> bool:
+        return kind not in self.skip_kinds and (self.kinds is None or kind in self.kinds)
+
     async def on_event(self, ev: Event) -> None:
-        if ev.kind not in self.kinds or self.webhook is None:
+        if self.webhook is None or not self.wants(ev.kind):
             return
-        await self.post(ev)
+        try:
+            if ev.kind == "signal_expired" and await self._expire(ev):
+                return
+            await self.post(ev)
+        except Exception as exc:  # never into the bus; the text may quote a reply, so redact it
+            self.failed += 1
+            log.error("Discord webhook: %s alert failed: %s", ev.kind,
+                      redact(f"{type(exc).__name__}: {exc}", self.secrets + [self.url])[:300])
 
     def embed(self, ev: Event) -> Any:
-        import discord
-
-        f = embed_fields(ev)
-        e = discord.Embed(title=redact(f["title"], self.secrets), description=redact(f["description"], self.secrets),
-                          colour=f["colour"])
-        for name, value, inline in f["fields"][:25]:
-            e.add_field(name=name, value=redact(value, self.secrets)[:1024] or "-", inline=inline)
-        return e
+        blocked = ""
+        if ev.kind == "signal" and ev.data.get("action") != "exit" and self.entries_blocked is not None:
+            blocked = self.entries_blocked()
+        return discord_embed(ev, self.secrets, signal_hint=self.signal_hint, finding_hint=self.finding_hint,
+                             blocked=blocked)
 
     async def post(self, ev: Event) -> bool:
+        embed = self.embed(ev)
+        msg = await self._retry(ev.kind, "post", lambda: self.webhook.send(embed=embed, username=self.username,
+                                                                          wait=True))
+        if msg is None:
+            return False
+        pid = ev.data.get("pending_id")
+        if ev.kind == "signal" and pid and not any(f.name == "Not offered" for f in embed.fields):
+            self._signal_msgs[str(pid)] = (msg.id, embed)
+        return True
+
+    async def _expire(self, ev: Event) -> bool:
+        """Edit the signal's own message to "expired" (True when it was known and edited)."""
+        import discord
+
+        ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
+        if ref is None:
+            return False
+        mid, old = ref
+        e = discord.Embed(title=f"{old.title} (expired)"[:256], description=old.description, colour=GREY)
+        for f in old.fields:
+            if f.name != "How to answer":
+                e.add_field(name=f.name, value=f.value, inline=f.inline)
+        e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
+        return await self._retry(ev.kind, "edit", lambda: self.webhook.edit_message(mid, embed=e)) is not None
+
+    async def _retry(self, kind: str, what: str, call: Callable[[], Any]) -> Any:
+        """``call()`` with retries on 5xx / 429 without Via / network errors; None when not delivered."""
         import aiohttp
         import discord
 
-        embed = self.embed(ev)
         for attempt in range(self.retries + 1):
             try:
-                await self.webhook.send(embed=embed, username=self.username, wait=True)
+                res = await call()
                 self.sent += 1
-                return True
+                return res if res is not None else True
             except discord.HTTPException as exc:
                 status = getattr(exc, "status", 0)
                 if 400 <= status < 500 and status != 429:
                     self.failed += 1
-                    log.error("Discord webhook refused the %s alert: HTTP %s %s", ev.kind, status,
+                    log.error("Discord webhook refused the %s alert (%s): HTTP %s %s", kind, what, status,
                               redact(str(getattr(exc, "text", "")), self.secrets + [self.url])[:200])
-                    return False
+                    return None
                 why = f"HTTP {status}"
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 why = type(exc).__name__
             if attempt < self.retries:
-                log.warning("Discord webhook post of %s alert failed (%s); retry %d/%d", ev.kind, why, attempt + 1,
+                log.warning("Discord webhook %s of %s alert failed (%s); retry %d/%d", what, kind, why, attempt + 1,
                             self.retries)
-                await asyncio.sleep(self.backoff_s * (2 ** attempt))
+                await asyncio.sleep(min(self.backoff_s * (2 ** attempt), 30.0))
         self.failed += 1
-        log.error("Discord webhook: %s alert not delivered after %d attempts", ev.kind, self.retries + 1)
-        return False
+        log.error("Discord webhook: %s alert not delivered after %d attempts", kind, self.retries + 1)
+        return None
