@@ -2,8 +2,17 @@
 are thin calls into the command core. Per-user authorization happens in the core
 (``DISCORD_ALLOWED_USERS``), on every command and every button.
 
-Alerts go by webhook (:mod:`kimpbot.control.notify`); this gateway bot answers commands. Pending
-signals get Execute / Skip buttons through ``/pending``.
+With ``DISCORD_CHANNEL_ID`` set, the bot also posts into that channel what needs an answer, since
+webhook messages cannot carry buttons: each signal with Execute / Skip (no buttons when entries
+cannot go, like Telegram; the message is edited to "expired" when it times out), and each restart
+reconciliation finding with Adopt / Close / Ignore. Those posts go over discord.py's REST client
+(``channel.send`` on a ``PartialMessageable`` after ``login``), so they work before and without the
+gateway; presses come back over the gateway to :meth:`DiscordFront.on_button` and from there to
+``core.press``. Everything else is posted by the webhook (:mod:`kimpbot.control.notify`), which then
+skips these kinds; without a webhook the bot posts every event into the channel as an embed
+(``post_alerts``). Posts are retried with backoff on 5xx and network errors inside the bus
+subscriber's own task (a nonce with ``enforce_nonce`` keeps a retried post from appearing twice),
+never raise into the bus, and are logged without the token.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import secrets as _secrets
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -18,7 +28,8 @@ from discord import app_commands
 from discord.ext import commands as dcommands
 
 from kimpbot.control.commands import Button, CommandCore, Reply
-from kimpbot.control.notify import quiet_discord_logger, redact
+from kimpbot.control.notify import INTERACTIVE_KINDS, discord_embed, event_text, quiet_discord_logger, redact
+from kimpbot.events import Event
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -73,19 +84,44 @@ class CoreView(discord.ui.View):
 
 
 class DiscordFront:
-    def __init__(self, bot: "Bot", core: CommandCore | None = None, token: str | None = None) -> None:
+    """The Discord bot: slash commands, buttons, and (with a channel) the posts that need an answer.
+
+    ``channel_id``: where signals and findings are posted with buttons (default
+    ``DISCORD_CHANNEL_ID``; ``""``/None: nowhere, commands only). ``post_alerts``: also post every
+    other event there as an embed (for when no webhook does).
+    """
+
+    def __init__(self, bot: "Bot", core: CommandCore | None = None, token: str | None = None, *,
+                 channel_id: str | int | None = None, post_alerts: bool = False, retries: int = 5,
+                 backoff_s: float = 0.5, send_timeout_s: float = 30.0, ready_timeout_s: float = 60.0) -> None:
+        s = bot.settings
         self.bot = bot
         self.core = core or CommandCore(bot)
-        self.token = token or bot.settings.discord_bot_token
-        self.secrets = list(bot.settings.secrets())
+        self.token = token or s.discord_bot_token
+        self.secrets = list(s.secrets()) + ([self.token] if self.token else [])
+        cid = channel_id if channel_id is not None else s.discord_channel_id
+        self.channel_id: int | None = int(cid) if str(cid or "").strip() else None
+        self.post_alerts = post_alerts
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.send_timeout_s = send_timeout_s
+        self.ready_timeout_s = ready_timeout_s
         self.client: dcommands.Bot | None = None
+        self.channel: Any = None
         self._task: asyncio.Task[Any] | None = None
+        self._ready = asyncio.Event()
+        self._attached = False
+        self._signal_msgs: dict[str, tuple[int, str]] = {}   # pending id -> (message id, its text)
+        self._views: dict[int, CoreView] = {}                 # message id -> the view with its buttons
+        self.delivered = 0
+        self.undelivered = 0
 
     # ---- wiring ---------------------------------------------------------------------------
 
     def build(self) -> dcommands.Bot:
         intents = discord.Intents.default()
-        client = dcommands.Bot(command_prefix="!", intents=intents, help_command=None)
+        client = dcommands.Bot(command_prefix="!", intents=intents, help_command=None,
+                               allowed_mentions=discord.AllowedMentions.none())
         for name, desc in SLASH.items():
             client.tree.add_command(self._slash(name, desc))
 
@@ -106,7 +142,23 @@ class DiscordFront:
         callback.__name__ = f"slash_{name}"
         return app_commands.Command(name=name, description=desc[:100], callback=callback)
 
-    async def start(self) -> None:
+    def attach(self) -> bool:
+        """Subscribe to the bot's events when there is a channel to post in (call before
+        ``bot.start()`` so the start-up reconciliation is not missed). True when subscribed."""
+        if self.channel_id is None or self._attached:
+            return self._attached
+        self.bot.bus.subscribe(self.on_event)
+        self._attached = True
+        return True
+
+    def wants(self, kind: str) -> bool:
+        return self.channel_id is not None and (kind in INTERACTIVE_KINDS or self.post_alerts)
+
+    async def start(self, *, gateway: bool = True) -> None:
+        """Log in over REST (``GET /users/@me``), check the channel, then connect to the gateway
+        (``gateway=False``: REST only, for posting; presses then never arrive)."""
+        import aiohttp
+
         from kimpbot.control.discord_http import set_discord_api_base
 
         quiet_discord_logger()
@@ -115,15 +167,171 @@ class DiscordFront:
         try:
             await client.login(self.token)
         except discord.LoginFailure:
+            await client.close()
             raise RuntimeError("Discord refused DISCORD_BOT_TOKEN (check it in the developer portal)") from None
-        self._task = asyncio.create_task(client.connect(reconnect=True))
+        except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            await client.close()
+            raise RuntimeError(f"Discord login failed: {self._safe(exc)}") from None
+        if self.channel_id is not None:
+            await self._check_channel(client)
+            self.channel = client.get_partial_messageable(self.channel_id)
+        self._ready.set()
+        if gateway:
+            self._task = asyncio.create_task(client.connect(reconnect=True))
+        log.info("Discord bot logged in as %s%s", client.user,
+                 f"; signals and findings to channel {self.channel_id}" if self.channel_id else "")
+
+    async def _check_channel(self, client: dcommands.Bot) -> None:
+        """A wrong DISCORD_CHANNEL_ID fails the start; a network problem only warns."""
+        import aiohttp
+
+        try:
+            await asyncio.wait_for(client.http.get_channel(self.channel_id), self.send_timeout_s)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            await client.close()
+            why = ("Unknown Channel: the id is wrong or the bot is not in that server"
+                   if isinstance(exc, discord.NotFound) else
+                   "Missing Access: let the bot see the channel (View Channel, Send Messages)")
+            raise RuntimeError(f"DISCORD_CHANNEL_ID {self.channel_id}: {why}") from None
+        except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.warning("Discord channel %s not checked: %s", self.channel_id, self._safe(exc))
 
     async def stop(self) -> None:
+        self._ready.clear()
+        for view in self._views.values():
+            view.stop()
+        self._views.clear()
         if self.client is not None:
             await self.client.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    # ---- posting into the channel (REST, with retries) ---------------------------------------
+
+    def _safe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}"
+        if isinstance(exc, discord.HTTPException):
+            text += f" HTTP {exc.status}" + (f" {exc.text}" if exc.text else "")
+        elif str(exc):
+            text += f": {exc}"
+        return redact(text, self.secrets)[:300]
+
+    async def _call(self, what: str, make: Any) -> Any:
+        """``await make()`` with retries on 5xx, a 429 discord.py did not handle, timeouts and network
+        errors (backoff doubling from ``backoff_s``); None when refused (4xx) or out of attempts."""
+        import aiohttp
+
+        why = ""
+        for attempt in range(self.retries + 1):
+            try:
+                return await asyncio.wait_for(make(), self.send_timeout_s)
+            except discord.HTTPException as exc:
+                if 400 <= exc.status < 500 and exc.status != 429:
+                    log.error("Discord %s refused: %s", what, self._safe(exc))
+                    return None
+                why = self._safe(exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                why = self._safe(exc)
+            if attempt < self.retries:
+                log.warning("Discord %s failed (%s); retry %d/%d", what, why, attempt + 1, self.retries)
+                await asyncio.sleep(min(self.backoff_s * (2 ** attempt), 30.0))
+        log.error("Discord %s not delivered after %d attempts (%s)", what, self.retries + 1, why)
+        return None
+
+    async def send(self, content: str = "", *, buttons: list[list[Button]] | None = None, embed: Any = None,
+                   view_timeout: float | None = None) -> Any:
+        """Post into the channel; returns the Message or None. One nonce for every attempt, so a
+        retry after a lost answer does not post twice."""
+        if self.channel is None:
+            return None
+        view = CoreView(self, buttons, timeout=view_timeout) if buttons else None
+        kw: dict[str, Any] = {"nonce": _secrets.token_hex(8)}
+        if content:
+            kw["content"] = redact(content, self.secrets)[:2000]
+        if embed is not None:
+            kw["embed"] = embed
+        if view is not None:
+            kw["view"] = view
+        msg = await self._call("message", lambda: self.channel.send(**kw))
+        if view is not None:
+            if msg is None:
+                view.stop()
+            else:
+                self._views[msg.id] = view
+        return msg
+
+    async def edit(self, message_id: int, content: str) -> Any:
+        """Replace a message's text and remove its buttons."""
+        if self.channel is None:
+            return None
+        view = self._views.pop(message_id, None)
+        if view is not None:
+            view.stop()
+        text = redact(content, self.secrets)[:2000]
+        return await self._call("message edit",
+                                lambda: self.channel.get_partial_message(message_id).edit(content=text, view=None))
+
+    # ---- events ------------------------------------------------------------------------------
+
+    async def on_event(self, ev: Event) -> None:
+        if not self.wants(ev.kind):
+            return
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout=self.ready_timeout_s)
+            except asyncio.TimeoutError:
+                self.undelivered += 1
+                log.warning("Discord bot not ready: %s event not posted", ev.kind)
+                return
+        try:
+            ok = await self._post_event(ev)
+        except Exception as exc:  # never into the bus
+            ok = False
+            log.error("Discord %s event not posted: %s", ev.kind, self._safe(exc))
+        if ok is None:
+            return
+        if ok:
+            self.delivered += 1
+        else:
+            self.undelivered += 1
+
+    def _signal_view_timeout(self, ev: Event) -> float:
+        exp = ev.data.get("expires_ms")
+        try:
+            left = (float(exp) - self.bot.clock.now_ms()) / 1000 if exp is not None else 0.0
+        except (TypeError, ValueError):
+            left = 0.0
+        return max(left, 0.0) + 600.0  # the core answers a late press ("expired"); then let it go
+
+    async def _post_event(self, ev: Event) -> bool | None:
+        """Post ``ev``; True delivered, False not, None nothing to post."""
+        text = event_text(ev)
+        if ev.kind == "signal" and ev.data.get("pending_id"):
+            pid = str(ev.data["pending_id"])
+            blocked = self.core.entries_blocked() if ev.data.get("action") != "exit" else ""
+            if blocked:  # no buttons for an entry that cannot go
+                return await self.send(f"{text}\n({blocked})") is not None
+            msg = await self.send(text, buttons=self.core.signal_buttons(pid),
+                                  view_timeout=self._signal_view_timeout(ev))
+            if msg is not None:
+                self._signal_msgs[pid] = (msg.id, text)
+            return msg is not None
+        if ev.kind == "signal_expired":
+            ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
+            if ref is None:
+                return None  # never offered with buttons here (or already answered)
+            return await self.edit(ref[0], ref[1] + "\n⌛ Expired: nothing sent.") is not None
+        if ev.kind == "reconcile" and ev.data.get("findings"):
+            findings = [str(f) for f in ev.data["findings"]]
+            ok = await self.send(text.split("\n", 1)[0] + f" {len(findings)} finding(s) below.") is not None
+            for f in findings:
+                fid = self.core.add_finding(f)
+                ok = await self.send(f"🔎 {f}", buttons=self.core.finding_buttons(fid)) is not None and ok
+            return ok
+        if ev.kind in INTERACTIVE_KINDS:
+            return await self.send(text) is not None
+        return await self.send(embed=discord_embed(ev, self.secrets)) is not None
 
     # ---- handlers (thin: everything is decided by the core) --------------------------------
 
@@ -157,6 +365,7 @@ class DiscordFront:
             await self._send(interaction, deferred, r.text, ephemeral=True)
             return
         if r.edit is not None:
+            self._answered(getattr(getattr(interaction, "message", None), "id", None))
             view = CoreView(self, r.buttons) if r.buttons else None
             text = redact(r.edit, self.secrets)[:2000]
             if deferred:
@@ -168,6 +377,17 @@ class DiscordFront:
             await self._send(interaction, deferred, redact(r.text, self.secrets)[:2000], **kw)
         else:
             await self._send(interaction, deferred, r.toast or "ok", ephemeral=True)
+
+    def _answered(self, message_id: int | None) -> None:
+        """The message's buttons were answered (its text is being replaced): forget it."""
+        if message_id is None:
+            return
+        view = self._views.pop(message_id, None)
+        if view is not None:
+            view.stop()
+        for pid, (mid, _t) in list(self._signal_msgs.items()):
+            if mid == message_id:
+                del self._signal_msgs[pid]
 
     @staticmethod
     async def _send(interaction: Any, deferred: bool, content: str, **kw: Any) -> None:
