@@ -115,32 +115,44 @@ async def _start_chat(bot: Any, core: Any) -> list[Any]:
     """Telegram, the Discord webhook and the Discord bot, each when its token or URL is set.
 
     They subscribe to the bot's events before it starts, so the start banner and what restart
-    reconciliation found reach the chat too."""
+    reconciliation found reach the chat too. With DISCORD_CHANNEL_ID the Discord bot posts signals
+    and findings there with buttons, and the webhook leaves those kinds to it; without a webhook the
+    bot posts every other event into that channel as well."""
     s = bot.settings
     fronts: list[Any] = []
-    if s.telegram_bot_token:
-        from kimpbot.control.telegram import TelegramFront
+    try:  # a front that fails to start: stop those already running, then say why
+        if s.telegram_bot_token:
+            from kimpbot.control.telegram import TelegramFront
 
-        tg = TelegramFront(bot, core)
-        tg.attach()
-        await tg.start()
-        fronts.append(tg)
-    if s.discord_webhook_url:
-        from kimpbot.control.notify import DiscordWebhookNotifier
+            tg = TelegramFront(bot, core)
+            tg.attach()
+            await tg.start()
+            fronts.append(tg)
+        bot_channel = bool(s.discord_bot_token and s.discord_channel_id)
+        if s.discord_webhook_url:
+            from kimpbot.control.notify import INTERACTIVE_KINDS, DiscordWebhookNotifier, answer_hints
 
-        hook = DiscordWebhookNotifier(s.discord_webhook_url, s.discord_api_url, secrets=s.secrets())
-        try:
-            await hook.start()
-        except ValueError as exc:
-            raise RuntimeError(str(exc)) from None
-        hook.attach(bot)
-        fronts.append(hook)
-    if s.discord_bot_token:
-        from kimpbot.control.discord_bot import DiscordFront
+            signal_hint, finding_hint = answer_hints(s)
+            hook = DiscordWebhookNotifier(s.discord_webhook_url, s.discord_api_url, secrets=s.secrets(),
+                                          skip_kinds=INTERACTIVE_KINDS if bot_channel else (),
+                                          signal_hint=signal_hint, finding_hint=finding_hint,
+                                          entries_blocked=core.entries_blocked)
+            try:
+                await hook.start()
+            except ValueError as exc:
+                raise RuntimeError(str(exc)) from None
+            hook.attach(bot)
+            fronts.append(hook)
+        if s.discord_bot_token:
+            from kimpbot.control.discord_bot import DiscordFront
 
-        dc = DiscordFront(bot, core)
-        await dc.start()
-        fronts.append(dc)
+            dc = DiscordFront(bot, core, post_alerts=not s.discord_webhook_url)
+            dc.attach()
+            await dc.start()
+            fronts.append(dc)
+    except BaseException:
+        await _stop_chat(fronts)
+        raise
     return fronts
 
 
