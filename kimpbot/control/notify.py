@@ -25,13 +25,13 @@ log = logging.getLogger("kimpbot.control.notify")
 
 EMOJI = {"trade": "✅", "fill": "▫️", "partial": "◽", "rollback": "⚠️", "unwind": "↩️", "exposure": "🚨",
          "halt": "🛑", "error": "❌", "refused": "⛔", "reconcile": "🔎", "health": "📡", "fx": "💱",
-         "funding": "💸", "signal": "🔔", "signal_expired": "⌛", "start": "🤖"}
+         "funding": "💸", "signal": "🔔", "signal_expired": "⌛", "start": "🤖", "mode": "🔀"}
 
 # Every kind the bus carries today. The webhook posts all of them, as Telegram does: health says
 # why signals stopped (or started again), fx that the premium is now measured against another rate,
 # funding that money was booked against a position. None of them is frequent (health and fx are
 # published on changes only, funding once per 8 h per position), so nothing is filtered out; a kind
-# added later is posted too (``kinds=None``).
+# added later is posted too (``kinds=None``). "mode" is a paper/live switch from chat.
 ALERT_KINDS = frozenset(EMOJI)
 # kinds the Discord bot posts itself, with buttons, when it has a channel (DISCORD_CHANNEL_ID)
 INTERACTIVE_KINDS = frozenset({"signal", "signal_expired", "reconcile"})
@@ -74,6 +74,8 @@ def _colour(ev: Event) -> int:
         return DARK_RED if ev.level != "info" else GREY
     if ev.kind == "health":
         return GREEN if ev.level == "info" else ORANGE
+    if ev.kind == "mode":
+        return RED if ev.data.get("mode") == "live" else GREY
     if ev.kind == "error":
         return DARK_RED if ev.level == "critical" else RED
     fixed = {"trade": GREEN, "fill": GREEN,
@@ -109,6 +111,8 @@ def _title(ev: Event) -> str:
         return f"{sym} {title}".strip()
     if ev.kind == "fx":
         return "FX rate source"
+    if ev.kind == "mode":
+        return f"Trading mode: {str(ev.data.get('mode') or '?').upper()}"
     if ev.kind == "error" and ev.level == "critical":
         title = "Critical error"
     else:

@@ -9,6 +9,7 @@ import time
 import aiohttp
 import discord
 import pytest
+from discord import app_commands
 from discord.http import Route
 
 from kimpbot.control.discord_http import (DEFAULT_DISCORD_API_BASE, get_discord_api_base,
@@ -160,3 +161,112 @@ async def test_rate_limit_headers_pace_the_client(session, caplog):
     finally:
         logging.getLogger("discord").setLevel(logging.NOTSET)
         set_discord_api_base(None)
+
+
+# ---------------------------------------------------------------- the bot's REST routes
+
+@pytest.fixture
+async def client(dc):
+    c = discord.Client(intents=discord.Intents.none())
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+def _buttons_of(rec: dict) -> list[tuple[str, str, int]]:
+    return [(c["label"], c["custom_id"], c["style"]) for row in rec["components"] for c in row["components"]]
+
+
+async def test_bot_login_send_with_buttons_and_edit(dc, client):
+    await client.login(dc.bot_token)                                  # GET /users/@me + /oauth2/applications/@me
+    assert dc.logins == 1 and client.user.bot and client.user.id == int(dc.application_id)
+    assert client.application_id == int(dc.application_id)
+    ch = client.get_partial_messageable(int(dc.channel_id))
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Execute", custom_id="x:S1", style=discord.ButtonStyle.success))
+    view.add_item(discord.ui.Button(label="Skip", custom_id="s:S1"))
+    msg = await ch.send("signal", view=view, nonce="n-1")
+    rec = dc.channel_messages[-1]
+    assert rec["content"] == "signal" and rec["nonce"] == "n-1" and rec["channel_id"] == dc.channel_id
+    assert rec["components"][0]["type"] == 1
+    assert _buttons_of(rec) == [("Execute", "x:S1", 3), ("Skip", "s:S1", 2)]
+    assert dc.buttons(msg.id) == [("Execute", "x:S1"), ("Skip", "s:S1")]
+    assert msg.author.id == client.user.id and str(msg.id) == rec["message_id"]   # discord.py parsed our Message
+    assert [c.custom_id for row in msg.components for c in row.children] == ["x:S1", "s:S1"]
+
+    # the same nonce (discord.py sends enforce_nonce) returns the message already made
+    again = await ch.send("signal", nonce="n-1")
+    assert again.id == msg.id and dc.deduplicated == 1 and len(dc.channel_messages) == 1
+
+    edited = await ch.get_partial_message(msg.id).edit(content="expired", view=None)
+    assert edited.content == "expired" and dc.buttons(msg.id) == []
+    assert dc.channel_edits[-1]["components"] == [] and dc.messages[str(msg.id)]["edited_timestamp"]
+    got = await ch.fetch_message(msg.id)
+    assert got.content == "expired" and got.components == []
+    view.stop()
+    assert all(dc.bot_token not in p for _m, p in dc.requests)
+
+
+async def test_bot_errors_follow_discord(dc, client, session):
+    other = discord.Client(intents=discord.Intents.none())
+    with pytest.raises(discord.LoginFailure):
+        await other.login("not-the-token")                           # 401 {"message": "401: Unauthorized"}
+    await other.close()
+    assert dc.errors[-1]["status"] == 401 and dc.errors[-1]["body"] == {"message": "401: Unauthorized", "code": 0}
+
+    await client.login(dc.bot_token)
+    with pytest.raises(discord.NotFound) as exc:
+        await client.get_partial_messageable(999999999999999999).send("x")
+    assert exc.value.code == 10003 and exc.value.text == "Unknown Channel"
+    async with FakeDiscord(hidden_channels=("888888888888888888",)) as fake2:
+        set_discord_api_base(fake2.api_url)
+        c2 = discord.Client(intents=discord.Intents.none())
+        await c2.login(fake2.bot_token)
+        with pytest.raises(discord.Forbidden) as exc:
+            await c2.get_partial_messageable(888888888888888888).send("x")
+        assert exc.value.code == 50001
+        await c2.close()
+        set_discord_api_base(dc.api_url)
+
+    # a webhook's message cannot be edited by the bot
+    wh = discord.Webhook.from_url(dc.webhook_url, session=session)
+    wmsg = await wh.send(content="from the webhook", wait=True)
+    with pytest.raises(discord.Forbidden) as exc:
+        await client.get_partial_messageable(int(dc.channel_id)).get_partial_message(wmsg.id).edit(content="x")
+    assert exc.value.code == 50005
+
+    # components: duplicate custom ids and over-long labels are refused as Discord does
+    url = dc.channel_url
+    body = {"content": "x", "components": [{"type": 1, "components": [
+        {"type": 2, "style": 1, "label": "a", "custom_id": "same"},
+        {"type": 2, "style": 2, "label": "b" * 81, "custom_id": "same"}]}]}
+    async with session.post(url, json=body, headers={"Authorization": f"Bot {dc.bot_token}"}) as r:
+        assert r.status == 400 and r.headers["Content-Type"] == "application/json"
+        err = await r.json()
+    assert err["code"] == 50035
+    one = err["errors"]["components"]["0"]["components"]["1"]
+    assert one["custom_id"]["_errors"][0]["code"] == "COMPONENT_CUSTOM_ID_DUPLICATED" and "label" in one
+    async with session.post(url, json={"content": "x"}, headers={"Authorization": "Bearer nope"}) as r:
+        assert r.status == 401
+    assert not dc.channel_messages
+
+
+async def test_bot_429_is_waited_out_and_commands_sync(dc, client):
+    await client.login(dc.bot_token)
+    dc.inject("message", "http429", retry_after=0.2)
+    t0 = time.monotonic()
+    await client.get_partial_messageable(int(dc.channel_id)).send("after a rate limit")
+    assert time.monotonic() - t0 >= 0.2 and [m["content"] for m in dc.channel_messages] == ["after a rate limit"]
+    assert dc.errors[-1]["status"] == 429 and dc.errors[-1]["operation"] == "message"
+
+    tree = app_commands.CommandTree(client)
+
+    async def status(interaction: discord.Interaction) -> None:
+        pass
+
+    tree.add_command(app_commands.Command(name="status", description="mode and premium", callback=status))
+    synced = await tree.sync()                                         # PUT /applications/{id}/commands
+    assert [c.name for c in synced] == ["status"] and synced[0].application_id == int(dc.application_id)
+    assert [c["name"] for c in dc.commands] == ["status"]
+    assert [c.name for c in await tree.fetch_commands()] == ["status"]
