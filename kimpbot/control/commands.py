@@ -181,7 +181,7 @@ class CommandCore:
             if kind in ("cy", "cn"):
                 return await self._confirm_answer(arg, by, kind == "cy")
             if kind in ("ra", "rc", "ri"):
-                return self._finding(kind, arg, by)
+                return await self._finding(kind, arg, by)
         except Exception as exc:
             log.exception("button %s failed", data)
             return Reply(toast="failed", edit=None, text=f"❌ {type(exc).__name__}: {exc}")
@@ -726,30 +726,34 @@ class CommandCore:
     def finding_buttons(fid: str) -> list[list[Button]]:
         return [[Button("Adopt", f"ra:{fid}"), Button("Close", f"rc:{fid}"), Button("Ignore", f"ri:{fid}")]]
 
-    def _finding(self, kind: str, fid: str, by: str) -> Reply:
+    async def _finding(self, kind: str, fid: str, by: str) -> Reply:
         f = self.findings.get(fid)
         if f is None:
             return Reply(toast="Unknown finding")
         if f["state"] != "open":
             return Reply(toast=f"Already {f['state']}", data={"already": True})
-        action = {"ra": "adopted", "rc": "close", "ri": "ignored"}[kind]
-        method = {"ra": "adopt_finding", "rc": "close_finding"}.get(kind)
-        fn = getattr(self.trader, method, None) if method and self.trader is not None else None
-        if fn is not None:
-            res = fn(f["text"], by)
-            note = str(res)
-        elif kind == "ra":
-            note = ("recorded. kimpbot does not take over a position its journal does not know: it stays "
-                    "outside the bot's P&L and risk; close it on the exchange by hand if it should not be there.")
-        elif kind == "rc":
-            note = ("recorded. kimpbot sends no orders for what its journal does not know: close it on the "
-                    "exchange by hand (the finding names the venue and quantity).")
-        else:
-            note = "ignored (recorded)."
-        f["state"] = "adopted" if kind == "ra" else "closed" if kind == "rc" else "ignored"
-        self._audit(f"reconcile_{action}", by, {"finding": f["text"][:300]})
+        f["state"] = "working"  # a second press while the order is out answers "Already working"
+        t = self.trader
+        meta = t.finding_meta.get(f["text"]) if t is not None else None
+        try:
+            if kind == "ra" and meta is not None:
+                note = await t.adopt_finding(meta, by)
+            elif kind == "rc" and meta is not None:
+                note = await t.close_finding(meta, by)
+            elif kind == "ra":
+                note = "recorded; nothing for kimpbot to take over here."
+            elif kind == "rc":
+                note = ("recorded. kimpbot sends no orders for this finding: check it on the exchange by hand (it "
+                        "names the venue and quantity).")
+            else:
+                note = "ignored (recorded); it is reported again at the next restart if it is still there."
+        except Exception:
+            f["state"] = "open"
+            raise
+        f["state"] = {"ra": "adopted", "rc": "closed", "ri": "ignored"}[kind]
+        self._audit(f"reconcile_{f['state']}", by, {"finding": f["text"][:300], "result": note[:300]})
         return Reply(toast=f["state"].capitalize(), edit=f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}",
-                     data={"state": f["state"]})
+                     data={"state": f["state"], "result": note})
 
 
 def _plain(v: Any) -> Any:

@@ -20,7 +20,7 @@ from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, Trade
                                         position_from_doc, position_to_doc)
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
-from kimpbot.models import Direction, PremiumSnapshot
+from kimpbot.models import Direction, PremiumSnapshot, Venue
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position, Signal
@@ -87,6 +87,7 @@ class Trader:
         self.funding_next: dict[str, int] = {}
         self._refusal_ms: dict[str, int] = {}
         self.refusal_quiet_ms = 300_000
+        self.finding_meta: dict[str, dict[str, Any]] = {}  # reconciliation finding text -> what Adopt/Close act on
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -416,6 +417,10 @@ class Trader:
         """A trade interrupted between sending and booking: settle it from the journal."""
         assert self.executor is not None
         entries = self.store.journal_for_trade(t["id"])
+        if t.get("action") == "reconcile_close":  # a single reduce-only order, nothing to pair
+            filled = sum((e.filled_qty for e in entries), Decimal(0))
+            self.store.upsert_trade({"id": t["id"], "status": "closed" if filled > 0 else "failed"})
+            return [f"reconcile close {t['id']} ({t['symbol']}) was in flight: {filled} filled"]
         legs = {e.leg: e for e in entries if e.leg in ("U", "B") and e.attempt == 0}
         if set(legs) != {"U", "B"}:
             self.store.upsert_trade({"id": t["id"], "status": "failed", "messages": ["interrupted before sending"]})
@@ -454,20 +459,84 @@ class Trader:
             u = await self.upbit.balances()
         except Exception as exc:
             return [f"could not compare positions with the exchanges: {type(exc).__name__}: {exc}"]
-        positions = self.positions()
         for sym in self.market.symbols:
-            expect = sum((-p.binance_qty if p.direction is Direction.LONG_PREMIUM else p.binance_qty)
-                         for p in positions if p.symbol == sym)
+            expect = self._expected_binance(sym)
             have = float(b.positions.get(sym, Decimal(0)))
             step = float(self.rules[("binance", sym)].qty_step)
             if abs(have - expect) >= step / 2:
-                out.append(f"unexpected Binance {sym} position: exchange {have:+g}, journal {expect:+g} "
-                           "(adopt, close or ignore)")
-            need = sum(p.upbit_qty for p in positions if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
+                text = (f"unexpected Binance {sym} position: exchange {have:+g}, journal {expect:+g} "
+                        "(adopt, close or ignore)")
+                out.append(text)
+                self.finding_meta[text] = {"kind": "binance_position", "symbol": sym}
+            need = sum(p.upbit_qty for p in self.positions()
+                       if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
             held = float(u.coins.get(sym, Decimal(0)))
             if held + 1e-12 < need * 0.999:
                 out.append(f"Upbit {sym} holding {held:g} is below the {need:g} the open positions bought")
         return out
+
+    def _expected_binance(self, sym: str) -> float:
+        """The signed perp position the journal explains: open pairs plus what the owner adopted."""
+        pairs = sum((-p.binance_qty if p.direction is Direction.LONG_PREMIUM else p.binance_qty)
+                    for p in self.positions() if p.symbol == sym)
+        return float(pairs) + float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+
+    async def _binance_gap(self, sym: str) -> tuple[Decimal, Decimal]:
+        """(exchange position now, exchange minus expected), re-read: a finding may be stale."""
+        b = await self.binance.balances()
+        have = b.positions.get(sym, Decimal(0))
+        return have, have - Decimal(str(self._expected_binance(sym)))
+
+    async def adopt_finding(self, meta: dict[str, Any], by: str) -> str:
+        """Adopt: the perp position the journal does not explain is the owner's (a hand-made hedge,
+        say). It stays outside the pairs' P&L and is no longer reported as unexpected."""
+        if meta.get("kind") != "binance_position":
+            return "recorded; nothing for kimpbot to take over here."
+        sym = meta["symbol"]
+        have, gap = await self._binance_gap(sym)
+        step = self.rules[("binance", sym)].qty_step
+        if abs(gap) < step / 2:
+            return f"nothing to adopt any more: Binance {sym} {have:+} matches the journal."
+        total = float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0) + float(gap)
+        self.store.set_state(f"adopted.binance.{sym}", total)
+        log.warning("reconcile: Binance %s %+g adopted by %s (outside the pairs)", sym, float(gap), by)
+        return (f"Binance {sym} {'+' if gap > 0 else '-'}{_qty(abs(gap))} adopted as the owner's own (outside kimpbot's pairs and P&L; not "
+                "reported again).")
+
+    async def close_finding(self, meta: dict[str, Any], by: str) -> str:
+        """Close: a reduce-only market order brings the perp position back to what the journal
+        explains. The order is journaled like any leg (client id from a trade id of its own)."""
+        if meta.get("kind") != "binance_position":
+            return ("recorded. kimpbot sends no orders for this finding: check it on the exchange (it names the "
+                    "venue and quantity).")
+        assert self.executor is not None
+        sym = meta["symbol"]
+        have, gap = await self._binance_gap(sym)
+        rules = self.rules[("binance", sym)]
+        qty = (abs(gap) // rules.qty_step) * rules.qty_step
+        if qty <= 0:
+            return f"nothing to close any more: Binance {sym} {have:+} matches the journal."
+        side = Side.SELL if gap > 0 else Side.BUY
+        book = self.market.books.get((Venue.BINANCE, sym))
+        hint = Decimal(str(book.bids[0].price if side is Side.SELL else book.asks[0].price)) if book and \
+            book.bids and book.asks else Decimal(0)
+        trade_id = self.store.new_trade_id()
+        self.store.upsert_trade({"id": trade_id, "symbol": sym, "action": "reconcile_close", "status": "sending",
+                                 "direction": "", "size_krw": 0.0, "created_ms": self.clock.now_ms(), "by": by})
+        res = await self.executor._order(self.binance, trade_id, "B", sym, side, qty, hint, True,
+                                         "reconcile_close")
+        ok = res.status in (OrderStatus.FILLED, OrderStatus.PARTIAL) and res.filled_qty > 0
+        self.store.upsert_trade({"id": trade_id, "status": "closed" if ok else "failed",
+                                 "binance": {"status": res.status.value, "filled_qty": str(res.filled_qty),
+                                             "avg_price": str(res.avg_price or "")}})
+        avg = f", avg {float(res.avg_price):,.8g} USDT" if res.avg_price else ""
+        text = (f"Binance {sym}: {side.value.upper()} {_qty(res.filled_qty)} of {_qty(qty)} reduce-only at market "
+                f"({res.status.value}{avg})")
+        self.bus.publish(Event("fill" if ok else "error", f"reconcile close by {by}: {text}",
+                               "info" if ok else "critical", {"symbol": sym, "venue": "binance",
+                                                               "trade_id": trade_id}))
+        await self.refresh_balances()
+        return text
 
     # ---- funding ------------------------------------------------------------------------
 
@@ -499,6 +568,10 @@ class Trader:
             self.store.upsert_position(position_to_doc(pos, funding_ids=sorted(seen | {p.tran_id for p in new})))
             self.bus.publish(Event("funding", f"{pos.symbol} funding booked: {-paid_krw:+,.0f} KRW "
                                    f"({len(new)} payment(s))", "info", {"symbol": pos.symbol, "krw": -paid_krw}))
+
+
+def _qty(q: Decimal) -> str:
+    return format(q.normalize(), "f")
 
 
 def _req_of(e: Any) -> Any:

@@ -143,3 +143,38 @@ async def test_live_switch_refused_when_checks_fail_or_positions_open(rig, sim):
     assert "Not switching to live: the checks failed" in r["text"] and "❌ Upbit API key" in r["text"]
     assert rig.tg.buttons(r["message_id"], chat_id=OWNER) == [] and bot.settings.mode == "paper"
     assert any(a["action"] == "mode_switch_refused" for a in bot.store.audit_log(limit=20))
+
+
+async def test_live_start_findings_close_and_adopt_act_on_the_exchange(rig):
+    """Positions on the exchange that the (new, empty) live journal cannot explain are posted with
+    Adopt / Close / Ignore; Close sends a reduce-only order that flattens it, Adopt stops the report."""
+    bot, tg, sim = rig.bot, rig.tg, rig.sim
+    sim.binance._pos("BTC").update(amt=-0.01, entry=100_000.0)
+    sim.binance._pos("ETH").update(amt=0.2, entry=3_000.0)
+    r = await rig.command("/live", timeout=15)
+    n = len(tg.sent)
+    await _press(rig, r, _buttons(rig, r)["Yes, trade LIVE"])
+    found = {}
+    for sym in ("BTC", "ETH"):
+        msg = await tg.wait_for(lambda x, s=sym: x["method"] == "sendMessage"
+                                and (x.get("text") or "").startswith(f"🔎 unexpected Binance {s} position"),
+                                since=n, timeout=10)
+        found[sym] = msg
+        assert [t for t, _ in tg.buttons(msg["message_id"], chat_id=OWNER)] == ["Adopt", "Close", "Ignore"]
+    btc = {t: d for t, d in tg.buttons(found["BTC"]["message_id"], chat_id=OWNER)}
+    orders_before = len(sim.orders)
+    ans, edit = await _press(rig, found["BTC"], btc["Close"])
+    assert "closed by telegram:42" in edit["text"] and "BUY 0.01" in edit["text"], edit["text"]
+    sent = sim.orders[orders_before:]
+    assert len(sent) == 1 and sent[0]["venue"] == "binance" and sent[0]["params"]["reduceOnly"] in ("true", True)
+    assert sim.binance.positions["BTC"]["amt"] == 0
+    ans, _ = await _press(rig, found["BTC"], btc["Close"])  # pressed again: nothing more is sent
+    assert ans["text"] == "Already closed" and len(sim.orders) == orders_before + 1
+    eth = {t: d for t, d in tg.buttons(found["ETH"]["message_id"], chat_id=OWNER)}
+    ans, edit = await _press(rig, found["ETH"], eth["Adopt"])
+    assert "ETH +0.2 adopted" in edit["text"] and len(sim.orders) == orders_before + 1
+    # the next reconciliation explains both: nothing unexpected is left
+    again = await bot.trader._compare_positions()
+    assert not [f for f in again if "unexpected Binance" in f], again
+    acts = [a["action"] for a in bot.store.audit_log(limit=50)]
+    assert "reconcile_closed" in acts and "reconcile_adopted" in acts
