@@ -178,3 +178,16 @@ async def test_live_start_findings_close_and_adopt_act_on_the_exchange(rig):
     assert not [f for f in again if "unexpected Binance" in f], again
     acts = [a["action"] for a in bot.store.audit_log(limit=50)]
     assert "reconcile_closed" in acts and "reconcile_adopted" in acts
+
+
+async def test_console_set_asks_yes_first(rig):
+    from kimpbot.control.console import Console
+
+    sf = rig.bot.settings.strategy_file
+    con = Console(rig.bot, write=lambda s: None, core=rig.core)
+    out = await con.handle("/set exit_z 0.8")
+    assert "→ 0.8" in out and "type /yes to confirm" in out and "exit_z = 0.8" not in sf.read_text()
+    out = await con.handle("/yes")
+    assert "written by console; in force now" in out and "exit_z = 0.8" in sf.read_text()
+    assert rig.bot.strategy.params.exit_z == 0.8
+    assert (await con.handle("/yes")).startswith("Unknown command")  # nothing left to confirm
