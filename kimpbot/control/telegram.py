@@ -74,7 +74,8 @@ def _chunks(text: str, size: int = MAX_TEXT) -> list[str]:
 class TelegramFront:
     def __init__(self, bot: "Bot", core: CommandCore | None = None, *, token: str | None = None,
                  api_url: str | None = None, chat_id: str | int | None = None, poll_timeout: int = 10,
-                 retries: int = 5, backoff_s: float = 0.5) -> None:
+                 retries: int = 5, backoff_s: float = 0.5, critical_retries: int = 40,
+                 max_delay_s: float = 30.0) -> None:
         s = bot.settings
         self.bot = bot
         self.core = core or CommandCore(bot)
@@ -84,7 +85,11 @@ class TelegramFront:
         self.chat_id: int | None = int(cid) if str(cid or "").strip() else None
         self.poll_timeout = poll_timeout
         self.retries = retries
+        # money-safety alerts (unhedged leg, halt) keep trying through a long chat outage
+        # (40 tries at up to 30 s apart: ~20 min); the others give up sooner
+        self.critical_retries = critical_retries
         self.backoff_s = backoff_s
+        self.max_delay_s = max_delay_s
         self.secrets = list(s.secrets()) + ([self.token] if self.token else [])
         self.app: Any = None
         self.username = ""
@@ -148,10 +153,11 @@ class TelegramFront:
             return "InvalidToken"
         return redact(f"{type(exc).__name__}: {exc}", self.secrets)
 
-    async def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    async def _call(self, what: str, fn: Any, *args: Any, retries: int | None = None, **kw: Any) -> Any:
         from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 
-        for attempt in range(self.retries + 1):
+        tries = self.retries if retries is None else retries
+        for attempt in range(tries + 1):
             try:
                 return await fn(*args, **kw)
             except RetryAfter as exc:
@@ -166,17 +172,17 @@ class TelegramFront:
                 log.error("Telegram %s refused: %s", what, self._safe(exc))
                 return None
             except NetworkError as exc:  # includes TimedOut and 5xx
-                delay = self.backoff_s * (2 ** attempt)
-                if attempt < self.retries:
-                    log.warning("Telegram %s failed (%s); retry %d/%d", what, self._safe(exc), attempt + 1,
-                                self.retries)
-            if attempt < self.retries:
-                await asyncio.sleep(min(delay, 30.0))
-        log.error("Telegram %s not delivered after %d attempts", what, self.retries + 1)
+                delay = self.backoff_s * (2 ** min(attempt, 16))
+                if attempt < tries:
+                    log.warning("Telegram %s failed (%s); retry %d/%d", what, self._safe(exc), attempt + 1, tries)
+            if attempt < tries:
+                await asyncio.sleep(min(delay, self.max_delay_s))
+        log.error("Telegram %s not delivered after %d attempts", what, tries + 1)
         return None
 
     async def send(self, chat_id: int, text: str, *, buttons: list[list[Button]] | None = None,
-                   mono: bool = False, photo: bytes | None = None, reply_to: int | None = None) -> Any:
+                   mono: bool = False, photo: bytes | None = None, reply_to: int | None = None,
+                   retries: int | None = None) -> Any:
         """Post ``text`` (split if long); returns the last Message or None."""
         if self.app is None:
             return None
@@ -185,7 +191,7 @@ class TelegramFront:
         markup = _markup(buttons or [])
         if photo is not None:
             return await self._call("sendPhoto", bot.send_photo, chat_id=chat_id, photo=photo,
-                                    caption=text[:1000] or None, reply_markup=markup)
+                                    caption=text[:1000] or None, reply_markup=markup, retries=retries)
         parts = _chunks(text)
         msg = None
         for i, part in enumerate(parts):
@@ -198,7 +204,7 @@ class TelegramFront:
                 kw["text"] = part
             if reply_to is not None and i == 0:
                 kw["reply_to_message_id"] = reply_to
-            msg = await self._call("sendMessage", bot.send_message, **kw)
+            msg = await self._call("sendMessage", bot.send_message, retries=retries, **kw)
         return msg
 
     async def edit(self, chat_id: int, message_id: int, text: str, buttons: list[list[Button]] | None = None) -> Any:
@@ -291,7 +297,8 @@ class TelegramFront:
                 fid = self.core.add_finding(str(f))
                 msg = await self.send(chat, f"🔎 {f}", buttons=self.core.finding_buttons(fid))
         else:
-            msg = await self.send(chat, event_text(ev))
+            msg = await self.send(chat, event_text(ev),
+                                  retries=self.critical_retries if ev.level == "critical" else None)
         if msg is None:
             self.undelivered += 1
         else:

@@ -34,6 +34,21 @@ async def test_chat_api_failures_are_retried_and_never_block_the_bus(rig):
     await tg.wait_for(lambda r: "test error after a flood limit" in (r.get("text") or ""), timeout=10)
 
 
+async def test_critical_alert_outlasts_a_long_outage_others_give_up(rig, log_records):
+    tg, bot, front = rig.tg, rig.bot, rig.front
+    front.max_delay_s = 0.1  # the real cap is 30 s between tries
+    tg.inject("sendMessage", "http500", count=1000)  # Telegram is down
+    bot.bus.publish(Event("error", "ordinary warning during the outage", "warning"))
+    await bot.bus.drain()
+    tg.clear_faults()
+    assert not [r for r in tg.sent if "ordinary warning" in (r.get("text") or "")]
+    assert any("not delivered after 6 attempts" in r.getMessage() for r in log_records)
+    tg.inject("sendMessage", "http502", count=12)
+    bot.bus.publish(Event("exposure", "UNHEDGED ETH: binance sell 0.1 unhedged; new entries halted", "critical"))
+    rec = await tg.wait_for(lambda r: "UNHEDGED ETH" in (r.get("text") or ""), timeout=15)
+    assert rec["text"].startswith("🚨")
+
+
 async def test_console_runs_the_core_commands(rig):
     out: list[str] = []
     con = Console(rig.bot, write=out.append)
