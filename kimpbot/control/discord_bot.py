@@ -304,9 +304,22 @@ class DiscordFront:
             left = 0.0
         return max(left, 0.0) + 600.0  # the core answers a late press ("expired"); then let it go
 
+    def _prune(self) -> None:
+        """Forget signals answered elsewhere (Telegram, /confirm) and views that timed out."""
+        trader = self.bot.trader
+        if trader is not None:
+            for pid in list(self._signal_msgs):
+                p = trader.state.pending.get(pid)
+                if p is not None and p.state != "pending":
+                    del self._signal_msgs[pid]
+        for mid in [m for m, v in self._views.items() if v.is_finished()]:
+            del self._views[mid]
+
     async def _post_event(self, ev: Event) -> bool | None:
         """Post ``ev``; True delivered, False not, None nothing to post."""
         text = event_text(ev)
+        if ev.kind == "signal":
+            self._prune()
         if ev.kind == "signal" and ev.data.get("pending_id"):
             pid = str(ev.data["pending_id"])
             blocked = self.core.entries_blocked() if ev.data.get("action") != "exit" else ""
