@@ -132,3 +132,13 @@ async def test_buttons_go_through_the_core_with_the_pressers_id(rig):
     await yes_btn.callback(it3)
     assert "Open positions left: 0" in it3.log[-1][1]
     assert rig.bot.trader.positions() == []
+
+
+async def test_without_a_channel_the_bot_only_answers_commands(rig):
+    front = DiscordFront(rig.bot, rig.core, token="unused", channel_id="")
+    assert front.channel_id is None and not front.attach()
+    assert not front.wants("signal") and not front.wants("error")
+    with_channel = DiscordFront(rig.bot, rig.core, token="unused", channel_id=str(CHANNEL))
+    assert with_channel.wants("signal") and with_channel.wants("reconcile") and not with_channel.wants("fill")
+    alerts_too = DiscordFront(rig.bot, rig.core, token="unused", channel_id=CHANNEL, post_alerts=True)
+    assert alerts_too.wants("fill") and alerts_too.channel_id == CHANNEL
