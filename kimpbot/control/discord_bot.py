@@ -93,7 +93,8 @@ class DiscordFront:
 
     def __init__(self, bot: "Bot", core: CommandCore | None = None, token: str | None = None, *,
                  channel_id: str | int | None = None, post_alerts: bool = False, retries: int = 5,
-                 backoff_s: float = 0.5, send_timeout_s: float = 30.0, ready_timeout_s: float = 60.0) -> None:
+                 backoff_s: float = 0.5, send_timeout_s: float = 30.0, ready_timeout_s: float = 60.0,
+                 critical_retries: int = 40, max_delay_s: float = 30.0) -> None:
         s = bot.settings
         self.bot = bot
         self.core = core or CommandCore(bot)
@@ -103,6 +104,10 @@ class DiscordFront:
         self.channel_id: int | None = int(cid) if str(cid or "").strip() else None
         self.post_alerts = post_alerts
         self.retries = retries
+        # critical alerts (posted here only with post_alerts) keep trying through a long outage, as
+        # on Telegram (40 tries at up to 30 s apart: ~20 min); the others give up sooner
+        self.critical_retries = critical_retries
+        self.max_delay_s = max_delay_s
         self.backoff_s = backoff_s
         self.send_timeout_s = send_timeout_s
         self.ready_timeout_s = ready_timeout_s
@@ -217,13 +222,14 @@ class DiscordFront:
             text += f": {exc}"
         return redact(text, self.secrets)[:300]
 
-    async def _call(self, what: str, make: Any) -> Any:
+    async def _call(self, what: str, make: Any, retries: int | None = None) -> Any:
         """``await make()`` with retries on 5xx, a 429 discord.py did not handle, timeouts and network
         errors (backoff doubling from ``backoff_s``); None when refused (4xx) or out of attempts."""
         import aiohttp
 
         why = ""
-        for attempt in range(self.retries + 1):
+        tries = self.retries if retries is None else retries
+        for attempt in range(tries + 1):
             try:
                 return await asyncio.wait_for(make(), self.send_timeout_s)
             except discord.HTTPException as exc:
@@ -233,14 +239,14 @@ class DiscordFront:
                 why = self._safe(exc)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 why = self._safe(exc)
-            if attempt < self.retries:
-                log.warning("Discord %s failed (%s); retry %d/%d", what, why, attempt + 1, self.retries)
-                await asyncio.sleep(min(self.backoff_s * (2 ** attempt), 30.0))
-        log.error("Discord %s not delivered after %d attempts (%s)", what, self.retries + 1, why)
+            if attempt < tries:
+                log.warning("Discord %s failed (%s); retry %d/%d", what, why, attempt + 1, tries)
+                await asyncio.sleep(min(self.backoff_s * (2 ** min(attempt, 16)), self.max_delay_s))
+        log.error("Discord %s not delivered after %d attempts (%s)", what, tries + 1, why)
         return None
 
     async def send(self, content: str = "", *, buttons: list[list[Button]] | None = None, embed: Any = None,
-                   view_timeout: float | None = None) -> Any:
+                   view_timeout: float | None = None, retries: int | None = None) -> Any:
         """Post into the channel; returns the Message or None. One nonce for every attempt, so a
         retry after a lost answer does not post twice."""
         if self.channel is None:
@@ -253,7 +259,7 @@ class DiscordFront:
             kw["embed"] = embed
         if view is not None:
             kw["view"] = view
-        msg = await self._call("message", lambda: self.channel.send(**kw))
+        msg = await self._call("message", lambda: self.channel.send(**kw), retries)
         if view is not None:
             if msg is None:
                 view.stop()
@@ -344,7 +350,8 @@ class DiscordFront:
             return ok
         if ev.kind in INTERACTIVE_KINDS:
             return await self.send(text) is not None
-        return await self.send(embed=discord_embed(ev, self.secrets)) is not None
+        retries = self.critical_retries if ev.level == "critical" else None
+        return await self.send(embed=discord_embed(ev, self.secrets), retries=retries) is not None
 
     # ---- handlers (thin: everything is decided by the core) --------------------------------
 

@@ -243,6 +243,9 @@ class DiscordWebhookNotifier:
     ``signal_hint`` / ``finding_hint``: how to answer a signal / finding (see :func:`answer_hints`).
     ``entries_blocked``: the command core's ``entries_blocked`` (an entry that cannot go is posted
     with the reason instead of the hint).
+    Retries: ``retries`` for ordinary alerts; critical ones (unhedged leg, halt, failures) keep
+    trying through a long outage, as on Telegram (``critical_retries`` at up to ``max_delay_s``
+    apart: ~20 min by default).
 
     A signal's message is edited to "expired" on ``signal_expired`` (Execute Webhook with
     ``wait=true`` returns the message; Edit Webhook Message changes it).
@@ -252,14 +255,17 @@ class DiscordWebhookNotifier:
                  kinds: Iterable[str] | None = None, skip_kinds: Iterable[str] = (), retries: int = 5,
                  backoff_s: float = 0.5, username: str = "kimpbot", signal_hint: str | None = DEFAULT_SIGNAL_HINT,
                  finding_hint: str | None = DEFAULT_FINDING_HINT,
-                 entries_blocked: Callable[[], str] | None = None) -> None:
+                 entries_blocked: Callable[[], str] | None = None, critical_retries: int = 40,
+                 max_delay_s: float = 30.0) -> None:
         self.url = webhook_url
         self.api_url = api_url
         self.secrets = [s for s in secrets if s]
         self.kinds = frozenset(kinds) if kinds is not None else None
         self.skip_kinds = frozenset(skip_kinds)
         self.retries = retries
+        self.critical_retries = critical_retries
         self.backoff_s = backoff_s
+        self.max_delay_s = max_delay_s
         self.username = username
         self.signal_hint = signal_hint
         self.finding_hint = finding_hint
@@ -320,7 +326,8 @@ class DiscordWebhookNotifier:
     async def post(self, ev: Event) -> bool:
         embed = self.embed(ev)
         msg = await self._retry(ev.kind, "post", lambda: self.webhook.send(embed=embed, username=self.username,
-                                                                          wait=True))
+                                                                          wait=True),
+                                retries=self.critical_retries if ev.level == "critical" else None)
         if msg is None:
             return False
         pid = ev.data.get("pending_id")
@@ -343,12 +350,13 @@ class DiscordWebhookNotifier:
         e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
         return await self._retry(ev.kind, "edit", lambda: self.webhook.edit_message(mid, embed=e)) is not None
 
-    async def _retry(self, kind: str, what: str, call: Callable[[], Any]) -> Any:
+    async def _retry(self, kind: str, what: str, call: Callable[[], Any], retries: int | None = None) -> Any:
         """``call()`` with retries on 5xx / 429 without Via / network errors; None when not delivered."""
         import aiohttp
         import discord
 
-        for attempt in range(self.retries + 1):
+        tries = self.retries if retries is None else retries
+        for attempt in range(tries + 1):
             try:
                 res = await call()
                 self.sent += 1
@@ -363,10 +371,10 @@ class DiscordWebhookNotifier:
                 why = f"HTTP {status}"
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 why = type(exc).__name__
-            if attempt < self.retries:
+            if attempt < tries:
                 log.warning("Discord webhook %s of %s alert failed (%s); retry %d/%d", what, kind, why, attempt + 1,
-                            self.retries)
-                await asyncio.sleep(min(self.backoff_s * (2 ** attempt), 30.0))
+                            tries)
+                await asyncio.sleep(min(self.backoff_s * (2 ** min(attempt, 16)), self.max_delay_s))
         self.failed += 1
-        log.error("Discord webhook: %s alert not delivered after %d attempts", kind, self.retries + 1)
+        log.error("Discord webhook: %s alert not delivered after %d attempts", kind, tries + 1)
         return None

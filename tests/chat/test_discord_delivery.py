@@ -165,6 +165,27 @@ async def test_webhook_leaves_signals_and_findings_to_the_bot_channel():
             set_discord_api_base(None)
 
 
+async def test_webhook_critical_alerts_outlast_ordinary_retries(log_records):
+    async with FakeDiscord() as dc:
+        from kimpbot.control.discord_http import set_discord_api_base
+
+        hook = DiscordWebhookNotifier(dc.webhook_url, dc.api_url, retries=1, critical_retries=4, backoff_s=0.01)
+        await hook.start()
+        try:
+            dc.inject("execute", "drop", count=3)      # three dropped connections in a row
+            await hook.on_event(Event("error", "ordinary failure", "warning"))
+            assert dc.webhook_posts == [] and hook.failed == 1   # gave up after 2 attempts
+            dc.clear_faults()
+            dc.inject("execute", "drop", count=3)
+            await hook.on_event(Event("exposure", "UNHEDGED BTC: upbit buy 0.01", "critical", {"symbol": "BTC"}))
+            assert [p["embeds"][0]["title"] for p in dc.webhook_posts] == ["BTC UNHEDGED EXPOSURE"]
+            assert any("not delivered after 2 attempts" in r.getMessage() for r in log_records)
+        finally:
+            await hook.stop()
+            set_discord_api_base(None)
+        scan_for_secrets([dc.webhook_token], None, dc, log_records)
+
+
 # ---------------------------------------------------------------- the bot's channel
 
 async def test_signal_gets_execute_skip_buttons_and_a_press_executes(rig, front, log_records):
@@ -291,7 +312,7 @@ async def test_server_errors_and_lost_answers_are_retried_once_delivered(rig, fr
 
 async def test_a_discord_outage_never_blocks_or_raises_into_the_bus(rig, log_records):
     front = await start_front(rig, retries=2)
-    rig.hook.retries = 0
+    rig.hook.retries = rig.hook.critical_retries = 0
     try:
         await rig.dc.stop()                    # Discord is down from here on
         since = len(rig.tg.sent)
