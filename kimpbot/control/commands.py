@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kimpbot.control.format import fx_line
+from kimpbot.events import Event
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -604,8 +605,10 @@ class CommandCore:
             mark = "✅"
         else:
             mark = "⚠️"
-        return Reply(toast=result[:190], edit=f"{self._signal_text(p)}\n{mark} {result} (by {by})",
-                     data={"state": state, "result": result})
+        edit = f"{self._signal_text(p)}\n{mark} {result} (by {by})"
+        if state != "pending":
+            self._answered("signal_answered", pid, edit, by)
+        return Reply(toast=result[:190], edit=edit, data={"state": state, "result": result})
 
     def _skip(self, pid: str, by: str) -> Reply:
         p = self._pending(pid)
@@ -619,7 +622,9 @@ class CommandCore:
                          data={"state": "expired", "already": True})
         result = self.trader.skip(pid, by)
         self._audit("skip", by, {"pending_id": pid})
-        return Reply(toast="Skipped", edit=f"{self._signal_text(p)}\n✖️ {result} (by {by})", data={"state": p.state})
+        edit = f"{self._signal_text(p)}\n✖️ {result} (by {by})"
+        self._answered("signal_answered", pid, edit, by)
+        return Reply(toast="Skipped", edit=edit, data={"state": p.state})
 
     # ---- halt / resume / close all -----------------------------------------------------------
 
@@ -718,9 +723,19 @@ class CommandCore:
     # ---- reconciliation findings ---------------------------------------------------------------
 
     def add_finding(self, text: str) -> str:
+        """An id for a reconciliation finding; every front posting the same open finding gets the
+        same id, so answering it in one chat answers it everywhere."""
+        for fid, f in self.findings.items():
+            if f["text"] == text and f["state"] in ("open", "working"):
+                return fid
         fid = f"f{next(self._fids)}"
         self.findings[fid] = {"text": text, "state": "open"}
         return fid
+
+    def _answered(self, kind: str, key: str, text: str, by: str) -> None:
+        """Tell every front that a signal / finding was answered, so the copies of its message in
+        other chats lose their buttons too (the front that took the press has edited its own)."""
+        self.bot.bus.publish(Event(kind, text, "info", {"key": key, "by": by}))
 
     @staticmethod
     def finding_buttons(fid: str) -> list[list[Button]]:
@@ -752,8 +767,9 @@ class CommandCore:
             raise
         f["state"] = {"ra": "adopted", "rc": "closed", "ri": "ignored"}[kind]
         self._audit(f"reconcile_{f['state']}", by, {"finding": f["text"][:300], "result": note[:300]})
-        return Reply(toast=f["state"].capitalize(), edit=f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}",
-                     data={"state": f["state"], "result": note})
+        edit = f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}"
+        self._answered("finding_answered", fid, edit, by)
+        return Reply(toast=f["state"].capitalize(), edit=edit, data={"state": f["state"], "result": note})
 
 
 def _plain(v: Any) -> Any:

@@ -117,6 +117,8 @@ class DiscordFront:
         self._ready = asyncio.Event()
         self._attached = False
         self._signal_msgs: dict[str, tuple[int, str]] = {}   # pending id -> (message id, its text)
+        self._finding_msgs: dict[str, int] = {}               # finding id -> message id
+        self._answering: set[int] = set()                     # messages whose press is being handled here
         self._views: dict[int, CoreView] = {}                 # message id -> the view with its buttons
         self.delivered = 0
         self.undelivered = 0
@@ -336,6 +338,14 @@ class DiscordFront:
             if msg is not None:
                 self._signal_msgs[pid] = (msg.id, text)
             return msg is not None
+        if ev.kind in ("signal_answered", "finding_answered"):
+            # answered elsewhere (Telegram, the console, /confirm): this copy loses its buttons too
+            key = str(ev.data.get("key"))
+            mid = (self._signal_msgs.pop(key, (None, ""))[0] if ev.kind == "signal_answered"
+                   else self._finding_msgs.pop(key, None))
+            if mid is None or mid in self._answering:  # a press here edits its own message
+                return None
+            return await self.edit(mid, ev.message) is not None
         if ev.kind == "signal_expired":
             ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
             if ref is None:
@@ -346,7 +356,10 @@ class DiscordFront:
             ok = await self.send(text.split("\n", 1)[0] + f" {len(findings)} finding(s) below.") is not None
             for f in findings:
                 fid = self.core.add_finding(f)
-                ok = await self.send(f"🔎 {f}", buttons=self.core.finding_buttons(fid)) is not None and ok
+                msg = await self.send(f"🔎 {f}", buttons=self.core.finding_buttons(fid))
+                if msg is not None:
+                    self._finding_msgs[fid] = msg.id
+                ok = msg is not None and ok
             return ok
         if ev.kind in INTERACTIVE_KINDS:
             return await self.send(text) is not None
@@ -373,6 +386,16 @@ class DiscordFront:
             await interaction.response.send_message(content, ephemeral=r.refused, **kw)
 
     async def on_button(self, interaction: Any, data: str) -> None:
+        mid = getattr(getattr(interaction, "message", None), "id", None)
+        if mid is not None:
+            self._answering.add(int(mid))
+        try:
+            await self._on_button(interaction, data)
+        finally:
+            if mid is not None:
+                self._answering.discard(int(mid))
+
+    async def _on_button(self, interaction: Any, data: str) -> None:
         task = asyncio.create_task(self.core.press("discord", interaction.user.id, data,
                                                    chat=interaction.channel_id))
         done, _ = await asyncio.wait({task}, timeout=2.0)
@@ -408,6 +431,9 @@ class DiscordFront:
         for pid, (mid, _t) in list(self._signal_msgs.items()):
             if mid == message_id:
                 del self._signal_msgs[pid]
+        for fid, mid in list(self._finding_msgs.items()):
+            if mid == message_id:
+                del self._finding_msgs[fid]
 
     @staticmethod
     async def _send(interaction: Any, deferred: bool, content: str, **kw: Any) -> None:

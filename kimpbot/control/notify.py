@@ -34,7 +34,7 @@ EMOJI = {"trade": "✅", "fill": "▫️", "partial": "◽", "rollback": "⚠️
 # added later is posted too (``kinds=None``). "mode" is a paper/live switch from chat.
 ALERT_KINDS = frozenset(EMOJI)
 # kinds the Discord bot posts itself, with buttons, when it has a channel (DISCORD_CHANNEL_ID)
-INTERACTIVE_KINDS = frozenset({"signal", "signal_expired", "reconcile"})
+INTERACTIVE_KINDS = frozenset({"signal", "signal_expired", "reconcile", "signal_answered", "finding_answered"})
 # kept for callers of the old name: what the webhook posts by default (everything)
 WEBHOOK_KINDS = ALERT_KINDS
 GREEN, ORANGE, RED, DARK_RED, GREY, BLUE = 0x2ECC71, 0xE67E22, 0xE74C3C, 0x992D22, 0x95A5A6, 0x3498DB
@@ -308,8 +308,10 @@ class DiscordWebhookNotifier:
         if self.webhook is None or not self.wants(ev.kind):
             return
         try:
-            if ev.kind == "signal_expired" and await self._expire(ev):
+            if ev.kind in ("signal_expired", "signal_answered") and await self._expire(ev):
                 return
+            if ev.kind in ("signal_answered", "finding_answered"):
+                return  # an edit of a message this webhook does not hold: nothing new to post
             await self.post(ev)
         except Exception as exc:  # never into the bus; the text may quote a reply, so redact it
             self.failed += 1
@@ -343,11 +345,16 @@ class DiscordWebhookNotifier:
         if ref is None:
             return False
         mid, old = ref
-        e = discord.Embed(title=f"{old.title} (expired)"[:256], description=old.description, colour=GREY)
+        expired = ev.kind == "signal_expired"
+        e = discord.Embed(title=f"{old.title} ({'expired' if expired else 'answered'})"[:256],
+                          description=old.description, colour=GREY)
         for f in old.fields:
             if f.name != "How to answer":
                 e.add_field(name=f.name, value=f.value, inline=f.inline)
-        e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
+        if expired:
+            e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
+        else:
+            e.add_field(name="Answered", value=redact(ev.message.split("\n")[-1], self.secrets)[:1000], inline=False)
         return await self._retry(ev.kind, "edit", lambda: self.webhook.edit_message(mid, embed=e)) is not None
 
     async def _retry(self, kind: str, what: str, call: Callable[[], Any], retries: int | None = None) -> Any:

@@ -95,6 +95,8 @@ class TelegramFront:
         self.username = ""
         self._ready = asyncio.Event()
         self._signal_msgs: dict[str, tuple[int, int, str]] = {}  # pending id -> (chat, message id, text)
+        self._finding_msgs: dict[str, tuple[int, int]] = {}  # finding id -> (chat, message id)
+        self._answering: set[int] = set()  # messages whose press is being handled here (edited here)
         self.delivered = 0
         self.undelivered = 0
 
@@ -238,6 +240,15 @@ class TelegramFront:
         if q is None:
             return
         chat_id = q.message.chat.id if q.message is not None else None
+        mid = q.message.message_id if q.message is not None else None
+        if mid is not None:
+            self._answering.add(mid)
+        try:
+            await self._answer_press(q, chat_id)
+        finally:
+            self._answering.discard(mid)  # type: ignore[arg-type]
+
+    async def _answer_press(self, q: Any, chat_id: int | None) -> None:
         task = asyncio.create_task(self.core.press("telegram", q.from_user.id, q.data or "", chat=chat_id))
         done, _ = await asyncio.wait({task}, timeout=4.0)
         answered = False
@@ -255,6 +266,9 @@ class TelegramFront:
             for pid, (c, m, _t) in list(self._signal_msgs.items()):
                 if c == chat_id and m == q.message.message_id:
                     del self._signal_msgs[pid]
+            for fid, (c, m) in list(self._finding_msgs.items()):
+                if c == chat_id and m == q.message.message_id:
+                    del self._finding_msgs[fid]
         elif r.text and chat_id is not None:
             await self.reply(chat_id, r)
 
@@ -284,6 +298,13 @@ class TelegramFront:
                 msg = await self.send(chat, text, buttons=self.core.signal_buttons(pid))
             if msg is not None and not blocked:
                 self._signal_msgs[pid] = (chat, msg.message_id, text)
+        elif ev.kind in ("signal_answered", "finding_answered"):
+            # answered elsewhere (the other chat, the console): this copy loses its buttons too
+            msgs: dict[str, Any] = self._signal_msgs if ev.kind == "signal_answered" else self._finding_msgs
+            ref = msgs.pop(str(ev.data.get("key")), None)
+            if ref is not None and ref[1] not in self._answering:  # a press here edits its own message
+                await self.edit(ref[0], ref[1], ev.message)
+            return
         elif ev.kind == "signal_expired":
             pid = str(ev.data.get("pending_id"))
             ref = self._signal_msgs.pop(pid, None)
@@ -296,6 +317,8 @@ class TelegramFront:
             for f in ev.data["findings"]:
                 fid = self.core.add_finding(str(f))
                 msg = await self.send(chat, f"🔎 {f}", buttons=self.core.finding_buttons(fid))
+                if msg is not None:
+                    self._finding_msgs[fid] = (chat, msg.message_id)
         else:
             msg = await self.send(chat, event_text(ev),
                                   retries=self.critical_retries if ev.level == "critical" else None)

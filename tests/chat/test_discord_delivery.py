@@ -411,3 +411,36 @@ _real_start = DiscordFront.start
 
 async def _rest_only_start(self: DiscordFront, *, gateway: bool = True) -> None:
     await _real_start(self, gateway=False)     # the gateway is not faked
+
+
+async def test_an_answer_in_one_chat_clears_the_buttons_in_the_other(rig, front):
+    """A signal / finding is offered in Telegram and in the Discord channel; pressing in one edits
+    the other copy too (no live buttons left behind), and the same finding has one id in both."""
+    tg, dc, bus = rig.tg, rig.dc, rig.bot.bus
+    from .conftest import OWNER
+
+    n_tg, n_dc, n_ed = len(tg.sent), len(dc.channel_messages), len(dc.channel_edits)
+    rec = await real_signal(rig, since=n_dc)
+    pid = ids_of(rec)[0][2:]
+    tmsg = await tg.wait_for(lambda r: r["method"] == "sendMessage" and (r.get("text") or "").startswith("🔔"),
+                             since=n_tg)
+    ex = next(d for t, d in tg.buttons(tmsg["message_id"], chat_id=OWNER) if "Execute" in t)
+    assert ex == f"x:{pid}"
+    tg.press_button(OWNER, OWNER, tmsg["message_id"], ex)
+    edit = await dc.wait_for_edit(lambda e: e["message_id"] == rec["message_id"], since=n_ed, timeout=10)
+    assert "filled" in edit["content"] and "(by telegram:42)" in edit["content"] and edit["components"] == []
+    assert pid not in front._signal_msgs
+
+    # a finding: one id in both chats; Ignore pressed in Discord edits the Telegram copy
+    text = "unexpected Binance XRP position: exchange +5, journal +0 (adopt, close or ignore)"
+    n_tg, n_dc = len(tg.sent), len(dc.channel_messages)
+    bus.publish(Event("reconcile", f"restart reconciliation:\n- {text}", "warning", {"findings": [text]}))
+    drec = await dc.wait_for_message(lambda r: r["content"] == f"🔎 {text}", since=n_dc)
+    trec = await tg.wait_for(lambda r: r["method"] == "sendMessage" and r.get("text") == f"🔎 {text}", since=n_tg)
+    fid = ids_of(drec)[0][3:]
+    assert {d for _t, d in tg.buttons(trec["message_id"], chat_id=OWNER)} == {f"ra:{fid}", f"rc:{fid}", f"ri:{fid}"}
+    n = len(tg.sent)
+    await front.on_button(PressOn(D_OWNER, drec["message_id"]), f"ri:{fid}")
+    tedit = await tg.wait_for(lambda r: r["method"] == "editMessageText" and r["message_id"] == trec["message_id"],
+                              since=n)
+    assert f"ignored by discord:{D_OWNER}" in tedit["text"] and tg.buttons(trec["message_id"], chat_id=OWNER) == []
