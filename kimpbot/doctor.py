@@ -496,8 +496,21 @@ async def check_discord_bot(session: aiohttp.ClientSession, settings: Settings) 
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         return CheckResult(name, FAIL, f"{settings.discord_api_url}: {_neterr(exc)}")
     if r.status == 200 and isinstance(r.data, dict):
-        return CheckResult(name, PASS, f"bot {r.data.get('username')} (id {r.data.get('id')}); "
-                                       f"{len(settings.discord_allowed_users)} allowed user(s)")
+        who = f"bot {r.data.get('username')} (id {r.data.get('id')}); {len(settings.discord_allowed_users)} allowed user(s)"
+        if not settings.discord_channel_id:
+            return CheckResult(name, PASS, who + "; no DISCORD_CHANNEL_ID (signals get buttons via /pending only)")
+        ch = f"{settings.discord_api_url}/channels/{settings.discord_channel_id}"
+        try:
+            c = await _get(session, ch, {"Authorization": f"Bot {settings.discord_bot_token}"})
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return CheckResult(name, FAIL, f"{who}; channel check failed: {_neterr(exc)}")
+        if c.status == 200 and isinstance(c.data, dict):
+            return CheckResult(name, PASS, f"{who}; posts to #{c.data.get('name', '?')}")
+        if c.status in (403, 404):
+            why = "unknown channel" if c.status == 404 else "the bot cannot see it (Missing Access)"
+            return CheckResult(name, FAIL, f"DISCORD_CHANNEL_ID {settings.discord_channel_id}: {why}; invite the "
+                                           "bot to the server and give it View Channel and Send Messages there")
+        return CheckResult(name, SKIP, f"{who}; channel not verified: HTTP {c.status}")
     if r.status == 401:
         return CheckResult(name, FAIL, "token rejected (401 Unauthorized): reset it in the Developer Portal > Bot")
     return CheckResult(name, SKIP, f"could not verify: {url} answered HTTP {r.status}")

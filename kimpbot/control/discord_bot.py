@@ -52,6 +52,9 @@ SLASH = {
     "closeall": "close every position (asks to confirm)",
     "confirm": "execute a pending signal (args: id)",
     "skip": "skip a pending signal (args: id)",
+    "set": "change a strategy-file number, asks to confirm (args: KEY VALUE)",
+    "live": "switch to live trading (checks, then asks to confirm)",
+    "paper": "switch back to paper trading (asks to confirm)",
     "help": "the command list",
 }
 

@@ -241,3 +241,19 @@ async def test_binance_permissions_from_the_spot_host(env, spot_api):
 def test_settings_object_is_what_the_cli_would_build(env):
     s = load_settings(env)
     assert s.telegram_bot_token and s.discord_webhook_url  # the doctor sees what `kimpbot run` sees
+
+
+async def test_discord_bot_token_and_channel_checked(discord_fake):
+    import aiohttp
+
+    base = {"DISCORD_API_URL": discord_fake.api_url, "DISCORD_BOT_TOKEN": discord_fake.bot_token,
+            "DISCORD_ALLOWED_USERS": "7"}
+    async with aiohttp.ClientSession() as session:
+        ok = await doctor.check_discord_bot(session, load_settings(base | {"DISCORD_CHANNEL_ID": discord_fake.channel_id}))
+        assert ok.status == PASS and "posts to #kimpbot-alerts" in ok.detail
+        bad = await doctor.check_discord_bot(session, load_settings(base | {"DISCORD_CHANNEL_ID": "999"}))
+        assert bad.status == FAIL and "DISCORD_CHANNEL_ID 999: unknown channel" in bad.detail
+        none = await doctor.check_discord_bot(session, load_settings(base))
+        assert none.status == PASS and "no DISCORD_CHANNEL_ID" in none.detail
+        wrong = await doctor.check_discord_bot(session, load_settings(base | {"DISCORD_BOT_TOKEN": "nope-nope-nope"}))
+        assert wrong.status == FAIL and "401" in wrong.detail and "nope-nope-nope" not in wrong.detail
