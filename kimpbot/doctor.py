@@ -557,6 +557,9 @@ async def live_preflight(settings: Settings, symbols: list[str], *, now_ms: NowM
             check_binance_permissions(session, settings, clock, spot_api_url),
             check_binance_public(session, settings, symbols, clock, max_skew_ms),
         )
+    if bn_perm.status == SKIP and settings.binance_api_url == DEFAULT_URLS["BINANCE_FUTURES_API_URL"]:
+        # real money and the withdrawal / futures rights unverified: not good enough for a switch
+        bn_perm = CheckResult(bn_perm.name, FAIL, bn_perm.detail + " (must be verified before going live)")
     return [*upbit_keys, bn_key, bn_perm, bn_pub[-1]]
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,7 +34,7 @@ from kimpbot.execution.paper import PaperVenue
 from kimpbot.execution.trader import Trader
 from kimpbot.execution.venues import PerpVenue, TradingVenue
 from kimpbot.models import BadMarketData, FxRate, Venue
-from kimpbot.params import ParamSet
+from kimpbot.params import ParamSet, ParamValue
 from kimpbot.store import Store
 from kimpbot.strategy.params import StrategyParams
 
@@ -76,6 +77,9 @@ class Bot:
         self.feeds: list[UpbitFeed | BinanceFeed] = []
         self.scheduler: AsyncIOScheduler | None = None
         self.bank_fx: BankFxClient | None = None
+        # held by a mode switch and by the jobs that use the trader and its store
+        self.trading_lock = asyncio.Lock()
+        self.switching = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -149,8 +153,34 @@ class Bot:
                              confirm_tolerance_pct=o["execution.confirm_tolerance_pct"])
         self.trader.running = running
         await self.trader.start()
+        self._check_other_ledger()
         self.market.on_snapshot = self.trader.on_snapshot
         await self.trader.book_funding()
+
+    def _check_other_ledger(self) -> None:
+        """Positions or orders left in the OTHER mode's ledger are managed by nobody in this process
+        (a /live switch lasts until a restart): alert, and halt new entries until the owner acts."""
+        other = "paper" if self.settings.live else "live"
+        if not (Path(self.settings.data_dir) / other).exists():
+            return
+        try:
+            st = Store(self.settings.data_dir, other, clock=self.clock)
+        except Exception as exc:  # locked by another process, say: it is managed there
+            log.info("%s ledger not inspected: %s", other, exc)
+            return
+        try:
+            n_pos, n_open = len(st.open_positions()), len(st.journal_open())
+        finally:
+            st.close()
+        if not (n_pos or n_open):
+            return
+        what = f"{n_pos} open position(s)" + (f" and {n_open} unanswered order(s)" if n_open else "")
+        msg = (f"the {other.upper()} ledger has {what} that this {self.settings.mode} run does not manage (no exits, "
+               f"no reconciliation): restart with KIMPBOT_MODE={other} (or /{other}) to manage them")
+        log.critical("%s", msg)
+        self.bus.publish(Event("error", msg, "critical", {"mode": other, "positions": n_pos, "orders": n_open}))
+        assert self.trader is not None
+        self.trader.risk.halt(f"{other} positions unmanaged", by="start")
 
     async def _stop_trading(self) -> None:
         self.market.on_snapshot = None  # no decisions while there is no trader
@@ -163,19 +193,49 @@ class Bot:
         if store is not None:
             store.close()
 
-    async def switch_mode(self, mode: str, by: str) -> None:
+    async def switch_mode(self, mode: str, by: str, idle_timeout_s: float = 30.0) -> None:
         """Paper ⇄ live at run time (a second confirmation in chat comes first). The trader, its
-        venues and its store are rebuilt: each mode keeps its own ledger, and the live start runs
-        the same reconciliation as a restart. If the new mode cannot start, the old one is restored
-        and the error is raised. The switch lasts until the process ends: a restart uses
-        KIMPBOT_MODE again, so a crash loop falls back to what the config says."""
+        venues and its store are rebuilt: each mode keeps its own ledger, and the new mode's start
+        runs the same reconciliation as a restart. No new trade starts once the switch begins; one
+        in flight is waited for (the switch is called off if it does not end). If the new mode
+        cannot start, the old one is restored; if that fails too, trading stops and says so. The
+        switch lasts until the process ends: a restart uses KIMPBOT_MODE again (and alerts when
+        the other ledger holds positions), so a crash loop falls back to what the config says."""
         if mode not in ("paper", "live"):
             raise ValueError(f"mode {mode!r}: paper or live")
+        if self.switching:
+            raise RuntimeError("a mode switch is already in progress")
         old = self.settings
-        if old.mode == mode:
+        if old.mode == mode or self.trader is None:
             return
-        running = self.trader.running if self.trader is not None else True
-        trade_mode = self.trader.state.trade_mode if self.trader is not None else None
+        self.switching = True  # the command core refuses presses and changes from here on
+        trader = self.trader
+        try:
+            self.market.on_snapshot = None  # no new decisions; a trade in flight finishes
+            loop = asyncio.get_running_loop()
+            end = loop.time() + idle_timeout_s
+            while True:
+                # wait outside the lock: housekeeping may be what answers an open order
+                while (trader._busy or trader.store.journal_open()) and loop.time() < end:
+                    await asyncio.sleep(0.05)
+                await self.trading_lock.acquire()  # funding / housekeeping jobs finish first
+                if not (trader._busy or trader.store.journal_open()):
+                    break
+                self.trading_lock.release()
+                if loop.time() >= end:
+                    self.market.on_snapshot = trader.on_snapshot
+                    raise RuntimeError("a trade or order is still in flight; switch called off")
+            try:
+                await self._switch(mode, by, old)
+            finally:
+                self.trading_lock.release()
+        finally:
+            self.switching = False
+
+    async def _switch(self, mode: str, by: str, old: Settings) -> None:
+        trader = self.trader
+        assert trader is not None
+        running, trade_mode = trader.running, trader.state.trade_mode
         await self._stop_trading()
         self.settings = dataclasses.replace(old, mode=mode)
         try:
@@ -184,7 +244,17 @@ class Bot:
             log.error("switch to %s failed (%s: %s); back to %s", mode, type(exc).__name__, exc, old.mode)
             await self._stop_trading()
             self.settings = old
-            await self._start_trading(running=running, trade_mode=trade_mode)
+            try:
+                await self._start_trading(running=running, trade_mode=trade_mode)
+            except BaseException as exc2:
+                await self._stop_trading()
+                msg = (f"switch to {mode} failed ({type(exc).__name__}: {exc}) and restoring {old.mode} failed too "
+                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; restart kimpbot")
+                log.critical("%s", msg)
+                self.bus.publish(Event("error", msg, "critical", {"mode": None}))
+                raise RuntimeError(msg) from exc2
+            self.bus.publish(Event("error", f"switch to {mode} failed ({type(exc).__name__}: {exc}); still "
+                                            f"{old.mode}", "critical", {"mode": old.mode}))
             raise
         log.warning("mode switched to %s by %s", mode, by)
         self.bus.publish(Event("mode", f"{mode.upper()} trading now (switched by {by}). "
@@ -193,16 +263,15 @@ class Bot:
                                        + "A restart goes back to KIMPBOT_MODE from the config.",
                                "warning", {"mode": mode, "by": by}))
 
-    def apply_owner(self, new: OwnerConfig, keys: list[str]) -> None:
-        """Put new values of ``keys`` (read at each decision) in force without a restart.
+    def apply_owner(self, values: dict[str, ParamValue], source: str) -> None:
+        """Put new values of keys read at each decision in force without a restart.
 
-        The running OwnerConfig keeps every other key as it started, so a key that needs a
-        restart never half-applies."""
-        merged = ParamSet({k: (new.params.values[k] if k in keys else pv)
-                           for k, pv in self.owner.params.values.items()})
+        The running OwnerConfig keeps every other key as it runs, so a key that needs a restart
+        (or a hand edit of the file not yet confirmed) never half-applies."""
+        merged = ParamSet({k: values.get(k, pv) for k, pv in self.owner.params.values.items()})
         sp = StrategyParams.from_params(merged)
         cross_check(sp)
-        owner = OwnerConfig(params=merged, strategy=sp, source=new.source)
+        owner = OwnerConfig(params=merged, strategy=sp, source=source)
         self.owner = owner
         self.market.owner = owner
         self.market.order_krw = {s: owner.order_krw(s) for s in self.market.symbols}
@@ -282,12 +351,17 @@ class Bot:
             self.trader.expire_pending()
 
     async def _funding(self) -> None:
-        if self.trader is not None:  # None only for the moment of a mode switch
-            await self.trader.book_funding()
+        async with self.trading_lock:
+            if self.trader is not None:  # None only after a failed mode switch
+                await self.trader.book_funding()
 
     async def _housekeeping(self) -> None:
         """Re-check orders left unknown and fold the store's journal when due."""
-        if self.trader is None or self.store is None:  # a mode switch in progress
+        async with self.trading_lock:
+            await self._housekeep()
+
+    async def _housekeep(self) -> None:
+        if self.trader is None or self.store is None:  # after a failed mode switch
             return
         if self.store.journal_open() and not self.trader._busy:
             await self.trader.recheck_open_orders()

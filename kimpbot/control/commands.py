@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimpbot.control.format import fx_line
 from kimpbot.events import Event
+from kimpbot.params import ParamValue
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -189,6 +190,9 @@ class CommandCore:
         return Reply(toast="unknown button")
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def bot_switching(self) -> bool:
+        return bool(getattr(self.bot, "switching", False))
 
     @property
     def trader(self) -> Any:
@@ -401,10 +405,17 @@ class CommandCore:
         except ConfigError as exc:
             self._audit("param_change_refused", by, {"key": key[:60], "value": raw[:60], "why": str(exc)[:200]})
             return Reply(text=f"❌ {exc}", data={"error": str(exc)})
+        running = self.bot.owner[change.key]
+        if change.shown_key != change.key and isinstance(running, dict):
+            running = running.get(change.shown_key[len(change.key) + 1:])
+        differs = ""
+        if running != change.old:  # the file was edited by hand since the start
+            differs = (f"\n(in force now: {_plain(running)}; the file says {_plain(change.old)}: only "
+                       f"{change.shown_key} changes)")
         nonce = self._new_confirm("set_param", by, change)
         self._audit("param_change_requested", by, {"key": change.shown_key, "old": _plain(change.old),
                                                     "new": _plain(change.new)})
-        return Reply(text=f"⚙️ Change the owner's strategy file?\n{change.summary()}",
+        return Reply(text=f"⚙️ Change the owner's strategy file?\n{change.summary()}{differs}",
                      buttons=[[Button("Apply", f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
                      data={"nonce": nonce, "key": change.shown_key, "old": change.old, "new": change.new,
                            "applies": change.applies})
@@ -422,10 +433,16 @@ class CommandCore:
                          data={"applied": False})
         when = "in force now"
         if change.applies == "now":
+            pv = new_owner.params.values[change.key]
+            if change.shown_key != change.key:  # one table entry: the other entries stay as they run
+                table = dict(self.bot.owner[change.key])
+                table[change.shown_key[len(change.key) + 1:]] = change.new
+                pv = ParamValue(pv.spec, table, True)
             try:
-                self.bot.apply_owner(new_owner, [change.key])
+                self.bot.apply_owner({change.key: pv}, new_owner.source)
             except ConfigError as exc:  # a cross-check against running values that are not in the file yet
                 when = f"written, NOT in force until a restart ({exc})"
+                self.pending_restart[change.shown_key] = change.new
         elif change.applies == "restart":
             when = "in force from the next start (restart kimpbot)"
             self.pending_restart[change.shown_key] = change.new
@@ -446,6 +463,8 @@ class CommandCore:
     def _mode_blocked(self, mode: str) -> str:
         s = self.bot.settings
         t = self.trader
+        if self.bot_switching():
+            return "a mode switch is already in progress"
         if t is None:
             return "trading is not running (watching only)"
         if s.mode == mode:
@@ -486,7 +505,10 @@ class CommandCore:
             canary = self.bot.owner["risk.live_canary_max_krw"]
             cap = (f"orders are capped at {canary:,.0f} KRW (risk.live_canary_max_krw)" if canary is not None
                    else "NO order cap (risk.live_canary_max_krw is off)")
-            head = (f"🔴 Switch to LIVE trading? Real orders on Upbit and Binance with your keys; {cap}. "
+            tm = self.trader.state.trade_mode if self.trader is not None else self.bot.settings.trade_mode
+            how = ("AUTO trade mode: signals trade real money without asking" if tm == "auto"
+                   else "confirm trade mode: each signal asks Execute / Skip first")
+            head = (f"🔴 Switch to LIVE trading? Real orders on Upbit and Binance with your keys; {cap}; {how}. "
                     f"Live records are kept apart from paper. Lasts until kimpbot restarts (then KIMPBOT_MODE "
                     f"decides).")
         else:
@@ -585,6 +607,9 @@ class CommandCore:
                 f"{(s.premium_pct or 0):+.2f}% (z {(s.z or 0):+.2f}), target {s.target_pct:g}%")
 
     async def _execute(self, pid: str, by: str) -> Reply:
+        if self.bot_switching():
+            return Reply(toast="A mode switch is in progress: nothing sent; try again in a moment",
+                         data={"state": "switching"})
         p = self._pending(pid)
         if p is None:
             return Reply(toast="Unknown or old signal", data={"state": "unknown"})
@@ -699,6 +724,8 @@ class CommandCore:
             return Reply(toast="Unknown or old confirmation")
         if c.used:
             return Reply(toast="Already answered", data={"already": True})
+        if self.bot_switching():  # the nonce stays usable
+            return Reply(toast="A mode switch is in progress: nothing done; press again in a moment")
         what = {"close_all": "Close-all", "set_param": "Parameter change", "mode": "Mode switch"}[c.action]
         if time.monotonic() - c.created > self.confirm_ttl_s:
             c.used = True
@@ -747,14 +774,17 @@ class CommandCore:
             return Reply(toast="Unknown finding")
         if f["state"] != "open":
             return Reply(toast=f"Already {f['state']}", data={"already": True})
+        if self.bot_switching():
+            return Reply(toast="A mode switch is in progress: try again in a moment")
         f["state"] = "working"  # a second press while the order is out answers "Already working"
         t = self.trader
         meta = t.finding_meta.get(f["text"]) if t is not None else None
+        state = {"ra": "adopted", "rc": "closed", "ri": "ignored"}[kind]
         try:
             if kind == "ra" and meta is not None:
-                note = await t.adopt_finding(meta, by)
+                state, note = await t.adopt_finding(meta, by)
             elif kind == "rc" and meta is not None:
-                note = await t.close_finding(meta, by)
+                state, note = await t.close_finding(meta, by)
             elif kind == "ra":
                 note = "recorded; nothing for kimpbot to take over here."
             elif kind == "rc":
@@ -765,11 +795,17 @@ class CommandCore:
         except Exception:
             f["state"] = "open"
             raise
-        f["state"] = {"ra": "adopted", "rc": "closed", "ri": "ignored"}[kind]
-        self._audit(f"reconcile_{f['state']}", by, {"finding": f["text"][:300], "result": note[:300]})
-        edit = f"🔎 {f['text']}\n→ {f['state']} by {by}: {note}"
-        self._answered("finding_answered", fid, edit, by)
-        return Reply(toast=f["state"].capitalize(), edit=edit, data={"state": f["state"], "result": note})
+        f["state"] = state
+        what = {"ra": "adopt", "rc": "close", "ri": "ignore"}[kind]
+        self._audit(f"reconcile_{what}" + ("" if state != "open" else "_refused"), by,
+                    {"finding": f["text"][:300], "state": state, "result": note[:300]})
+        if state == "open":  # nothing done: the buttons stay, the answer says why
+            return Reply(toast="Not done", text=f"🔎 {what.capitalize()} not done: {note}",
+                         data={"state": state, "result": note})
+        edit = f"🔎 {f['text']}\n→ {state} by {by}: {note}"
+        if state != "pending":
+            self._answered("finding_answered", fid, edit, by)
+        return Reply(toast=state.capitalize(), edit=edit, data={"state": state, "result": note})
 
 
 def _plain(v: Any) -> Any:

@@ -156,7 +156,7 @@ class TelegramFront:
         return redact(f"{type(exc).__name__}: {exc}", self.secrets)
 
     async def _call(self, what: str, fn: Any, *args: Any, retries: int | None = None, **kw: Any) -> Any:
-        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
+        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
         tries = self.retries if retries is None else retries
         for attempt in range(tries + 1):
@@ -177,6 +177,9 @@ class TelegramFront:
                 delay = self.backoff_s * (2 ** min(attempt, 16))
                 if attempt < tries:
                     log.warning("Telegram %s failed (%s); retry %d/%d", what, self._safe(exc), attempt + 1, tries)
+            except TelegramError as exc:  # ChatMigrated, Conflict, ...: not retried, never raised into the bus
+                log.error("Telegram %s failed: %s", what, self._safe(exc))
+                return None
             if attempt < tries:
                 await asyncio.sleep(min(delay, self.max_delay_s))
         log.error("Telegram %s not delivered after %d attempts", what, tries + 1)

@@ -87,6 +87,7 @@ class Trader:
         self.funding_next: dict[str, int] = {}
         self._refusal_ms: dict[str, int] = {}
         self.refusal_quiet_ms = 300_000
+        self._exit_retry: dict[str, tuple[int, int]] = {}  # position id -> (not before ms, failed exits)
         self.finding_meta: dict[str, dict[str, Any]] = {}  # reconciliation finding text -> what Adopt/Close act on
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -165,6 +166,9 @@ class Trader:
             self._refused(ref, [ref.reason])
         for sig in signals:
             if sig.action == "exit":
+                held = self._exit_retry.get(sig.position_id or "")
+                if held is not None and self.clock.now_ms() < held[0]:
+                    continue  # a failing exit waits before it is tried again (each try costs fees)
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
             elif not self.market.signals_allowed(sym):
@@ -265,6 +269,12 @@ class Trader:
                     return None
             if sig.action != "exit":
                 refusals = self.risk.check_entry(sig, self._context(sig, snap))
+                adopted = float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+                perp = -1.0 if sig.direction is Direction.LONG_PREMIUM else 1.0
+                if adopted * perp < 0:
+                    refusals.append(f"Binance {sym} carries an adopted {adopted:+g} outside the pairs; a perp leg "
+                                    "of the other sign would net against it in one-way mode and its exit could "
+                                    "not close")
                 if refusals:
                     self._refused(sig, refusals)
                     return None
@@ -274,12 +284,30 @@ class Trader:
                 return None
             out = await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
                                               position=pos, by=by)
-            if out.status in ("filled", "partial"):
-                self.risk.order_ok()
+            both = out.upbit is not None and out.binance is not None and out.upbit.filled_qty > 0 \
+                and out.binance.filled_qty > 0
+            if out.status == "filled" or (out.status == "partial" and both):
+                self.risk.order_ok()  # a "partial" made of one leg and its unwind is no success
+            if sig.action == "exit" and pos is not None:
+                self._exit_done(pos.id, sym, out)
             await self.refresh_balances()
             return out
         finally:
             self._busy.discard(sym)
+
+    def _exit_done(self, pid: str, sym: str, out: TradeOutcome) -> None:
+        """An exit that left the position open is retried later, with a growing wait (30 s doubling
+        to 30 min): a leg the exchange keeps refusing must not be crossed and reversed every tick."""
+        if out.status == "filled" or self.store.get_position(pid) is None or \
+                (self.store.get_position(pid) or {}).get("status") == "closed":
+            self._exit_retry.pop(pid, None)
+            return
+        fails = self._exit_retry.get(pid, (0, 0))[1] + 1
+        wait_s = min(30 * 2 ** (fails - 1), 1800)
+        self._exit_retry[pid] = (self.clock.now_ms() + wait_s * 1000, fails)
+        self.bus.publish(Event("error", f"{sym} exit of position {pid} did not complete ({out.status}, attempt "
+                                        f"{fails}); next try in {wait_s} s", "critical" if fails >= 3 else "warning",
+                               {"symbol": sym, "position_id": pid, "attempt": fails}))
 
     def _context(self, sig: Signal, snap: PremiumSnapshot) -> EntryContext:
         nf = self.funding_next.get(sig.symbol)
@@ -391,8 +419,12 @@ class Trader:
                 found.append(f"order {e.client_order_id} on {e.venue}: state still {res.status.value}; "
                              "will check again")
                 continue
+            trade = self.store.get_trade(e.trade_id) or {}
+            if trade.get("action") == "reconcile_close":  # a lone reduce-only close: book it, never unwind it
+                if trade.get("status") == "sending":
+                    self._book_reconcile_close(e.trade_id, e.symbol, res, None, "reconcile")
+                continue
             if late and res.filled_qty > 0:
-                trade = self.store.get_trade(e.trade_id) or {}
                 if trade.get("status") not in (None, "sending"):
                     # the trade was settled without this fill: it is unhedged now
                     found += await self._late_fill(e, res)
@@ -467,7 +499,8 @@ class Trader:
                 text = (f"unexpected Binance {sym} position: exchange {have:+g}, journal {expect:+g} "
                         "(adopt, close or ignore)")
                 out.append(text)
-                self.finding_meta[text] = {"kind": "binance_position", "symbol": sym}
+                self.finding_meta[text] = {"kind": "binance_position", "symbol": sym, "gap": str(
+                    b.positions.get(sym, Decimal(0)) - Decimal(str(expect)))}
             need = sum(p.upbit_qty for p in self.positions()
                        if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
             held = float(u.coins.get(sym, Decimal(0)))
@@ -487,56 +520,107 @@ class Trader:
         have = b.positions.get(sym, Decimal(0))
         return have, have - Decimal(str(self._expected_binance(sym)))
 
-    async def adopt_finding(self, meta: dict[str, Any], by: str) -> str:
-        """Adopt: the perp position the journal does not explain is the owner's (a hand-made hedge,
-        say). It stays outside the pairs' P&L and is no longer reported as unexpected."""
-        if meta.get("kind") != "binance_position":
-            return "recorded; nothing for kimpbot to take over here."
+    def _finding_blocked(self, sym: str) -> str:
+        if sym in self._busy:
+            return f"a {sym} trade is in flight"
+        if any(e.symbol == sym for e in self.store.journal_open()):
+            return f"a {sym} order has no final answer yet (checked again every minute)"
+        return ""
+
+    async def _checked_gap(self, meta: dict[str, Any]) -> tuple[Decimal, Decimal, str]:
+        """(position now, gap now, why not) — refused when the gap is not the one the owner saw."""
         sym = meta["symbol"]
         have, gap = await self._binance_gap(sym)
         step = self.rules[("binance", sym)].qty_step
-        if abs(gap) < step / 2:
-            return f"nothing to adopt any more: Binance {sym} {have:+} matches the journal."
+        seen = Decimal(str(meta.get("gap", gap)))
+        if abs(gap - seen) >= step / 2:
+            return have, gap, (f"Binance {sym} changed since the finding (unexplained {_signed(seen)} then, "
+                               f"{_signed(gap)} now): nothing done; it is reported again if it stays")
+        return have, gap, ""
+
+    async def adopt_finding(self, meta: dict[str, Any], by: str) -> tuple[str, str]:
+        """Adopt: the perp position the journal does not explain is the owner's (a hand-made hedge,
+        say). It stays outside the pairs' P&L and is no longer reported as unexpected.
+        Returns (state, text): state "adopted", or "open" when nothing was done."""
+        if meta.get("kind") != "binance_position":
+            return "adopted", "recorded; nothing for kimpbot to take over here."
+        sym = meta["symbol"]
+        why = self._finding_blocked(sym)
+        if why:
+            return "open", f"not now: {why}; press again when it is done."
+        have, gap, why = await self._checked_gap(meta)
+        if why:
+            return "open", why
+        if abs(gap) < self.rules[("binance", sym)].qty_step / 2:
+            return "adopted", f"nothing to adopt any more: Binance {sym} {_signed(have)} matches the journal."
         total = float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0) + float(gap)
+        pairs = self._expected_binance(sym) - float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+        if total * pairs < 0 and abs(total) > 1e-12:
+            # one-way mode nets the two: the pairs' reduce-only exits would be refused
+            return "open", (f"not adopted: the open {sym} pairs hold {pairs:+g} on Binance and an adopted "
+                            f"{total:+g} of the other sign would net against them, so their exits could not "
+                            "close; close the difference instead (Close) or close the pairs first.")
         self.store.set_state(f"adopted.binance.{sym}", total)
         log.warning("reconcile: Binance %s %+g adopted by %s (outside the pairs)", sym, float(gap), by)
-        return (f"Binance {sym} {'+' if gap > 0 else '-'}{_qty(abs(gap))} adopted as the owner's own (outside kimpbot's pairs and P&L; not "
-                "reported again).")
+        return "adopted", (f"Binance {sym} {_signed(gap)} adopted as the owner's own (outside kimpbot's pairs and "
+                           f"P&L; not reported again). New {sym} pairs whose perp leg has the other sign are "
+                           "refused while it is there (one-way mode would net them).")
 
-    async def close_finding(self, meta: dict[str, Any], by: str) -> str:
+    async def close_finding(self, meta: dict[str, Any], by: str) -> tuple[str, str]:
         """Close: a reduce-only market order brings the perp position back to what the journal
-        explains. The order is journaled like any leg (client id from a trade id of its own)."""
+        explains. The order is journaled like any leg (client id from a trade id of its own), and
+        the symbol is busy meanwhile, so no pair trade runs beside it.
+        Returns (state, text): "closed", "open" (nothing sent, or it failed) or "pending" (no answer)."""
         if meta.get("kind") != "binance_position":
-            return ("recorded. kimpbot sends no orders for this finding: check it on the exchange (it names the "
-                    "venue and quantity).")
+            return "closed", ("recorded. kimpbot sends no orders for this finding: check it on the exchange (it "
+                              "names the venue and quantity).")
         assert self.executor is not None
         sym = meta["symbol"]
-        have, gap = await self._binance_gap(sym)
-        rules = self.rules[("binance", sym)]
-        qty = (abs(gap) // rules.qty_step) * rules.qty_step
-        if qty <= 0:
-            return f"nothing to close any more: Binance {sym} {have:+} matches the journal."
-        side = Side.SELL if gap > 0 else Side.BUY
-        book = self.market.books.get((Venue.BINANCE, sym))
-        hint = Decimal(str(book.bids[0].price if side is Side.SELL else book.asks[0].price)) if book and \
-            book.bids and book.asks else Decimal(0)
-        trade_id = self.store.new_trade_id()
-        self.store.upsert_trade({"id": trade_id, "symbol": sym, "action": "reconcile_close", "status": "sending",
-                                 "direction": "", "size_krw": 0.0, "created_ms": self.clock.now_ms(), "by": by})
-        res = await self.executor._order(self.binance, trade_id, "B", sym, side, qty, hint, True,
-                                         "reconcile_close")
-        ok = res.status in (OrderStatus.FILLED, OrderStatus.PARTIAL) and res.filled_qty > 0
+        why = self._finding_blocked(sym)
+        if why:
+            return "open", f"not now: {why}; nothing sent, press again when it is done."
+        self._busy.add(sym)
+        try:
+            have, gap, why = await self._checked_gap(meta)
+            if why:
+                return "open", why
+            rules = self.rules[("binance", sym)]
+            qty = (abs(gap) // rules.qty_step) * rules.qty_step
+            if qty <= 0:
+                return "closed", f"nothing to close any more: Binance {sym} {_signed(have)} matches the journal."
+            side = Side.SELL if gap > 0 else Side.BUY
+            book = self.market.books.get((Venue.BINANCE, sym))
+            hint = Decimal(str(book.bids[0].price if side is Side.SELL else book.asks[0].price)) if book and \
+                book.bids and book.asks else Decimal(0)
+            trade_id = self.store.new_trade_id()
+            self.store.upsert_trade({"id": trade_id, "symbol": sym, "action": "reconcile_close", "status": "sending",
+                                     "direction": "", "size_krw": 0.0, "created_ms": self.clock.now_ms(), "by": by})
+            res = await self.executor._order(self.binance, trade_id, "B", sym, side, qty, hint, True,
+                                             "reconcile_close")
+            return self._book_reconcile_close(trade_id, sym, res, qty, by)
+        finally:
+            self._busy.discard(sym)
+
+    def _book_reconcile_close(self, trade_id: str, sym: str, res: OrderResult, qty: Decimal | None,
+                              by: str) -> tuple[str, str]:
+        avg = f", avg {float(res.avg_price):,.8g} USDT" if res.avg_price else ""
+        of = f" of {_qty(qty)}" if qty is not None else ""
+        text = (f"Binance {sym}: {res.side.value.upper()} {_qty(res.filled_qty)}{of} reduce-only at market "
+                f"({res.status.value}{avg})")
+        if not res.status.final:  # no answer: the journal keeps it open and housekeeping asks again
+            self.bus.publish(Event("error", f"reconcile close by {by}: {text}; its state is checked again every "
+                                            "minute", "warning", {"symbol": sym, "venue": "binance",
+                                                                 "trade_id": trade_id}))
+            return "pending", text + "; no answer yet: checked again every minute"
+        ok = res.filled_qty > 0
         self.store.upsert_trade({"id": trade_id, "status": "closed" if ok else "failed",
                                  "binance": {"status": res.status.value, "filled_qty": str(res.filled_qty),
                                              "avg_price": str(res.avg_price or "")}})
-        avg = f", avg {float(res.avg_price):,.8g} USDT" if res.avg_price else ""
-        text = (f"Binance {sym}: {side.value.upper()} {_qty(res.filled_qty)} of {_qty(qty)} reduce-only at market "
-                f"({res.status.value}{avg})")
         self.bus.publish(Event("fill" if ok else "error", f"reconcile close by {by}: {text}",
-                               "info" if ok else "critical", {"symbol": sym, "venue": "binance",
-                                                               "trade_id": trade_id}))
-        await self.refresh_balances()
-        return text
+                               "info" if ok else "warning", {"symbol": sym, "venue": "binance",
+                                                             "trade_id": trade_id}))
+        self._spawn(self.refresh_balances())
+        return ("closed" if ok else "open"), text
 
     # ---- funding ------------------------------------------------------------------------
 
@@ -572,6 +656,11 @@ class Trader:
 
 def _qty(q: Decimal) -> str:
     return format(q.normalize(), "f")
+
+
+def _signed(q: Decimal | float) -> str:
+    d = q if isinstance(q, Decimal) else Decimal(str(q))
+    return ("+" if d > 0 else "-" if d < 0 else "") + _qty(abs(d))
 
 
 def _req_of(e: Any) -> Any:

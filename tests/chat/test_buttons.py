@@ -186,4 +186,4 @@ async def test_reconciliation_findings_get_adopt_close_ignore(rig):
     tg.press_button(OWNER, OWNER, rec["message_id"], close)
     ans = await tg.wait_for(lambda r: r["method"] == "answerCallbackQuery", since=n)
     assert ans["text"] == "Already closed"
-    assert any(a["action"] == "reconcile_closed" for a in bot.store.audit_log(limit=20))
+    assert any(a["action"] == "reconcile_close" for a in bot.store.audit_log(limit=20))

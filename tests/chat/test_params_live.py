@@ -22,8 +22,8 @@ async def _press(rig, msg, data, user=OWNER):
     rig.tg.press_button(OWNER, user, msg["message_id"], data)
     ans = await rig.tg.wait_for(lambda r: r["method"] == "answerCallbackQuery", since=n, timeout=10)
     edit = None
-    if "Not authorized" not in (ans.get("text") or "") and not (ans.get("text") or "").startswith(("Already",
-                                                                                                   "Unknown")):
+    quiet = ("Already", "Unknown", "A mode switch", "Not done")  # answers that edit nothing
+    if "Not authorized" not in (ans.get("text") or "") and not (ans.get("text") or "").startswith(quiet):
         edit = await rig.tg.wait_for(lambda r: r["method"] == "editMessageText"
                                      and r["message_id"] == msg["message_id"], since=n, timeout=10)
     return ans, edit
@@ -177,7 +177,7 @@ async def test_live_start_findings_close_and_adopt_act_on_the_exchange(rig):
     again = await bot.trader._compare_positions()
     assert not [f for f in again if "unexpected Binance" in f], again
     acts = [a["action"] for a in bot.store.audit_log(limit=50)]
-    assert "reconcile_closed" in acts and "reconcile_adopted" in acts
+    assert "reconcile_close" in acts and "reconcile_adopt" in acts
 
 
 async def test_console_set_asks_yes_first(rig):
