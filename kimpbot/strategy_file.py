@@ -5,6 +5,10 @@ and confirms it with a second button. The edit keeps every other line and commen
 validated by loading the whole edited file exactly as at start (types, ranges, cross-checks) and
 comparing every other key with the file's current values, and is written atomically (temp file,
 fsync, rename), so a crash leaves either the old or the new file, never half of one.
+
+A file kimpbot cannot replace (read-only for it, as in the shipped systemd unit and compose file)
+is refused when the change is asked for, not after the owner pressed Apply; a symlinked file is
+written through the link (the link stays).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kimpbot.config import ALL_SPECS, OwnerConfig, load_owner_config
-from kimpbot.params import ConfigError, ParamSpec, _fmt
+from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
 
 # Keys whose new value the running bot can take at once: the numbers read at each decision.
 # Everything else shapes state built at start (windows, symbols, feeds, venues) and is used from
@@ -64,25 +68,36 @@ def find_key(name: str) -> tuple[ParamSpec, str | None]:
 
 def parse_value(spec: ParamSpec, raw: str, sub: str | None = None) -> Any:
     """A value typed in chat, as TOML (``2.5``, ``true``, ``"usdt"``, ``["BTC", "ETH"]``); bare words
-    are accepted for text keys and ``none``/``off`` switches off a key that allows it."""
+    are accepted for text keys and ``none``/``off`` switches off a key that allows it. A comma in a
+    number is a thousands separator only between groups of three digits (``40,000,000.5``); any
+    other comma (``2,5``: a decimal comma) is refused rather than read as 25."""
     raw = raw.strip()
+    key = spec.key if sub is None else f"{spec.key}.{sub}"
     if spec.nullable and raw.lower() in ("none", "off"):
         return None
     if raw.lower() in ("on", "off", "yes", "no") and spec.kind is bool:
         return raw.lower() in ("on", "yes")
+    if "," in raw and _COMMA_NUMBER.fullmatch(raw):
+        if not _GROUPED.fullmatch(raw):
+            raise ConfigError(key, raw, "a number with a dot for decimals (2.5, not 2,5); a comma only "
+                                        "between groups of three digits (1,000,000)")
+        raw = raw.replace(",", "")
     try:
-        value = tomllib.loads(f"v = {raw.replace(',', '') if _numberish(raw) else raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         if spec.kind is str and sub is None and re.fullmatch(r"[A-Za-z0-9_.\-]+", raw):
             return raw
-        raise ConfigError(spec.key if sub is None else f"{spec.key}.{sub}", raw, spec.allowed()) from None
+        raise ConfigError(key, raw, spec.allowed()) from None
+    if spec.kind is str and sub is None and re.fullmatch(r"[+-]?[0-9][0-9_]*(\.[0-9]+)?", raw):
+        return raw  # a text key holding a number, e.g. backtest.inventory 5000000
     if spec.kind is float and sub is None and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     return value
 
 
-def _numberish(raw: str) -> bool:
-    return bool(re.fullmatch(r"[+-]?[0-9][0-9,_]*(\.[0-9]+)?", raw))
+# a number typed with a comma somewhere; accepted only as exact thousands groups
+_COMMA_NUMBER = re.compile(r"[+-]?[0-9][0-9,._]*")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 
 
 def toml_literal(value: Any) -> str:
@@ -130,13 +145,9 @@ def _value_comment(line: str) -> str:
     return ""
 
 
-def set_in_text(text: str, table: str, leaf: str, literal: str, note: str) -> str:
-    """``text`` with ``leaf = literal`` in ``[table]`` ("" = top level): an existing line is replaced
-    (its comment kept), else a commented-out ``# leaf = ...`` line is taken over (its comment, which
-    described the default, replaced by ``note``), else the line is added to the table (created at
-    the end when missing)."""
-    lines = text.splitlines(keepends=True)
-    # locate the table's body: from its header (or the top) to the next header
+def _table_body(lines: list[str], table: str) -> tuple[int, int]:
+    """The lines of ``[table]`` ("" = top level): from its header (or the top) to the next header;
+    start is -1 when the table has no header."""
     start, end = 0, len(lines)
     if table:
         start = -1
@@ -150,10 +161,31 @@ def set_in_text(text: str, table: str, leaf: str, literal: str, note: str) -> st
             if _HEADER.match(lines[j]):
                 end = j
                 break
-    width = 34
+    return start, end
+
+
+def _inline_table_line(text: str, table: str, leaf: str) -> bool:
+    """Whether ``[table]`` holds an active ``leaf = { ... }`` line (an inline table)."""
+    lines = text.splitlines()
+    start, end = _table_body(lines, table)
+    return start >= 0 and any(re.match(rf"^\s*{re.escape(leaf)}\s*=\s*\{{", lines[j]) for j in range(start, end))
+
+
+def _pad(core: str, width: int = 34) -> str:
+    """``core`` padded to the comment column, or followed by two spaces when it is longer."""
+    return core.ljust(width) if len(core) < width else core + "  "
+
+
+def set_in_text(text: str, table: str, leaf: str, literal: str, note: str) -> str:
+    """``text`` with ``leaf = literal`` in ``[table]`` ("" = top level): an existing line is replaced
+    (its comment kept), else a commented-out ``# leaf = ...`` line is taken over (its comment, which
+    described the default, replaced by ``note``), else the line is added to the table (created at
+    the end when missing)."""
+    lines = text.splitlines(keepends=True)
+    start, end = _table_body(lines, table)
     if start < 0:
         sep = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{sep}\n[{table}]\n{f'{leaf} = {literal}':<{width}}# {note}\n"
+        return f"{text}{sep}\n[{table}]\n{_pad(f'{leaf} = {literal}')}# {note}\n"
     active = commented = None
     for j in range(start, end):
         k = _line_key(lines[j])
@@ -167,17 +199,42 @@ def set_in_text(text: str, table: str, leaf: str, literal: str, note: str) -> st
         indent = old[: len(old) - len(old.lstrip())]
         comment = _value_comment(old)
         core = f"{indent}{leaf} = {literal}"
-        lines[active] = (f"{core:<{width}}{comment}" if comment else core) + "\n"
+        lines[active] = (_pad(core) + comment if comment else core) + "\n"
     elif commented is not None:
-        lines[commented] = f"{f'{leaf} = {literal}':<{width}}# {note}\n"
+        lines[commented] = f"{_pad(f'{leaf} = {literal}')}# {note}\n"
     else:
         at = end
         while at > start and not lines[at - 1].strip():
             at -= 1  # keep blank lines between tables
         if at > 0 and not lines[at - 1].endswith("\n"):
             lines[at - 1] += "\n"
-        lines.insert(at, f"{f'{leaf} = {literal}':<{width}}# {note}\n")
+        lines.insert(at, f"{_pad(f'{leaf} = {literal}')}# {note}\n")
     return "".join(lines)
+
+
+class FileRefusal(ConfigError):
+    """A refusal caused by the file, not by the value: its message does not blame the value."""
+
+    def __init__(self, key: str, value: object, allowed: str, message: str) -> None:
+        super().__init__(key, value, allowed)
+        self.args = (message,)
+
+
+class FileLayoutError(FileRefusal):
+    """The change itself is fine but this file's layout does not take a one-line edit."""
+
+    def __init__(self, key: str, value: object, path: Path, reason: str) -> None:
+        super().__init__(key, value, f"a file kimpbot can edit in place ({reason})",
+                         f"{key}: this file's layout cannot be edited in place ({reason}); edit {path} by hand")
+
+
+class FileNotWritableError(FileRefusal):
+    """kimpbot may not replace the strategy file (a read-only deployment): refused before Apply."""
+
+    def __init__(self, key: str, value: object, path: Path, reason: str) -> None:
+        super().__init__(key, value, f"a strategy file kimpbot can write ({reason})",
+                         f"{key}: kimpbot cannot write the strategy file {path} ({reason}); edit it by hand "
+                         "and restart kimpbot, or make it writable for kimpbot (see README, Deploying)")
 
 
 @dataclass(frozen=True)
@@ -186,7 +243,7 @@ class ParamChange:
 
     key: str            # the declared key (a table key for an allocation entry)
     shown_key: str      # what the owner typed, resolved (``optimized.allocation.BTC``)
-    old: Any
+    old: Any            # for a table entry: the entry (None: no such entry yet)
     new: Any
     old_status: str
     path: Path
@@ -197,7 +254,8 @@ class ParamChange:
     def summary(self) -> str:
         when = {"now": "takes effect at once", "restart": "takes effect at the next start",
                 "backtest": "used by the next `kimpbot backtest`"}[self.applies]
-        return (f"{self.shown_key}: {_fmt_value(self.old)} ({self.old_status}) → {_fmt_value(self.new)}\n"
+        old = "no entry" if self.old is None and self.shown_key != self.key else _fmt_value(self.old)
+        return (f"{self.shown_key}: {old} ({self.old_status}) → {_fmt_value(self.new)}\n"
                 f"written to {self.path}; {when}.")
 
 
@@ -213,49 +271,148 @@ def read_file(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
+# -- can kimpbot replace the file? -------------------------------------------------------------------
+
+def _target(path: Path) -> Path:
+    """The file a write lands in: a symlink's target (the link stays a link)."""
+    return Path(os.path.realpath(path))
+
+
+def _writable(p: Path) -> bool:
+    """Whether this process may write ``p`` (for a directory: create and rename entries in it). A
+    read-only mount (systemd ProtectSystem=strict, a compose ``:ro`` mount) counts as not writable."""
+    mode = os.W_OK | (os.X_OK if p.is_dir() else 0)
+    return os.access(p, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
+def why_not_writable(path: Path) -> str | None:
+    """Why kimpbot cannot replace the strategy file at ``path`` (None: it can). The write is a temp
+    file next to it renamed over it, so the directory must be writable too; a missing file needs
+    a writable directory (the nearest existing one: missing ones are created)."""
+    target = _target(path)
+    linked = target != Path(os.path.abspath(path))
+    if target.exists() and not _writable(target):
+        return f"its target {target} is read-only for kimpbot" if linked else "it is read-only for kimpbot"
+    d = target.parent
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not _writable(d):
+        if not target.exists():
+            return f"it does not exist and {d} is read-only for kimpbot"
+        return f"its directory {d} is read-only for kimpbot"
+    return None
+
+
+# -- table entries (optimized.allocation.BTC, paper.upbit_coins.BTC) ----------------------------------
+
+# dict key -> (lowest, highest or None, what an entry is)
+_ENTRY_RULES: dict[str, tuple[float, float | None, str]] = {
+    "optimized.allocation": (0.0, 1.0, "a fraction of the capital in [0, 1]"),
+    "paper.upbit_coins": (0.0, None, "a coin amount >= 0"),
+}
+
+
+def _entry_value(spec: ParamSpec, sub: str, raw: str, symbols: list[str]) -> Any:
+    """One table entry typed in chat, checked on its own: its name must be a traded symbol and its
+    value a finite number in range (the whole table is checked again with the file)."""
+    shown = f"{spec.key}.{sub}"
+    value = parse_value(spec, raw, sub)
+    rule = _ENTRY_RULES.get(spec.key)
+    if rule is None:
+        return value
+    lo, hi, what = rule
+    if sub not in symbols:
+        hint = f"; did you mean {sub.upper()}?" if sub.upper() in symbols else ""
+        more = (" (a new coin goes into symbols and optimized.allocation together: edit the file by hand)"
+                if spec.key == "optimized.allocation" else "")
+        raise ConfigError(shown, raw, f"an entry named after a traded symbol in upper case, one of "
+                                      f"{', '.join(symbols)}{hint}{more}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < lo or (hi is not None and value > hi)):
+        raise ConfigError(shown, raw, f"{what} (a finite number)")
+    return float(value)
+
+
+# -- plan and write -----------------------------------------------------------------------------------
+
 def plan_change(path: Path, name: str, raw: str, by: str, today: str) -> ParamChange:
     """Check a change of ``name`` to ``raw`` against the file at ``path``; raise ConfigError naming
-    the key, the value and what is allowed."""
+    the key, the value and what is allowed (FileLayoutError when the value is fine but the file's
+    layout does not take the edit; FileNotWritableError when kimpbot may not replace the file)."""
     spec, sub = find_key(name)
+    shown = spec.key if sub is None else f"{spec.key}.{sub}"
+    if spec.kind is dict and sub is None:
+        raise ConfigError(spec.key, raw, f"one entry at a time, e.g. /set {spec.key}.BTC 0.4")
+    blocked = why_not_writable(path)
+    if blocked:
+        raise FileNotWritableError(shown, raw, path, blocked)
     text = read_file(path)
-    current = load_owner_config(path if text else None, text=text or None)
+    try:
+        current = load_owner_config(path if text else None, text=text or None)
+    except ConfigError as exc:
+        raise FileRefusal(shown, raw, f"a strategy file that loads ({exc})",
+                          f"{shown}: {path} does not load as it is ({exc}); fix it by hand first") from None
     pv = current.params.values[spec.key]
     if sub is not None:
-        entry = parse_value(spec, raw, sub)
-        new_value: Any = dict(pv.value)
+        entry = _entry_value(spec, sub, raw, list(current.params["symbols"]))
         old_value: Any = pv.value.get(sub)
+        new_value: Any = dict(pv.value)
         new_value[sub] = entry
-        table, leaf, literal = spec.key, sub, toml_literal(entry)
-        shown, new_shown = f"{spec.key}.{sub}", entry
+        new_shown: Any = entry
+        parent, _, name_in_parent = spec.key.rpartition(".")
+        if pv.owner_set and not _inline_table_line(text, parent, name_in_parent):
+            table, leaf, literal = spec.key, sub, toml_literal(entry)  # one line of [optimized.allocation]
+        else:
+            # an inline table (allocation = { ... }) is rewritten whole; a table still at its defaults
+            # is written whole, so the entries not named keep their values
+            table, leaf, literal = parent, name_in_parent, toml_literal(new_value)
+        if table == spec.key:
+            was = "no entry" if old_value is None else _fmt_value(old_value)
+        else:
+            was = _fmt_value(pv.value)  # the note of a whole-table line tells the table it replaced
     else:
         new_value = spec.coerce(parse_value(spec, raw))
         old_value = pv.value
         table, _, leaf = spec.key.rpartition(".")
-        shown, new_shown = spec.key, new_value
-        if new_value is None:
-            literal = '"none"'
-        else:
-            literal = toml_literal(new_value)
-    if spec.kind is dict and sub is None:
-        raise ConfigError(spec.key, raw, f"one entry at a time, e.g. /set {spec.key}.BTC 0.4")
+        new_shown = new_value
+        literal = '"none"' if new_value is None else toml_literal(new_value)
+        was = _fmt_value(old_value)
     if pv.owner_set and (old_value == new_shown if sub is not None else pv.value == new_value):
         raise ConfigError(shown, raw, "a value different from the one in force (it is already that)")
-    note = f"set from chat by {by} on {today} (was {_fmt_value(old_value)}, {pv.status})"
+    note = f"set from chat by {by} on {today} (was {was}, {pv.status})"
     new_text = set_in_text(text or _NEW_FILE_HEAD, table, leaf, literal, note)
+    _check_edit(path, spec, sub, shown, raw, current, new_text, new_value)
+    return ParamChange(spec.key, shown, old_value, new_shown, pv.status, path, new_text, _sha(text),
+                       applies(spec.key))
+
+
+def _check_edit(path: Path, spec: ParamSpec, sub: str | None, shown: str, raw: str, current: OwnerConfig,
+                new_text: str, new_value: Any) -> None:
+    """Load the edited text as at start. A failure of the new value with the file's other values (a
+    cross-check, an allocation summing past 1) blames the value; a failure the value alone cannot
+    cause (the edit breaks the TOML, disturbs another key, misses its mark) blames the layout."""
+    try:
+        doc = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FileLayoutError(shown, raw, path, f"the edited file would not be valid TOML: {exc}") from None
+    try:
+        resolve(ALL_SPECS, doc, str(path))
+    except ConfigError as exc:
+        if exc.key == spec.key and sub is not None:  # the table's own check, e.g. the allocation's sum
+            raise ConfigError(shown, raw, exc.allowed) from None
+        raise FileLayoutError(shown, raw, path, str(exc)) from None
     try:
         checked = load_owner_config(path, text=new_text)
-    except ConfigError as exc:
+    except ConfigError as exc:  # cross-checks: the new value against the file's other values
         raise ConfigError(shown, raw, exc.allowed) from None
     # the edit must change exactly this key and nothing else
     for k, v in checked.params.values.items():
         before = current.params.values[k]
         if k == spec.key:
             if v.value != new_value:
-                raise ConfigError(shown, raw, "a file kimpbot can edit in place (edit it by hand instead)")
+                raise FileLayoutError(shown, raw, path, f"the edit would give {spec.key} = {_fmt_value(v.value)}")
         elif v.value != before.value or v.owner_set != before.owner_set:
-            raise ConfigError(shown, raw, f"an edit that leaves {k} alone (edit the file by hand instead)")
-    return ParamChange(spec.key, shown, old_value, new_shown, pv.status, path, new_text, _sha(text),
-                       applies(spec.key))
+            raise FileLayoutError(shown, raw, path, f"the edit would also change {k}")
 
 
 _NEW_FILE_HEAD = ("# kimpbot strategy file: the OWNER's numbers. Keys left out take SPEC's defaults.\n"
@@ -263,16 +420,24 @@ _NEW_FILE_HEAD = ("# kimpbot strategy file: the OWNER's numbers. Keys left out t
 
 
 def write_change(change: ParamChange) -> OwnerConfig:
-    """Write a confirmed change atomically; refuse if the file changed since it was checked."""
+    """Write a confirmed change atomically; refuse if the file changed since it was checked or
+    kimpbot may no longer replace it."""
     if _sha(read_file(change.path)) != change.file_sha:
         raise ConfigError(change.shown_key, "(file)", "an unchanged file: it was edited since the change was "
                                                       "asked for; ask again")
+    blocked = why_not_writable(change.path)
+    if blocked:
+        raise FileNotWritableError(change.shown_key, change.new, change.path, blocked)
     owner = load_owner_config(change.path, text=change.new_text)
     write_atomic(change.path, change.new_text)
     return owner
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Replace the file at ``path`` (a symlink's target; the link stays) with ``text``: a temp file
+    in the same directory, fsynced, given the old file's mode, renamed over it, then the directory
+    fsynced, so a crash leaves the old or the new file."""
+    path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
     try:
