@@ -144,6 +144,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) >= 1e5:
             return f"{int(value):,}"
+        if abs(value) >= 1e5:  # :g would show 4e+07
+            return f"{value:,.4f}".rstrip("0").rstrip(".")
         return f"{value:g}"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) + "}"

@@ -142,3 +142,44 @@ async def test_a_failing_exit_waits_before_it_is_tried_again(rig):
     exits = [t for t in bot.store.trades() if t.get("action") == "exit"]
     assert len(exits) == 1, [t.get("status") for t in exits]
     assert bot.trader._exit_retry[pos.id][1] == 1
+
+
+@pytest.fixture
+async def quick_rig(sim, tmp_path, log_records):
+    r = await make_rig(sim, tmp_path, STRATEGY + "[execution]\norder_timeout_s = 0.5\nunknown_grace_s = 1.0\n",
+                       log_records)
+    try:
+        yield r
+    finally:
+        sim.market.faults.clear()
+        await close_rig(r, log_records)
+
+
+async def test_a_close_without_an_answer_is_booked_later_never_reversed(quick_rig):
+    rig = quick_rig
+    bot, tg, sim = rig.bot, rig.tg, rig.sim
+    sim.binance._pos("BTC").update(amt=-0.01, entry=100_000.0)
+    r = await rig.command("/live", timeout=15)
+    n = len(tg.sent)
+    await _press(rig, r, _buttons(rig, r)["Yes, trade LIVE"])
+    msg = await tg.wait_for(lambda x: x["method"] == "sendMessage" and (x.get("text") or "").startswith(
+        "🔎 unexpected Binance BTC position"), since=n, timeout=10)
+    # the order is placed and fills, but neither its answer nor the queries come back in time
+    sim.market.faults.inject("binance", "/fapi/v1/order", "lost")
+    sim.market.faults.inject("binance", "/fapi/v1/order", "timeout", count=20, delay_s=5.0)
+    ans, edit = await _press(rig, msg, _buttons(rig, msg)["Close"])
+    assert ans["text"] == "Pending" and "no answer yet" in edit["text"]
+    assert sim.binance.positions["BTC"]["amt"] == 0  # it did fill
+    assert _buttons(rig, msg) == {}  # nothing to press twice while the answer is outstanding
+    n = len(tg.sent)
+    sim.market.faults.clear()
+    # housekeeping asks again: the fill is booked, not treated as a late fill to reverse
+    await bot.trader.recheck_open_orders()
+    await tg.wait_for(lambda x: "reconcile close by reconcile: Binance BTC: BUY 0.01" in (x.get("text") or ""),
+                      since=n, timeout=10)
+    await bot.bus.drain()
+    texts = [x.get("text") or "" for x in tg.sent[n:]]
+    assert not any("UNHEDGED" in t or "late fill" in t for t in texts), texts
+    assert not bot.trader.risk.halted and sim.binance.positions["BTC"]["amt"] == 0
+    closes = [t for t in bot.store.trades() if t.get("action") == "reconcile_close"]
+    assert [t["status"] for t in closes] == ["closed"]
