@@ -25,6 +25,9 @@ from collections import deque
 import numpy as np
 
 MIN_STD = 1e-9  # percent points: below this the window is flat and z is undefined
+# variance below this fraction of the values' mean square is computed exactly (two-pass), not by
+# the O(1) update: real premium windows are far above it (std ~0.1-1 pp at levels of a few %)
+NEAR_FLAT = 1e-8
 
 
 class RollingStats:
@@ -61,7 +64,9 @@ class RollingStats:
             self._mean = old_mean + delta / n
             self._m2 += delta * (x - self._mean + old - old_mean)
         self._since_exact += 1
-        if self._since_exact >= self.window:
+        if self._since_exact >= self.window or self._m2 < n * NEAR_FLAT * (self._mean * self._mean):
+            # near-flat windows are where the update's cancellation error dominates the true
+            # variance (a spike leaving a window of equal values left std 3e-7, not 0, and z huge)
             self._recompute()
 
     def _recompute(self) -> None:
@@ -140,8 +145,12 @@ def rolling_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     s1 = _window_sums(y, window)
     s2 = _window_sums(y * y, window)
     m = s1 / window
-    var = s2 / window - m * m
+    msq = s2 / window
+    var = msq - m * m
     np.maximum(var, 0.0, out=var)
+    for i in np.flatnonzero(var < NEAR_FLAT * msq):  # cancellation-prone: exact two-pass (rare)
+        w = x[i: i + window]
+        var[i] = float(np.mean((w - w.mean()) ** 2))
     mean[window - 1:] = m + c
     std[window - 1:] = np.sqrt(var)
     return mean, std
