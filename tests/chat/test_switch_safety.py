@@ -28,6 +28,16 @@ async def _execute_signal(rig):
     return base, sig, ex
 
 
+async def _live_with_unexplained_btc_short(rig):
+    """The exchange holds a BTC perp short the live journal cannot explain; /live; its finding."""
+    rig.sim.binance._pos("BTC").update(amt=-0.01, entry=100_000.0)
+    r = await rig.command("/live", timeout=15)
+    n = len(rig.tg.sent)
+    await _press(rig, r, _buttons(rig, r)["Yes, trade LIVE"])
+    return await rig.tg.wait_for(lambda x: x["method"] == "sendMessage" and (x.get("text") or "").startswith(
+        "🔎 unexpected Binance BTC position"), since=n, timeout=10)
+
+
 async def test_no_press_or_change_during_a_switch(rig):
     bot, tg = rig.bot, rig.tg
     base, sig, ex = await _execute_signal(rig)
@@ -96,12 +106,7 @@ async def test_a_start_alerts_and_halts_when_the_other_ledger_holds_positions(si
 
 async def test_close_refused_while_busy_or_changed_then_closes(rig):
     bot, tg, sim = rig.bot, rig.tg, rig.sim
-    sim.binance._pos("BTC").update(amt=-0.01, entry=100_000.0)
-    r = await rig.command("/live", timeout=15)
-    n = len(tg.sent)
-    await _press(rig, r, _buttons(rig, r)["Yes, trade LIVE"])
-    msg = await tg.wait_for(lambda x: x["method"] == "sendMessage" and (x.get("text") or "").startswith(
-        "🔎 unexpected Binance BTC position"), since=n, timeout=10)
+    msg = await _live_with_unexplained_btc_short(rig)
     close = _buttons(rig, msg)["Close"]
     orders = len(sim.orders)
     # a BTC trade in flight: nothing sent, the buttons stay
@@ -158,12 +163,7 @@ async def quick_rig(sim, tmp_path, log_records):
 async def test_a_close_without_an_answer_is_booked_later_never_reversed(quick_rig):
     rig = quick_rig
     bot, tg, sim = rig.bot, rig.tg, rig.sim
-    sim.binance._pos("BTC").update(amt=-0.01, entry=100_000.0)
-    r = await rig.command("/live", timeout=15)
-    n = len(tg.sent)
-    await _press(rig, r, _buttons(rig, r)["Yes, trade LIVE"])
-    msg = await tg.wait_for(lambda x: x["method"] == "sendMessage" and (x.get("text") or "").startswith(
-        "🔎 unexpected Binance BTC position"), since=n, timeout=10)
+    msg = await _live_with_unexplained_btc_short(rig)
     # the order is placed and fills, but neither its answer nor the queries come back in time
     sim.market.faults.inject("binance", "/fapi/v1/order", "lost")
     sim.market.faults.inject("binance", "/fapi/v1/order", "timeout", count=20, delay_s=5.0)
