@@ -9,7 +9,6 @@ import asyncio
 
 import pytest
 
-from kimpbot.events import Event
 from kimpbot.store import Store
 
 from .conftest import OWNER, STRATEGY, close_rig, make_rig, wait_until
