@@ -151,7 +151,6 @@ async def test_halt_offers_close_all_behind_a_second_confirmation(rig):
 
 
 async def test_chart_sends_a_png_and_other_commands_answer(rig):
-    tg = rig.tg
     assert await wait_until(lambda: rig.bot.market.views["BTC"].snapshot is not None)
     r = await rig.command("/chart btc")
     assert r["method"] == "sendPhoto" and r["photo_bytes"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,6 @@ premium reverts -> exit reported -> /pnl shows the profit -> /halt stops further
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 from .conftest import INTRUDER, OWNER, wait_until
