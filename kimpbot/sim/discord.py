@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import itertools
 import json
 import logging
@@ -65,7 +66,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -124,6 +125,35 @@ def _required() -> dict:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+
+
+_Handler = Callable[["FakeDiscord", web.Request, "DiscordFault | None"], Awaitable[web.StreamResponse]]
+_Route = Callable[["FakeDiscord", web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route(operation: str, *, bot: bool = False) -> Callable[[_Handler], _Route]:
+    """A route whose handler is ``handler(self, request, fault)``. First the request is recorded
+    (webhook token masked, headers never), then the webhook is checked (or, ``bot``, the
+    ``Authorization: Bot <token>`` header), then an injected fault or the rate limit may answer
+    instead; a ``DiscordError`` raised on the way or by the handler is answered as Discord does
+    and recorded in ``errors`` under ``operation``."""
+    def wrap(handler: _Handler) -> _Route:
+        @functools.wraps(handler)
+        async def route(self: FakeDiscord, request: web.Request) -> web.StreamResponse:
+            self.requests.append((request.method, self._mask(request.path_qs)))
+            try:
+                if bot:
+                    self._check_bot(request)
+                else:
+                    self._check_webhook(request)
+                fault, early = await self._fault_or_limit(request, operation)
+                if early is not None:
+                    return early
+                return await handler(self, request, fault)
+            except DiscordError as exc:
+                return self._error(operation, exc)
+        return route
+    return wrap
 
 
 class _Signal:
@@ -395,6 +425,14 @@ class FakeDiscord:
             request.transport.close()
         return web.Response(status=200)
 
+    def _reply(self, request: web.Request, fault: DiscordFault | None, data: Any,
+               operation: str = "execute") -> web.StreamResponse:
+        """The JSON answer of a route that has done its work, or, under a ``lost`` fault, none (the
+        connection is closed)."""
+        if fault is not None and fault.kind == "lost":
+            return self._drop(request)
+        return self._json(data, operation=operation)
+
     def _rate_limited(self, retry_after: float, *, is_global: bool = False,
                       bucket: str = "fakewebhookbucket0") -> DiscordError:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
@@ -414,22 +452,9 @@ class FakeDiscord:
         if token != self.webhook_token:
             raise DiscordError(401, {"message": "Invalid Webhook Token", "code": 50027})
 
-    async def _pre(self, request: web.Request, operation: str) -> tuple[DiscordFault | None, web.StreamResponse | None]:
-        """Webhook routes: log, check the webhook, apply a fault. Returns (fault, early reply)."""
-        self.requests.append((request.method, self._mask(request.path_qs)))
-        try:
-            self._check_webhook(request)
-        except DiscordError as exc:
-            return None, self._error(operation, exc)
-        return await self._fault_or_limit(request, operation)
-
-    async def _pre_bot(self, request: web.Request, operation: str) -> tuple[DiscordFault | None,
-                                                                            web.StreamResponse | None]:
-        """Bot routes: log (never the headers), check ``Authorization: Bot <token>``, apply a fault."""
-        self.requests.append((request.method, self._mask(request.path_qs)))
+    def _check_bot(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bot {self.bot_token}":
-            return None, self._error(operation, DiscordError(401, {"message": "401: Unauthorized", "code": 0}))
-        return await self._fault_or_limit(request, operation)
+            raise DiscordError(401, {"message": "401: Unauthorized", "code": 0})
 
     async def _fault_or_limit(self, request: web.Request, operation: str) -> tuple[DiscordFault | None,
                                                                                    web.StreamResponse | None]:
@@ -671,16 +696,52 @@ class FakeDiscord:
             msg["nonce"] = payload["nonce"]
         return msg
 
-    # ---------------------------------------------------------------- routes
-    async def _execute(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "execute")
-        if early is not None:
-            return early
-        try:
-            payload, files = await self._read_payload(request)
-            self._validate(payload, files)
-        except DiscordError as exc:
-            return self._error("execute", exc)
+    # ---------------------------------------------------------------- messages (webhook and bot alike)
+    def _find_message(self, request: web.Request, channel_id: str | None = None) -> dict:
+        """The Message named by the path's ``message_id`` (in ``channel_id`` when given), or 404
+        Unknown Message (10008)."""
+        msg = self.messages.get(request.match_info["message_id"])
+        if msg is None or (channel_id is not None and msg["channel_id"] != channel_id):
+            raise DiscordError(404, {"message": "Unknown Message", "code": 10008})
+        return msg
+
+    async def _edit(self, request: web.Request, fault: DiscordFault | None, msg: dict, *,
+                    bot: bool = False) -> web.StreamResponse:
+        """Edit Webhook Message / Edit Message once ``msg`` is found and may be edited: validate the
+        payload, apply its content, embeds and components (``components: []`` removes the buttons),
+        record the edit in ``webhook_edits`` (``channel_edits`` for the bot, with the channel and
+        the components) and answer the Message as it is now."""
+        payload, files = await self._read_payload(request)
+        self._validate(payload, files, editing=True)
+        with self._lock:
+            if "content" in payload:
+                msg["content"] = payload["content"] or ""
+            if "embeds" in payload:
+                msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
+            if "components" in payload:
+                msg["components"] = copy.deepcopy(payload["components"] or [])
+            msg["edited_timestamp"] = _iso(time.time())
+            rec = {"message_id": msg["id"], "content": payload.get("content"),
+                   "embeds": copy.deepcopy(payload.get("embeds"))}
+            if bot:
+                rec = {"channel_id": msg["channel_id"]} | rec | {"components": copy.deepcopy(payload.get("components"))}
+            (self.channel_edits if bot else self.webhook_edits).append(rec | {"ts": time.time()})
+        self._sig.notify()
+        return self._reply(request, fault, msg, "message_edit" if bot else "execute")
+
+    def _delete(self, msg: dict) -> web.StreamResponse:
+        """Delete Webhook Message / Delete Message once ``msg`` is found: 204, recorded in ``deleted_messages``."""
+        with self._lock:
+            self.messages.pop(msg["id"], None)
+            self.deleted_messages.append(msg["id"])
+        return web.Response(status=204)
+
+    # ---------------------------------------------------------------- webhook routes
+    @_route("execute")
+    async def _execute(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Execute Webhook: 204, or with ``?wait=true|1`` the Message object."""
+        payload, files = await self._read_payload(request)
+        self._validate(payload, files)
         wait = request.query.get("wait", "false").lower() in ("true", "1")
         mid = self._snowflake()
         msg = self._message(payload, files, mid)
@@ -695,100 +756,50 @@ class FakeDiscord:
             self.messages[mid] = msg
             self.webhook_posts.append(rec)
         self._sig.notify()
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        if not wait:
+        if not wait and not (fault is not None and fault.kind == "lost"):
             h = self._headers()
             h.pop("Content-Type", None)
             return web.Response(status=204, headers=h)
-        return self._json(msg)
+        return self._reply(request, fault, msg)
 
-    async def _get_webhook(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "get")
-        if early is not None:
-            return early
+    @_route("get")
+    async def _get_webhook(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Get Webhook with Token: the Webhook object."""
         data = {"id": self.webhook_id, "type": 1, "guild_id": self.guild_id, "channel_id": self.channel_id,
                 "name": self.name, "avatar": None, "token": self.webhook_token, "application_id": None}
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        return self._json(data)
+        return self._reply(request, fault, data)
 
-    async def _delete_webhook(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "delete")
-        if early is not None:
-            return early
+    @_route("delete")
+    async def _delete_webhook(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Delete Webhook with Token: 204, then every request to it is 404 Unknown Webhook."""
         self.deleted = True
         return web.Response(status=204)
 
-    def _find_message(self, request: web.Request) -> dict:
-        msg = self.messages.get(request.match_info["message_id"])
-        if msg is None:
-            raise DiscordError(404, {"message": "Unknown Message", "code": 10008})
-        return msg
+    @_route("get")
+    async def _get_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Get Webhook Message."""
+        return self._json(self._find_message(request))
 
-    async def _get_message(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "get")
-        if early is not None:
-            return early
-        try:
-            return self._json(self._find_message(request))
-        except DiscordError as exc:
-            return self._error("get", exc)
+    @_route("edit")
+    async def _edit_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Edit Webhook Message: content, embeds and components."""
+        return await self._edit(request, fault, self._find_message(request))
 
-    async def _edit_message(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "edit")
-        if early is not None:
-            return early
-        try:
-            msg = self._find_message(request)
-            payload, files = await self._read_payload(request)
-            self._validate(payload, files, editing=True)
-        except DiscordError as exc:
-            return self._error("edit", exc)
-        with self._lock:
-            if "content" in payload:
-                msg["content"] = payload["content"] or ""
-            if "embeds" in payload:
-                msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
-            if "components" in payload:
-                msg["components"] = payload["components"] or []
-            msg["edited_timestamp"] = _iso(time.time())
-            self.webhook_edits.append({"message_id": msg["id"], "content": payload.get("content"),
-                                       "embeds": copy.deepcopy(payload.get("embeds")), "ts": time.time()})
-        self._sig.notify()
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        return self._json(msg)
-
-    async def _delete_message(self, request: web.Request) -> web.StreamResponse:
-        fault, early = await self._pre(request, "delete")
-        if early is not None:
-            return early
-        try:
-            msg = self._find_message(request)
-        except DiscordError as exc:
-            return self._error("delete", exc)
-        with self._lock:
-            self.messages.pop(msg["id"], None)
-            self.deleted_messages.append(msg["id"])
-        return web.Response(status=204)
+    @_route("delete")
+    async def _delete_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Delete Webhook Message."""
+        return self._delete(self._find_message(request))
 
     # ---------------------------------------------------------------- bot routes
-    async def _get_me(self, request: web.Request) -> web.StreamResponse:
+    @_route("login", bot=True)
+    async def _get_me(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Get Current User: the bot's User object (``Client.login`` calls it; 401 = bad token)."""
-        fault, early = await self._pre_bot(request, "login")
-        if early is not None:
-            return early
         self.logins += 1
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        return self._json(self.bot_user, operation="login")
+        return self._reply(request, fault, self.bot_user, "login")
 
-    async def _get_application(self, request: web.Request) -> web.StreamResponse:
+    @_route("application", bot=True)
+    async def _get_application(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Get Current Bot Application Information (``Client.login`` calls it after /users/@me)."""
-        fault, early = await self._pre_bot(request, "application")
-        if early is not None:
-            return early
         owner = {"id": "523456789012345678", "username": "owner", "discriminator": "0", "global_name": "Owner",
                  "avatar": None, "public_flags": 0, "flags": 0}
         data = {"id": self.application_id, "name": self.bot_user["username"], "icon": None,
@@ -805,37 +816,27 @@ class FakeDiscord:
         if channel_id not in self.channels:
             raise DiscordError(404, {"message": "Unknown Channel", "code": 10003})
 
-    async def _get_channel(self, request: web.Request) -> web.StreamResponse:
+    @_route("channel", bot=True)
+    async def _get_channel(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Get Channel: a guild text channel (type 0)."""
-        fault, early = await self._pre_bot(request, "channel")
-        if early is not None:
-            return early
         cid = request.match_info["channel_id"]
-        try:
-            self._check_channel(cid)
-        except DiscordError as exc:
-            return self._error("channel", exc)
+        self._check_channel(cid)
         last = [m["id"] for m in self.messages.values() if m["channel_id"] == cid]
         data = {"id": cid, "type": 0, "guild_id": self.guild_id, "name": self.channels[cid], "position": 0,
                 "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
                 "last_message_id": last[-1] if last else None, "rate_limit_per_user": 0, "flags": 0}
         return self._json(data, operation="channel")
 
-    async def _create_message(self, request: web.Request) -> web.StreamResponse:
+    @_route("message", bot=True)
+    async def _create_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Create Message in a channel, as the bot (JSON or multipart ``payload_json``)."""
-        fault, early = await self._pre_bot(request, "message")
-        if early is not None:
-            return early
         cid = request.match_info["channel_id"]
-        try:
-            self._check_channel(cid)
-            payload, files = await self._read_payload(request)
-            self._validate(payload, files)
-            nonce = payload.get("nonce")
-            if nonce is not None and len(str(nonce)) > 25:
-                raise _form_error({"nonce": _max_len(25)})
-        except DiscordError as exc:
-            return self._error("message", exc)
+        self._check_channel(cid)
+        payload, files = await self._read_payload(request)
+        self._validate(payload, files)
+        nonce = payload.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            raise _form_error({"nonce": _max_len(25)})
         now = time.time()
         with self._lock:
             for k in [k for k, (_m, ts) in self._nonces.items() if now - ts > NONCE_WINDOW_S]:
@@ -859,125 +860,75 @@ class FakeDiscord:
                     "message_reference": payload.get("message_reference"), "flags": payload.get("flags"),
                     "attachments": [{"filename": f["filename"], "bytes": f["bytes"]} for f in files], "ts": now})
         self._sig.notify()
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        return self._json(msg, operation="message")
+        return self._reply(request, fault, msg, "message")
 
     def _find_channel_message(self, request: web.Request) -> dict:
         cid = request.match_info["channel_id"]
         self._check_channel(cid)
-        msg = self.messages.get(request.match_info["message_id"])
-        if msg is None or msg["channel_id"] != cid:
-            raise DiscordError(404, {"message": "Unknown Message", "code": 10008})
-        return msg
+        return self._find_message(request, cid)
 
-    async def _get_channel_message(self, request: web.Request) -> web.StreamResponse:
+    @_route("message_get", bot=True)
+    async def _get_channel_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Get Channel Message."""
-        fault, early = await self._pre_bot(request, "message_get")
-        if early is not None:
-            return early
-        try:
-            return self._json(self._find_channel_message(request), operation="message_get")
-        except DiscordError as exc:
-            return self._error("message_get", exc)
+        return self._json(self._find_channel_message(request), operation="message_get")
 
-    async def _edit_channel_message(self, request: web.Request) -> web.StreamResponse:
+    @_route("message_edit", bot=True)
+    async def _edit_channel_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Edit Message: content, embeds and components of the bot's own message (``components: []``
         removes the buttons)."""
-        fault, early = await self._pre_bot(request, "message_edit")
-        if early is not None:
-            return early
-        try:
-            msg = self._find_channel_message(request)
-            if msg.get("webhook_id") or msg["author"].get("id") != self.bot_user["id"]:
-                raise DiscordError(403, {"message": "Cannot edit a message authored by another user", "code": 50005})
-            payload, files = await self._read_payload(request)
-            self._validate(payload, files, editing=True)
-        except DiscordError as exc:
-            return self._error("message_edit", exc)
-        with self._lock:
-            if "content" in payload:
-                msg["content"] = payload["content"] or ""
-            if "embeds" in payload:
-                msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
-            if "components" in payload:
-                msg["components"] = copy.deepcopy(payload["components"] or [])
-            msg["edited_timestamp"] = _iso(time.time())
-            self.channel_edits.append({"channel_id": msg["channel_id"], "message_id": msg["id"],
-                                       "content": payload.get("content"), "embeds": copy.deepcopy(payload.get("embeds")),
-                                       "components": copy.deepcopy(payload.get("components")), "ts": time.time()})
-        self._sig.notify()
-        if fault is not None and fault.kind == "lost":
-            return self._drop(request)
-        return self._json(msg, operation="message_edit")
+        msg = self._find_channel_message(request)
+        if msg.get("webhook_id") or msg["author"].get("id") != self.bot_user["id"]:
+            raise DiscordError(403, {"message": "Cannot edit a message authored by another user", "code": 50005})
+        return await self._edit(request, fault, msg, bot=True)
 
-    async def _delete_channel_message(self, request: web.Request) -> web.StreamResponse:
+    @_route("message_delete", bot=True)
+    async def _delete_channel_message(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Delete Message."""
-        fault, early = await self._pre_bot(request, "message_delete")
-        if early is not None:
-            return early
-        try:
-            msg = self._find_channel_message(request)
-        except DiscordError as exc:
-            return self._error("message_delete", exc)
-        with self._lock:
-            self.messages.pop(msg["id"], None)
-            self.deleted_messages.append(msg["id"])
-        return web.Response(status=204)
+        return self._delete(self._find_channel_message(request))
 
     def _check_application(self, request: web.Request) -> None:
         if request.match_info["application_id"] != self.application_id:
             raise DiscordError(403, {"message": "Missing Access", "code": 50001})
 
-    async def _get_commands(self, request: web.Request) -> web.StreamResponse:
+    @_route("commands", bot=True)
+    async def _get_commands(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Get Global Application Commands."""
-        fault, early = await self._pre_bot(request, "commands")
-        if early is not None:
-            return early
-        try:
-            self._check_application(request)
-        except DiscordError as exc:
-            return self._error("commands", exc)
+        self._check_application(request)
         return self._json(self.commands, operation="commands")
 
-    async def _put_commands(self, request: web.Request) -> web.StreamResponse:
+    @_route("commands", bot=True)
+    async def _put_commands(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
         """Bulk Overwrite Global Application Commands: names 1-32 lowercase characters, unique,
         descriptions 1-100; the answer is the list with ids, ``application_id`` and ``version``."""
-        fault, early = await self._pre_bot(request, "commands")
-        if early is not None:
-            return early
+        self._check_application(request)
+        raw = await request.read()
         try:
-            self._check_application(request)
-            raw = await request.read()
-            try:
-                body = json.loads(raw.decode() or "null")
-            except ValueError:
-                raise DiscordError(400, {"message": "Invalid JSON", "code": 50109}) from None
-            if not isinstance(body, list):
-                raise _form_error({"_errors": [{"code": "LIST_TYPE_CONVERT",
-                                                "message": "Only iterables may be used in a ListType"}]})
-            errors: dict[str, Any] = {}
-            names: set[str] = set()
-            for i, c in enumerate(body):
-                one: dict[str, Any] = {}
-                name = str(c.get("name") or "")
-                if not _COMMAND_NAME_RE.match(name):
-                    one["name"] = {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME",
-                                                "message": "Command name is invalid"}]}
-                elif name in names:
-                    one["name"] = {"_errors": [{"code": "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                                                "message": "Application command names must be unique"}]}
-                names.add(name)
-                desc = str(c.get("description") or "")
-                if c.get("type", 1) == 1 and not 1 <= len(desc) <= 100:
-                    one["description"] = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH",
-                                                       "message": "Must be between 1 and 100 in length."}]}
-                if one:
-                    errors[str(i)] = one
-            if errors:
-                raise _form_error(errors)
-        except DiscordError as exc:
-            return self._error("commands", exc)
+            body = json.loads(raw.decode() or "null")
+        except ValueError:
+            raise DiscordError(400, {"message": "Invalid JSON", "code": 50109}) from None
+        if not isinstance(body, list):
+            raise _form_error({"_errors": [{"code": "LIST_TYPE_CONVERT",
+                                            "message": "Only iterables may be used in a ListType"}]})
+        errors: dict[str, Any] = {}
+        names: set[str] = set()
+        for i, c in enumerate(body):
+            one: dict[str, Any] = {}
+            name = str(c.get("name") or "")
+            if not _COMMAND_NAME_RE.match(name):
+                one["name"] = {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME",
+                                            "message": "Command name is invalid"}]}
+            elif name in names:
+                one["name"] = {"_errors": [{"code": "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                                            "message": "Application command names must be unique"}]}
+            names.add(name)
+            desc = str(c.get("description") or "")
+            if c.get("type", 1) == 1 and not 1 <= len(desc) <= 100:
+                one["description"] = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH",
+                                                   "message": "Must be between 1 and 100 in length."}]}
+            if one:
+                errors[str(i)] = one
+        if errors:
+            raise _form_error(errors)
         old = {c["name"]: c["id"] for c in self.commands}
         out = []
         for c in body:
