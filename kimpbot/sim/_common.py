@@ -376,6 +376,19 @@ class FakeBase:
         self._ws.clear()
 
 
+async def serve_app(app: web.Application, host: str) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on an ephemeral port of ``host``: (runner, port). Every fake starts this way:
+    no access log (it would print token-bearing paths), no signal handlers, a short shutdown."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, 0).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])
+
+
 class Waker:
     """Wakes websocket pushers on market changes (thread-safe, loop-aware)."""
 

@@ -70,6 +70,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from kimpbot.sim._common import serve_app
+
 log = logging.getLogger("kimpbot.sim.discord")
 
 __all__ = ["FakeDiscord", "DiscordFault", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
@@ -281,13 +283,7 @@ class FakeDiscord:
             app.router.add_route("GET", cmds, self._get_commands)
             app.router.add_route("PUT", cmds, self._put_commands)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_app(app, self.host)
         log.info("fake Discord API on %s", self.api_url)
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kimpbot.sim._common import Waker
+from kimpbot.sim._common import Waker, serve_app
 from kimpbot.sim.binance import BinanceFake
 from kimpbot.sim.fx import FxFake
 from kimpbot.sim.market import SimMarket
@@ -62,12 +62,8 @@ class SimServers:
         self.fx = FxFake(self)
         try:
             for name, fake in (("upbit", self.upbit), ("binance", self.binance), ("fx", self.fx)):
-                runner = web.AppRunner(fake.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-                await runner.setup()
+                runner, self._ports[name] = await serve_app(fake.app, self.host)
                 self._runners.append(runner)
-                site = web.TCPSite(runner, self.host, 0)
-                await site.start()
-                self._ports[name] = int(runner.addresses[0][1])
         except BaseException:
             await self.stop()
             raise

@@ -53,6 +53,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from kimpbot.sim._common import serve_app
+
 log = logging.getLogger("kimpbot.sim.telegram")
 
 __all__ = ["FakeTelegram", "TelegramFault", "mask_token", "parse_entities"]
@@ -862,14 +864,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        # access_log=None: aiohttp's access log would print the token-bearing path
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_app(app, self.host)
         log.info("fake Telegram Bot API on %s", self.base_url)
 
     async def stop(self) -> None:
