@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# A short z window keeps warm-up fast in tests; everything else is SPEC's defaults.
-SHORT_WINDOW = """
-[zscore]
-window_days = 1
-[fx]
-poll_seconds = 1
-[market]
-max_quote_age_s = 3
-"""
+from testkit import SHORT_WINDOW
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot
 from kimpbot.sim.discord import FakeDiscord
 from kimpbot.sim.telegram import FakeTelegram
+from testkit import SHORT_WINDOW, wait_until  # noqa: F401  (wait_until: re-exported to the chat tests)
 
 OWNER = 42
 INTRUDER = 666
@@ -50,16 +51,6 @@ def log_records():
     finally:
         root.removeHandler(h)
         root.setLevel(old)
-
-
-async def wait_until(cond, timeout=10.0, step=0.05):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if cond():
-            return True
-        await asyncio.sleep(step)
-    return False
 
 
 def scan_for_secrets(secrets: list[str], tg: FakeTelegram | None, dc: FakeDiscord | None,
@@ -145,14 +136,7 @@ async def close_rig(rig: ChatRig, records) -> None:
     assert not stuck, f"shutdown steps stuck: {stuck}"
 
 
-STRATEGY = """
-[zscore]
-window_days = 1
-[fx]
-poll_seconds = 1
-[market]
-max_quote_age_s = 3
-"""
+STRATEGY = SHORT_WINDOW
 
 
 @pytest.fixture

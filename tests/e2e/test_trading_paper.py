@@ -3,21 +3,14 @@ its reversion closes it, fills and P&L are published and stored; a restart finds
 
 from __future__ import annotations
 
-import asyncio
 
 from kimpbot.config import load_owner_config, load_settings
 from kimpbot.engine import Bot
 from kimpbot.models import Direction
 from kimpbot.store import Store
+from testkit import wait_until
 
 
-async def wait_for(cond, timeout=15.0):
-    end = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < end:
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_paper_round_trip(sim, strategy_file, tmp_path):
@@ -27,10 +20,10 @@ async def test_paper_round_trip(sim, strategy_file, tmp_path):
     try:
         assert bot.trader is not None and bot.store is not None
         m = bot.market
-        assert await wait_for(lambda: m.signals_allowed("BTC"))
+        assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=15.0)
         assert bot.trader.positions() == []
         sim.market.set_premium("BTC", -3.0)  # far below the warm window: z << -2
-        assert await wait_for(lambda: len(bot.trader.positions()) == 1)
+        assert await wait_until(lambda: len(bot.trader.positions()) == 1, timeout=15.0)
         (pos,) = bot.trader.positions()
         assert pos.symbol == "BTC" and pos.direction is Direction.LONG_PREMIUM
         assert pos.entry_premium_pct < -2.5
@@ -38,7 +31,8 @@ async def test_paper_round_trip(sim, strategy_file, tmp_path):
         kinds = [e.kind for e in bot.bus.history]
         assert "fill" in kinds and "trade" in kinds
         sim.market.set_premium("BTC", 1.5)  # reverts: profit far above the 0.8 % target
-        assert await wait_for(lambda: not [p for p in bot.trader.positions() if p.symbol == "BTC"])
+        assert await wait_until(lambda: not [p for p in bot.trader.positions() if p.symbol == "BTC"],
+                                timeout=15.0)
         closed = bot.store.positions(status="closed")
         assert closed and closed[0]["realized_krw"] > 0
         exit_msgs = [e.message for e in bot.bus.history if e.kind == "trade" and "exit closed" in e.message]

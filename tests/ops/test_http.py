@@ -18,6 +18,8 @@ from kimpbot.models import Direction
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position
 
+from testkit import wait_until
+
 from .conftest import stop_bot
 
 FAST = """
@@ -38,14 +40,6 @@ CHAT_SECRETS = {
 }
 
 
-async def wait_for(cond, timeout=10.0, step=0.05):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if await cond() if asyncio.iscoroutinefunction(cond) else cond():
-            return True
-        await asyncio.sleep(step)
-    return False
 
 
 @pytest.fixture
@@ -84,7 +78,7 @@ async def test_health_flips_to_503_when_binance_goes_silent_and_back(sim, runnin
     async def is_ok():
         return (await health())[0] == 200
 
-    assert await wait_for(is_ok, timeout=10)
+    assert await wait_until(is_ok, timeout=10)
     status, body = await health()
     assert body["status"] == "ok" and "reasons" not in body
     # no warm-up: the z window is filling, which is a note, not a fault
@@ -97,14 +91,14 @@ async def test_health_flips_to_503_when_binance_goes_silent_and_back(sim, runnin
     async def is_down():
         return (await health())[0] == 503
 
-    assert await wait_for(is_down, timeout=6)
+    assert await wait_until(is_down, timeout=6)
     status, body = await health()
     assert body["status"] == "unhealthy"
     assert any(r.startswith("Binance BTCUSDT book stale") for r in body["reasons"]), body
     assert not any("Upbit" in r for r in body["reasons"]), body  # it names the venue that stopped
 
     # the websocket resumes (REST still refused): healthy again from the stream alone
-    assert await wait_for(is_ok, timeout=8)
+    assert await wait_until(is_ok, timeout=8)
     sim.market.faults.clear()
 
 
@@ -119,7 +113,7 @@ async def test_health_503_when_the_scheduler_stops(running):
 
 async def test_status_is_complete_and_has_no_secret(sim, running):
     bot, api, session = running
-    assert await wait_for(lambda: all(bot.market.views[s].snapshot for s in bot.market.symbols))
+    assert await wait_until(lambda: all(bot.market.views[s].snapshot for s in bot.market.symbols))
     # a secret that somehow ends up in state the endpoint shows is still redacted
     bot.feeds[0].last_error = f"boom {bot.settings.binance_api_secret} {bot.settings.telegram_bot_token}"
     status, text = await get(session, api, "/status")
