@@ -269,7 +269,7 @@ class Trader:
                     return None
             if sig.action != "exit":
                 refusals = self.risk.check_entry(sig, self._context(sig, snap))
-                adopted = float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+                adopted = self._adopted(sym)
                 perp = -1.0 if sig.direction is Direction.LONG_PREMIUM else 1.0
                 if adopted * perp < 0:
                     refusals.append(f"Binance {sym} carries an adopted {adopted:+g} outside the pairs; a perp leg "
@@ -298,8 +298,8 @@ class Trader:
     def _exit_done(self, pid: str, sym: str, out: TradeOutcome) -> None:
         """An exit that left the position open is retried later, with a growing wait (30 s doubling
         to 30 min): a leg the exchange keeps refusing must not be crossed and reversed every tick."""
-        if out.status == "filled" or self.store.get_position(pid) is None or \
-                (self.store.get_position(pid) or {}).get("status") == "closed":
+        doc = self.store.get_position(pid)
+        if out.status == "filled" or doc is None or doc.get("status") == "closed":
             self._exit_retry.pop(pid, None)
             return
         fails = self._exit_retry.get(pid, (0, 0))[1] + 1
@@ -491,8 +491,9 @@ class Trader:
             u = await self.upbit.balances()
         except Exception as exc:
             return [f"could not compare positions with the exchanges: {type(exc).__name__}: {exc}"]
+        positions = self.positions()
         for sym in self.market.symbols:
-            expect = self._expected_binance(sym)
+            expect = self._expected_binance(sym, positions)
             have = float(b.positions.get(sym, Decimal(0)))
             step = float(self.rules[("binance", sym)].qty_step)
             if abs(have - expect) >= step / 2:
@@ -501,18 +502,21 @@ class Trader:
                 out.append(text)
                 self.finding_meta[text] = {"kind": "binance_position", "symbol": sym, "gap": str(
                     b.positions.get(sym, Decimal(0)) - Decimal(str(expect)))}
-            need = sum(p.upbit_qty for p in self.positions()
-                       if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
+            need = sum(p.upbit_qty for p in positions if p.symbol == sym and p.direction is Direction.LONG_PREMIUM)
             held = float(u.coins.get(sym, Decimal(0)))
             if held + 1e-12 < need * 0.999:
                 out.append(f"Upbit {sym} holding {held:g} is below the {need:g} the open positions bought")
         return out
 
-    def _expected_binance(self, sym: str) -> float:
+    def _expected_binance(self, sym: str, positions: list[Position] | None = None) -> float:
         """The signed perp position the journal explains: open pairs plus what the owner adopted."""
         pairs = sum((-p.binance_qty if p.direction is Direction.LONG_PREMIUM else p.binance_qty)
-                    for p in self.positions() if p.symbol == sym)
-        return float(pairs) + float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+                    for p in (self.positions() if positions is None else positions) if p.symbol == sym)
+        return float(pairs) + self._adopted(sym)
+
+    def _adopted(self, sym: str) -> float:
+        """The signed perp quantity the owner adopted as their own (outside the pairs)."""
+        return float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
 
     async def _binance_gap(self, sym: str) -> tuple[Decimal, Decimal]:
         """(exchange position now, exchange minus expected), re-read: a finding may be stale."""
@@ -553,8 +557,9 @@ class Trader:
             return "open", why
         if abs(gap) < self.rules[("binance", sym)].qty_step / 2:
             return "adopted", f"nothing to adopt any more: Binance {sym} {_signed(have)} matches the journal."
-        total = float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0) + float(gap)
-        pairs = self._expected_binance(sym) - float(self.store.get_state(f"adopted.binance.{sym}", 0.0) or 0.0)
+        adopted = self._adopted(sym)
+        total = adopted + float(gap)
+        pairs = self._expected_binance(sym) - adopted
         if total * pairs < 0 and abs(total) > 1e-12:
             # one-way mode nets the two: the pairs' reduce-only exits would be refused
             return "open", (f"not adopted: the open {sym} pairs hold {pairs:+g} on Binance and an adopted "
