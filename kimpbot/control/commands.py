@@ -243,24 +243,24 @@ class CommandCore:
         return Reply(text=HELP, mono=True)
 
     async def cmd_start(self, by: str, args: list[str]) -> Reply:
-        t = self.trader
-        if t is None:
-            return self._no_trader()
-        t.running = True
-        self.bot.state.running = True
-        self._audit("start", by)
-        extra = " (but HALTED: /resume lifts the halt)" if t.risk.halted else ""
-        return Reply(text=f"▶️ New entries allowed{extra}.", data={"running": True})
+        return self._set_running(by, True)
 
     async def cmd_stop(self, by: str, args: list[str]) -> Reply:
+        return self._set_running(by, False)
+
+    def _set_running(self, by: str, on: bool) -> Reply:
         t = self.trader
         if t is None:
             return self._no_trader()
-        t.running = False
-        self.bot.state.running = False
-        self._audit("stop", by)
-        return Reply(text="⏸ New entries paused; open positions are still managed and exited.",
-                     data={"running": False})
+        t.running = on
+        self.bot.state.running = on
+        self._audit("start" if on else "stop", by)
+        if on:
+            extra = " (but HALTED: /resume lifts the halt)" if t.risk.halted else ""
+            text = f"▶️ New entries allowed{extra}."
+        else:
+            text = "⏸ New entries paused; open positions are still managed and exited."
+        return Reply(text=text, data={"running": on})
 
     async def cmd_status(self, by: str, args: list[str]) -> Reply:
         m = self.bot.market
