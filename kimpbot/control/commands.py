@@ -24,6 +24,7 @@ aggregated, rate-limited answers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets as _secrets
@@ -138,6 +139,8 @@ class CommandCore:
         self.gate = StrangerGate(self._audit)
         # (front, chat, message id) -> the callback data the bot put on that message
         self._keyboards: OrderedDict[MessageKey, frozenset[str]] = OrderedDict()
+        self._offering: dict[str, int] = {}          # front -> posts with buttons whose answer is awaited
+        self._offers_changed: asyncio.Event | None = None
 
     # ---- authorization --------------------------------------------------------------------
 
@@ -181,6 +184,36 @@ class CommandCore:
             c = self._confirms.get(nonce) if kind in ("cy", "cn") else None
             if c is not None and c.message is None:  # a confirmation is offered on one message only
                 c.message = key
+        self._changed()
+
+    @contextlib.contextmanager
+    def offering(self, front: str) -> Any:
+        """Around a post with buttons: a press that arrives before the post's answer (so before
+        :meth:`offered`) waits for it instead of being refused."""
+        self._offering[front] = self._offering.get(front, 0) + 1
+        try:
+            yield
+        finally:
+            self._offering[front] -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._offers_changed is not None:
+            self._offers_changed.set()
+
+    async def _settle(self, front: str, key: MessageKey, data: str, timeout: float = 5.0) -> str:
+        """:meth:`_unbound`, after the posts of ``front`` still in flight have been answered."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        why = self._unbound(key, data)
+        while why and self._offering.get(front) and loop.time() < end:
+            if self._offers_changed is None:
+                self._offers_changed = asyncio.Event()
+            self._offers_changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._offers_changed.wait(), end - loop.time())
+            why = self._unbound(key, data)
+        return why
 
     def _unbound(self, key: MessageKey, data: str) -> str:
         """Why ``data`` may not act when pressed on message ``key`` ("" when it may)."""
@@ -230,7 +263,7 @@ class CommandCore:
             return self._refuse(front, user_id, f"button {data[:64]}", chat)
         by = who(front, user_id)
         key = message_key(front, chat, message)
-        why = self._unbound(key, data)
+        why = await self._settle(front, key, data)
         if why:
             return self._refuse_button(by, data, key, why)
         kind, _, arg = data.partition(":")

@@ -205,6 +205,13 @@ class TelegramFront:
         """Post ``text`` (split if long); returns the last Message or None."""
         if self.app is None:
             return None
+        if buttons:
+            with self.core.offering("telegram"):
+                return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
+        return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
+
+    async def _send(self, chat_id: int, text: str, buttons: list[list[Button]] | None, mono: bool,
+                    photo: bytes | None, reply_to: int | None, retries: int | None) -> Any:
         bot = self.app.bot
         text = redact(text, self.secrets)
         markup = _markup(buttons or [])
