@@ -87,3 +87,47 @@ async def test_owner_halt_is_fast_under_a_stranger_flood(sim, tmp_path, log_reco
         assert not bot.trader.risk.halted or bot.store.halt_state().by == f"telegram:{OWNER}"
     finally:
         await close_rig(rig, log_records)
+
+
+async def test_discord_strangers_are_turned_away_before_any_work(rig):
+    from kimpbot.control.discord_bot import DiscordFront
+
+    from .test_discord_bot import D_OWNER, FakeInteraction
+
+    rig.core.allowed["discord"] = frozenset({D_OWNER})
+    front = DiscordFront(rig.bot, rig.core, token="unused")
+    gate, bot = rig.core.gate, rig.bot
+    audit0 = len(bot.store.audit_log(limit=None))
+    strangers = [900_000_000_000_000_000 + i for i in range(30)]
+    answered: list[FakeInteraction] = []
+    t0 = time.monotonic()
+    for i in range(300):
+        it = FakeInteraction(strangers[i % 30], message_id=None if i % 2 else 123)
+        if i % 2:
+            await front.on_slash(it, ("halt", "closeall", "status")[i % 3])
+        else:
+            await front.on_button(it, "ca")
+        if it.log:
+            answered.append(it)
+    spent = time.monotonic() - t0
+    print(f"\n300 stranger interactions turned away in {spent * 1000:.0f} ms")
+    # nothing ran: no halt, no close-all offer, no state change
+    assert not bot.trader.risk.halted and gate.refused_total == 300
+    assert not [a for a in bot.store.audit_log(limit=None)[: len(bot.store.audit_log(limit=None)) - audit0]
+                if not a["action"].startswith("unauthorized")]
+    # answered ephemerally, at most once per stranger, a bounded number in all; the rest cost no call at all
+    assert answered and len(answered) <= gate.max_replies
+    assert len({it.user.id for it in answered}) == len(answered)
+    assert all(len(it.log) == 1 and it.log[0][2] == {"ephemeral": True} and "Not authorized" in it.log[0][1]
+               for it in answered)
+    # the owner right after: served at once
+    it = FakeInteraction(D_OWNER)
+    t0 = time.monotonic()
+    await front.on_slash(it, "halt")
+    print(f"owner's /halt on Discord after the flood: {time.monotonic() - t0:.3f} s")
+    assert "HALTED" in it.log[0][1] and bot.trader.risk.halted
+    gate.flush(force=True)
+    new = bot.store.audit_log(limit=None)[: len(bot.store.audit_log(limit=None)) - audit0]
+    refusals = [a for a in new if a["action"].startswith("unauthorized")]
+    assert len(refusals) <= 2 * gate.max_audited + 1
+    assert sum(int(a["details"]["count"]) for a in refusals) == 300
