@@ -31,7 +31,7 @@ import secrets as _secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from kimpbot.control.format import fx_line
 from kimpbot.control.gate import StrangerGate
@@ -187,7 +187,7 @@ class CommandCore:
         self._changed()
 
     @contextlib.contextmanager
-    def offering(self, front: str) -> Any:
+    def offering(self, front: str) -> Iterator[None]:
         """Around a post with buttons: a press that arrives before the post's answer (so before
         :meth:`offered`) waits for it instead of being refused."""
         self._offering[front] = self._offering.get(front, 0) + 1
