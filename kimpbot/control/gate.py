@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-log = logging.getLogger("kimpbot.control.commands")
+log = logging.getLogger("kimpbot.control.commands")  # where refusals were always logged (log filters keep working)
 
 WINDOW_S = 60.0
 MAX_REPLIES = 10      # refusal answers a window, all strangers together
