@@ -12,19 +12,29 @@ phone-sized text. Buttons carry short ``callback data`` strings::
 Destructive actions (close all, a parameter change, a switch to live or back to paper) need a
 second, one-time confirmation button (``cy``/``cn``) that expires after ``CONFIRM_TTL_S``. Every state change
 and every refusal is audited through ``store.audit`` (who = ``"<front>:<user id>"``).
+
+A button only acts where it was offered: the front reports each message it posted with buttons
+(:meth:`CommandCore.offered`), and a press (:meth:`CommandCore.press`) names the message it came
+from. A callback data the bot never put on that message (a ``/set`` Apply forged onto a signal, an
+Execute pressed as Apply) is refused and does nothing; a confirmation answers only to the user who
+asked for it. Strangers are refused through :class:`~kimpbot.control.gate.StrangerGate` (counted,
+aggregated, rate-limited answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets as _secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from kimpbot.control.format import fx_line
+from kimpbot.control.gate import StrangerGate
 from kimpbot.events import Event
 from kimpbot.params import ParamValue
 
@@ -35,6 +45,7 @@ log = logging.getLogger("kimpbot.control.commands")
 
 KST_OFFSET_MS = 9 * 3_600_000
 CONFIRM_TTL_S = 120.0
+MAX_KEYBOARDS = 5000   # messages with buttons remembered (oldest forgotten first: their presses are refused)
 
 HELP = """kimpbot commands
 /status     mode, running/halted, data, FX, premium and z
@@ -77,9 +88,17 @@ class Reply:
 class _Confirm:
     action: str      # close_all | set_param | mode
     created: float
-    by: str
+    by: str          # the user who asked: the only one who may answer
     used: bool = False
     payload: Any = None
+    message: tuple[str, str, str] | None = None   # (front, chat, message id) it was offered on
+
+
+MessageKey = tuple[str, str, str]
+
+
+def message_key(front: str, chat: Any, message: Any) -> MessageKey:
+    return (front, "" if chat is None else str(chat), "" if message is None else str(message))
 
 
 def who(front: str, user_id: int | str | None) -> str:
@@ -117,6 +136,11 @@ class CommandCore:
         self._bg: set[asyncio.Task[Any]] = set()
         self.confirm_ttl_s = CONFIRM_TTL_S
         self.pending_restart: dict[str, Any] = {}  # confirmed changes that take effect at the next start
+        self.gate = StrangerGate(self._audit)
+        # (front, chat, message id) -> the callback data the bot put on that message
+        self._keyboards: OrderedDict[MessageKey, frozenset[str]] = OrderedDict()
+        self._offering: dict[str, int] = {}          # front -> posts with buttons whose answer is awaited
+        self._offers_changed: asyncio.Event | None = None
 
     # ---- authorization --------------------------------------------------------------------
 
@@ -129,12 +153,76 @@ class CommandCore:
         except (TypeError, ValueError):
             return False
 
-    def _refuse(self, front: str, user_id: Any, what: str, chat: Any = None) -> Reply:
-        where = f" in chat {chat}" if chat is not None else ""
-        log.warning("refused %s from unauthorized %s user id %s%s", what, front, user_id, where)
-        self._audit("unauthorized", who(front, user_id), {"what": what[:100], "chat": str(chat) if chat else ""})
+    def refuse(self, front: str, user_id: Any, what: str, chat: Any = None, *, answer: bool = True) -> Reply:
+        """A stranger's attempt: counted and audited in aggregate (:class:`StrangerGate`). The reply's
+        text and toast are empty when nothing is to be sent back (``answer`` False, e.g. in a group,
+        or past the rate limit)."""
+        if not self.gate.refuse(who(front, user_id), what, chat, may_answer=answer):
+            return Reply(refused=True)
         text = f"⛔ Not authorized (user id {user_id}). Ask the owner to add your id to the allowed users."
         return Reply(text=text, toast="⛔ Not authorized", refused=True)
+
+    def _refuse(self, front: str, user_id: Any, what: str, chat: Any = None) -> Reply:
+        return self.refuse(front, user_id, what, chat)
+
+    # ---- buttons bound to their message ----------------------------------------------------------
+
+    def offered(self, front: str, chat: Any, message: Any, buttons: list[list[Button]]) -> None:
+        """The front posted (or edited) message ``message`` in ``chat`` with ``buttons``: from now
+        on those callback data, and only those, act when pressed on it."""
+        key = message_key(front, chat, message)
+        data = frozenset(b.data for row in buttons for b in row)
+        if not data:
+            self._keyboards.pop(key, None)
+            return
+        self._keyboards[key] = data
+        self._keyboards.move_to_end(key)
+        while len(self._keyboards) > MAX_KEYBOARDS:
+            self._keyboards.popitem(last=False)
+        for d in data:
+            kind, _, nonce = d.partition(":")
+            c = self._confirms.get(nonce) if kind in ("cy", "cn") else None
+            if c is not None and c.message is None:  # a confirmation is offered on one message only
+                c.message = key
+        self._changed()
+
+    @contextlib.contextmanager
+    def offering(self, front: str) -> Iterator[None]:
+        """Around a post with buttons: a press that arrives before the post's answer (so before
+        :meth:`offered`) waits for it instead of being refused."""
+        self._offering[front] = self._offering.get(front, 0) + 1
+        try:
+            yield
+        finally:
+            self._offering[front] -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._offers_changed is not None:
+            self._offers_changed.set()
+
+    async def _settle(self, front: str, key: MessageKey, data: str, timeout: float = 5.0) -> str:
+        """:meth:`_unbound`, after the posts of ``front`` still in flight have been answered."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        why = self._unbound(key, data)
+        while why and self._offering.get(front) and loop.time() < end:
+            if self._offers_changed is None:
+                self._offers_changed = asyncio.Event()
+            self._offers_changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._offers_changed.wait(), end - loop.time())
+            why = self._unbound(key, data)
+        return why
+
+    def _unbound(self, key: MessageKey, data: str) -> str:
+        """Why ``data`` may not act when pressed on message ``key`` ("" when it may)."""
+        offered = self._keyboards.get(key)
+        if offered is None:
+            return "the bot put no buttons on this message (or it is too old)"
+        if data not in offered:
+            return "this button was not offered on this message"
+        return ""
 
     def _audit(self, action: str, by: str, details: dict[str, Any] | None = None) -> None:
         store = self.bot.store
@@ -167,11 +255,17 @@ class CommandCore:
             log.exception("command /%s failed", name)
             return Reply(text=f"❌ /{name} failed: {type(exc).__name__}: {exc}")
 
-    async def press(self, front: str, user_id: int | str | None, data: str, chat: Any = None) -> Reply:
-        """A button press with callback ``data``."""
+    async def press(self, front: str, user_id: int | str | None, data: str, chat: Any = None,
+                    message: Any = None) -> Reply:
+        """A button press with callback ``data`` on message ``message`` of ``chat``: it acts only if
+        the bot offered exactly that button on exactly that message."""
         if not self.authorized(front, user_id):
-            return self._refuse(front, user_id, f"button {data}", chat)
+            return self._refuse(front, user_id, f"button {data[:64]}", chat)
         by = who(front, user_id)
+        key = message_key(front, chat, message)
+        why = await self._settle(front, key, data)
+        if why:
+            return self._refuse_button(by, data, key, why)
         kind, _, arg = data.partition(":")
         try:
             if kind == "x":
@@ -181,13 +275,20 @@ class CommandCore:
             if kind == "ca":
                 return self._offer_close_all(by)
             if kind in ("cy", "cn"):
-                return await self._confirm_answer(arg, by, kind == "cy")
+                return await self._confirm_answer(arg, by, kind == "cy", key)
             if kind in ("ra", "rc", "ri"):
                 return await self._finding(kind, arg, by)
         except Exception as exc:
             log.exception("button %s failed", data)
             return Reply(toast="failed", edit=None, text=f"❌ {type(exc).__name__}: {exc}")
         return Reply(toast="unknown button")
+
+    def _refuse_button(self, by: str, data: str, key: MessageKey, why: str) -> Reply:
+        """A press that may not act here: nothing is done; audited (only allowed users get here)."""
+        log.warning("button %r from %s on message %s in %s %s refused: %s", data[:64], by, key[2], key[0], key[1], why)
+        self._audit("button_refused", by, {"data": data[:64], "chat": key[1], "message": key[2], "why": why})
+        return Reply(text=f"⛔ Nothing done: {why}.", toast=f"⛔ Nothing done: {why}"[:190], refused=True,
+                     data={"refused": why})
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -338,7 +439,7 @@ class CommandCore:
         if store is None:
             return self._no_trader()
         n = 10
-        if args and args[0].isdigit():
+        if args and args[0].isdecimal():  # "²".isdigit() is True but int("²") raises
             n = max(1, min(30, int(args[0])))
         rows = store.trades(limit=n)
         lines = []
@@ -717,11 +818,18 @@ class CommandCore:
                      buttons=[[Button("Yes, close all", f"cy:{nonce}"), Button("Cancel", f"cn:{nonce}")]],
                      toast="Confirm below", data={"nonce": nonce, "positions": n})
 
-    async def _confirm_answer(self, nonce: str, by: str, yes: bool) -> Reply:
-        """Step 2 of a destructive action: one use, within the time limit."""
+    async def _confirm_answer(self, nonce: str, by: str, yes: bool, key: MessageKey | None = None) -> Reply:
+        """Step 2 of a destructive action: one use, within the time limit, on the message it was
+        offered on, by the user who asked for it."""
         c = self._confirms.get(nonce)
         if c is None:
             return Reply(toast="Unknown or old confirmation")
+        data = f"{'cy' if yes else 'cn'}:{nonce}"
+        if key is not None and c.message != key:
+            return self._refuse_button(by, data, key, "this confirmation belongs to another message")
+        if c.by != by:
+            return self._refuse_button(by, data, key or ("", "", ""),
+                                       f"only {c.by}, who asked for it, can answer this confirmation")
         if c.used:
             return Reply(toast="Already answered", data={"already": True})
         if self.bot_switching():  # the nonce stays usable

@@ -31,6 +31,8 @@ class Console:
     def _render(self, r: Reply) -> str:
         text = r.text or r.edit or r.toast
         self._last_buttons = {}
+        # the console's last answer is "the message" its buttons belong to
+        self.core.offered("console", None, "last", r.buttons)
         for row in r.buttons:
             for b in row:
                 if b.data.startswith("cy:"):
@@ -56,7 +58,7 @@ class Console:
             self.quit.set()
             return "stopping"
         if cmd in ("/yes", "/no") and cmd in self._last_buttons:
-            r = await self.core.press("console", None, self._last_buttons.pop(cmd))
+            r = await self.core.press("console", None, self._last_buttons.pop(cmd), message="last")
             self._last_buttons = {}
             return r.edit or r.toast or r.text
         if cmd == "/?":

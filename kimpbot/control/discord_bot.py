@@ -13,11 +13,18 @@ skips these kinds; without a webhook the bot posts every event into the channel 
 (``post_alerts``). Posts are retried with backoff on 5xx and network errors inside the bus
 subscriber's own task (a nonce with ``enforce_nonce`` keeps a retried post from appearing twice),
 never raise into the bus, and are logged without the token.
+
+Strangers are turned away before any work, as on Telegram: counted and audited in aggregate by the
+core's :class:`~kimpbot.control.gate.StrangerGate`, answered ephemerally at most once a window (an
+interaction left unanswered costs nothing). Every message posted with buttons (channel posts,
+command replies, follow-ups) is reported to the core with its id, and a press acts only with a
+button the bot put on the very message it was pressed on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import secrets as _secrets
@@ -208,6 +215,7 @@ class DiscordFront:
 
     async def stop(self) -> None:
         self._ready.clear()
+        self.core.gate.close()
         for view in self._views.values():
             view.stop()
         self._views.clear()
@@ -264,7 +272,10 @@ class DiscordFront:
             kw["embed"] = embed
         if view is not None:
             kw["view"] = view
-        msg = await self._call("message", lambda: self.channel.send(**kw), retries)
+        with self.core.offering("discord") if view is not None else contextlib.nullcontext():
+            msg = await self._call("message", lambda: self.channel.send(**kw), retries)
+            if view is not None and msg is not None:
+                self.core.offered("discord", self.channel_id, msg.id, buttons or [])
         if view is not None:
             if msg is None:
                 view.stop()
@@ -371,7 +382,20 @@ class DiscordFront:
 
     # ---- handlers (thin: everything is decided by the core) --------------------------------
 
+    async def _turned_away(self, interaction: Any, what: str) -> bool:
+        """A stranger's interaction: counted by the core's gate, answered (ephemerally) only within
+        the rate limit, before any other work. True when it was a stranger's."""
+        uid = interaction.user.id
+        if self.core.authorized("discord", uid):
+            return False
+        r = self.core.refuse("discord", uid, what, interaction.channel_id)
+        if r.text and not interaction.response.is_done():
+            await interaction.response.send_message(r.text, ephemeral=True)
+        return True
+
     async def on_slash(self, interaction: Any, name: str, args: str = "") -> None:
+        if await self._turned_away(interaction, f"/{name}"):
+            return
         text = f"/{name} {args}".strip()
         r = await self.core.handle("discord", interaction.user.id, text, chat=interaction.channel_id)
         await self.respond(interaction, r)
@@ -383,12 +407,27 @@ class DiscordFront:
         if r.photo is not None:
             kw["file"] = discord.File(io.BytesIO(r.photo), filename="chart.png")
         content = redact(_content(r), self.secrets) or "(empty)"
-        if interaction.response.is_done():
-            await interaction.followup.send(content, **kw)
-        else:
-            await interaction.response.send_message(content, ephemeral=r.refused, **kw)
+        with self.core.offering("discord") if r.buttons else contextlib.nullcontext():
+            if interaction.response.is_done():
+                msg = await interaction.followup.send(content, wait=True, **kw)
+                mid = getattr(msg, "id", None)
+            else:
+                resp = await interaction.response.send_message(content, ephemeral=r.refused, **kw)
+                mid = getattr(resp, "message_id", None)
+                if mid is None and r.buttons:  # an older answer without the message: ask for it
+                    mid = getattr(await interaction.original_response(), "id", None)
+            if r.buttons:
+                self._offered(interaction, mid, r.buttons)
+
+    def _offered(self, interaction: Any, message_id: int | None, buttons: list[list[Button]]) -> None:
+        if message_id is None:  # never known: its buttons act nowhere (presses are refused)
+            log.warning("Discord message with buttons has no id: its buttons will be refused")
+            return
+        self.core.offered("discord", interaction.channel_id, message_id, buttons)
 
     async def on_button(self, interaction: Any, data: str) -> None:
+        if await self._turned_away(interaction, f"button {data[:64]}"):
+            return
         mid = getattr(getattr(interaction, "message", None), "id", None)
         if mid is not None:
             self._answering.add(int(mid))
@@ -399,8 +438,9 @@ class DiscordFront:
                 self._answering.discard(int(mid))
 
     async def _on_button(self, interaction: Any, data: str) -> None:
+        mid = getattr(getattr(interaction, "message", None), "id", None)
         task = asyncio.create_task(self.core.press("discord", interaction.user.id, data,
-                                                   chat=interaction.channel_id))
+                                                   chat=interaction.channel_id, message=mid))
         done, _ = await asyncio.wait({task}, timeout=2.0)
         deferred = False
         if task not in done:  # Discord wants an answer within 3 s: defer, then edit
@@ -411,8 +451,10 @@ class DiscordFront:
             await self._send(interaction, deferred, r.text, ephemeral=True)
             return
         if r.edit is not None:
-            self._answered(getattr(getattr(interaction, "message", None), "id", None))
+            self._answered(mid)
             view = CoreView(self, r.buttons) if r.buttons else None
+            if r.buttons:
+                self._offered(interaction, mid, r.buttons)
             text = redact(r.edit, self.secrets)[:2000]
             if deferred:
                 await interaction.edit_original_response(content=text, view=view)
@@ -420,7 +462,10 @@ class DiscordFront:
                 await interaction.response.edit_message(content=text, view=view)
         elif r.text:
             kw = {"view": CoreView(self, r.buttons)} if r.buttons else {}
-            await self._send(interaction, deferred, redact(r.text, self.secrets)[:2000], **kw)
+            with self.core.offering("discord") if r.buttons else contextlib.nullcontext():
+                msg = await self._send(interaction, deferred, redact(r.text, self.secrets)[:2000], **kw)
+                if r.buttons:
+                    self._offered(interaction, msg, r.buttons)
         else:
             await self._send(interaction, deferred, r.toast or "ok", ephemeral=True)
 
@@ -439,8 +484,13 @@ class DiscordFront:
                 del self._finding_msgs[fid]
 
     @staticmethod
-    async def _send(interaction: Any, deferred: bool, content: str, **kw: Any) -> None:
+    async def _send(interaction: Any, deferred: bool, content: str, **kw: Any) -> int | None:
+        """Answer the interaction; the id of the message it made (None when not known)."""
         if deferred or interaction.response.is_done():
-            await interaction.followup.send(content, **kw)
-        else:
-            await interaction.response.send_message(content, **kw)
+            msg = await interaction.followup.send(content, wait=True, **kw)
+            return getattr(msg, "id", None)
+        resp = await interaction.response.send_message(content, **kw)
+        mid = getattr(resp, "message_id", None)
+        if mid is None and "view" in kw:
+            mid = getattr(await interaction.original_response(), "id", None)
+        return mid

@@ -2,6 +2,14 @@
 
 * Every command goes to :class:`~kimpbot.control.commands.CommandCore` with the sender's user id
   (also in group chats: the *user* is checked, never the chat).
+* Strangers are turned away first and cheaply, by a ``TypeHandler`` in group -1 that ends their
+  update with ``ApplicationHandlerStop`` (python-telegram-bot's documented pattern for "handle an
+  update before other handlers", wiki: Frequently requested design patterns): never answered in a
+  group, answered at most once a window in private (not awaited, so no update waits on a send),
+  audited in aggregate (:mod:`kimpbot.control.gate`). Updates run concurrently, so the owner's
+  ``/halt`` never waits behind a stranger or behind the owner's own slow ``/chart``.
+* Every message the bot posts with buttons is reported to the core (``offered``) and every press
+  names its message, so a button acts only on the message it was put on.
 * Every bus event is posted to ``TELEGRAM_CHAT_ID``; a signal in confirmation mode carries
   Execute / Skip buttons (edited to "expired" when it times out); reconciliation findings carry
   Adopt / Close / Ignore.
@@ -97,6 +105,7 @@ class TelegramFront:
         self._signal_msgs: dict[str, tuple[int, int, str]] = {}  # pending id -> (chat, message id, text)
         self._finding_msgs: dict[str, tuple[int, int]] = {}  # finding id -> (chat, message id)
         self._answering: set[int] = set()  # messages whose press is being handled here (edited here)
+        self._refusals: set[asyncio.Task[Any]] = set()  # answers to strangers being sent (never awaited)
         self.delivered = 0
         self.undelivered = 0
 
@@ -107,14 +116,16 @@ class TelegramFront:
         self.bot.bus.subscribe(self.on_event)
 
     async def start(self) -> None:
+        from telegram import Update
         from telegram.error import InvalidToken
         from telegram.ext import (AIORateLimiter, ApplicationBuilder, CallbackQueryHandler, MessageHandler,
-                                  filters)
+                                  TypeHandler, filters)
 
         quiet_token_loggers()
         app = (ApplicationBuilder().token(self.token).base_url(f"{self.api_url}/bot")
                .base_file_url(f"{self.api_url}/file/bot").rate_limiter(AIORateLimiter(max_retries=5))
                .concurrent_updates(True).build())
+        app.add_handler(TypeHandler(Update, self._gate), group=-1)   # strangers stop here
         app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
         app.add_handler(CallbackQueryHandler(self._on_callback))
         app.add_error_handler(self._on_error)
@@ -134,6 +145,9 @@ class TelegramFront:
 
     async def stop(self) -> None:
         self._ready.clear()
+        self.core.gate.close()
+        for t in list(self._refusals):
+            t.cancel()
         app, self.app = self.app, None
         if app is None:
             return
@@ -191,12 +205,22 @@ class TelegramFront:
         """Post ``text`` (split if long); returns the last Message or None."""
         if self.app is None:
             return None
+        if buttons:
+            with self.core.offering("telegram"):
+                return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
+        return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
+
+    async def _send(self, chat_id: int, text: str, buttons: list[list[Button]] | None, mono: bool,
+                    photo: bytes | None, reply_to: int | None, retries: int | None) -> Any:
         bot = self.app.bot
         text = redact(text, self.secrets)
         markup = _markup(buttons or [])
         if photo is not None:
-            return await self._call("sendPhoto", bot.send_photo, chat_id=chat_id, photo=photo,
-                                    caption=text[:1000] or None, reply_markup=markup, retries=retries)
+            msg = await self._call("sendPhoto", bot.send_photo, chat_id=chat_id, photo=photo,
+                                   caption=text[:1000] or None, reply_markup=markup, retries=retries)
+            if msg is not None and buttons:
+                self.core.offered("telegram", chat_id, msg.message_id, buttons)
+            return msg
         parts = _chunks(text)
         msg = None
         for i, part in enumerate(parts):
@@ -210,11 +234,15 @@ class TelegramFront:
             if reply_to is not None and i == 0:
                 kw["reply_to_message_id"] = reply_to
             msg = await self._call("sendMessage", bot.send_message, retries=retries, **kw)
+        if msg is not None and buttons:
+            self.core.offered("telegram", chat_id, msg.message_id, buttons)
         return msg
 
     async def edit(self, chat_id: int, message_id: int, text: str, buttons: list[list[Button]] | None = None) -> Any:
         if self.app is None:
             return None
+        if buttons:  # the message's new buttons replace the old ones (presses of the old are refused)
+            self.core.offered("telegram", chat_id, message_id, buttons)
         return await self._call("editMessageText", self.app.bot.edit_message_text, chat_id=chat_id,
                                 message_id=message_id, text=redact(text, self.secrets)[:MAX_TEXT],
                                 reply_markup=_markup(buttons or []))
@@ -225,6 +253,46 @@ class TelegramFront:
         return await self.send(chat_id, r.text, buttons=r.buttons, mono=r.mono, photo=r.photo, reply_to=reply_to)
 
     # ---- updates ---------------------------------------------------------------------------
+
+    async def _gate(self, update: Any, context: Any) -> None:
+        """Group -1, before every other handler: an allowed user's update goes on; anyone else's
+        stops here after a few dictionary operations (no await, no store write per update)."""
+        from telegram.ext import ApplicationHandlerStop
+
+        user = update.effective_user
+        if user is not None and self.core.authorized("telegram", user.id):
+            return
+        self._turn_away(update, None if user is None else user.id)
+        raise ApplicationHandlerStop
+
+    def _turn_away(self, update: Any, user_id: int | None) -> None:
+        q = update.callback_query
+        chat = update.effective_chat
+        chat_id = chat.id if chat is not None else None
+        if q is not None:
+            # a press's answer is a pop-up only the presser sees: allowed, rate-limited
+            r = self.core.refuse("telegram", user_id, f"button {(q.data or '')[:64]}", chat_id)
+            if r.toast:
+                self._in_background(self._call("answerCallbackQuery", q.answer, text=r.toast, show_alert=True,
+                                               retries=0))
+            return
+        msg = update.effective_message
+        text = (msg.text or "") if msg is not None else ""
+        if not text.startswith("/") or chat is None:
+            return  # not a command (a group's chatter): not an attempt, nothing to count
+        first = text.split(maxsplit=1)[0]
+        if "@" in first and first.split("@", 1)[1].lower() != self.username:
+            return  # a command for another bot in the group
+        name = first.split("@", 1)[0][:40]
+        r = self.core.refuse("telegram", user_id, name, chat_id, answer=chat.type == "private")
+        if r.text:
+            self._in_background(self.send(chat_id, r.text, reply_to=msg.message_id, retries=0))
+
+    def _in_background(self, coro: Any) -> None:
+        """Answer a stranger without holding up the update (or anyone else's)."""
+        task = asyncio.create_task(coro)
+        self._refusals.add(task)
+        task.add_done_callback(self._refusals.discard)
 
     async def _on_command(self, update: Any, context: Any) -> None:
         msg = update.effective_message
@@ -252,7 +320,9 @@ class TelegramFront:
             self._answering.discard(mid)  # type: ignore[arg-type]
 
     async def _answer_press(self, q: Any, chat_id: int | None) -> None:
-        task = asyncio.create_task(self.core.press("telegram", q.from_user.id, q.data or "", chat=chat_id))
+        mid = q.message.message_id if q.message is not None else None
+        task = asyncio.create_task(self.core.press("telegram", q.from_user.id, q.data or "", chat=chat_id,
+                                                   message=mid))
         done, _ = await asyncio.wait({task}, timeout=4.0)
         answered = False
         if task not in done:  # an execution takes a while: answer the press now, report after

@@ -23,12 +23,17 @@ from .conftest import STRATEGY, scan_for_secrets, wait_until
 from .test_discord_bot import D_INTRUDER, D_OWNER, FakeInteraction
 
 
-class PressOn(FakeInteraction):
-    """A press on a given message (as a component interaction carries ``message``)."""
+BOT_CHANNEL = int(FakeDiscord.__init__.__kwdefaults__["channel_id"])   # the fake's text channel
 
-    def __init__(self, user_id: int, message_id: int | str | None = None) -> None:
+
+class PressOn(FakeInteraction):
+    """A press on a given message of the bot's channel (as a component interaction carries
+    ``message`` and ``channel_id``)."""
+
+    def __init__(self, user_id: int, message_id: int | str | None = None, channel_id: int = BOT_CHANNEL) -> None:
         super().__init__(user_id)
         self.message = SimpleNamespace(id=int(message_id)) if message_id is not None else None
+        self.channel_id = channel_id
 
 
 def ids_of(rec: dict) -> list[str]:
@@ -68,6 +73,12 @@ def signal_event(pid: str, *, action: str = "enter") -> Event:
                            f"+1.20%, z -2.40, target 0.5%. Execute or Skip within 60 s.", "info",
                  {"pending_id": pid, "symbol": "BTC", "direction": "long_premium", "action": action,
                   "size_krw": 100000.0, "premium_pct": 1.2, "z": -2.4, "expires_ms": time.time() * 1000 + 60_000})
+
+
+async def posted(front: DiscordFront, rec: dict) -> None:
+    """Wait until the bot has the answer to its post (the fake records it a moment before): from
+    then on its buttons are bound to the message."""
+    assert await wait_until(lambda: int(rec["message_id"]) in front._views)
 
 
 async def real_signal(rig, since: int = 0) -> dict:
@@ -191,6 +202,7 @@ async def test_webhook_critical_alerts_outlast_ordinary_retries(log_records):
 async def test_signal_gets_execute_skip_buttons_and_a_press_executes(rig, front, log_records):
     dc = rig.dc
     rec = await real_signal(rig)
+    await posted(front, rec)
     ids = ids_of(rec)
     pid = ids[0][2:]
     assert ids == [f"x:{pid}", f"s:{pid}"]
@@ -220,6 +232,7 @@ async def test_signal_gets_execute_skip_buttons_and_a_press_executes(rig, front,
 
 async def test_skip_button_skips_through_the_core(rig, front):
     rec = await real_signal(rig)
+    await posted(front, rec)
     skip = ids_of(rec)[1]
     assert skip.startswith("s:")
     it = PressOn(D_OWNER, rec["message_id"])
@@ -276,6 +289,7 @@ async def test_each_finding_gets_adopt_close_ignore(rig, front):
         assert [c["label"] for row in rec["components"] for c in row["components"]] == ["Adopt", "Close", "Ignore"]
         assert rig.core.findings[fid] == {"text": text, "state": "open"}
         fids.append((fid, rec["message_id"]))
+        await posted(front, rec)
 
     bad = PressOn(D_INTRUDER, fids[0][1])
     await front.on_button(bad, f"ra:{fids[0][0]}")
@@ -438,6 +452,7 @@ async def test_an_answer_in_one_chat_clears_the_buttons_in_the_other(rig, front)
     drec = await dc.wait_for_message(lambda r: r["content"] == f"🔎 {text}", since=n_dc)
     trec = await tg.wait_for(lambda r: r["method"] == "sendMessage" and r.get("text") == f"🔎 {text}", since=n_tg)
     fid = ids_of(drec)[0][3:]
+    await posted(front, drec)
     assert {d for _t, d in tg.buttons(trec["message_id"], chat_id=OWNER)} == {f"ra:{fid}", f"rc:{fid}", f"ri:{fid}"}
     n = len(tg.sent)
     await front.on_button(PressOn(D_OWNER, drec["message_id"]), f"ri:{fid}")
