@@ -105,6 +105,7 @@ class Trader:
                                                                by="executor")
         await self.refresh_balances()
         await self.reconcile()
+        self.risk.protections_check()  # exits settled by the reconciliation count too
         hs = self.store.halt_state()
         if hs.halted:
             self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
@@ -177,6 +178,8 @@ class Trader:
                 # no offer to press while entries are halted or paused; say why once in a while
                 hs = self.store.halt_state()
                 self._refused(sig, [f"halted: {hs.reason}" if hs.halted else "entries paused (/stop)"])
+            elif why := self.risk.protection_refusal(sym):  # a cooldown, or a protection that just halted
+                self._refused(sig, [why])
             elif self.state.trade_mode == "auto":
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
@@ -290,6 +293,7 @@ class Trader:
                 self.risk.order_ok()  # a "partial" made of one leg and its unwind is no success
             if sig.action == "exit" and pos is not None:
                 self._exit_done(pos.id, sym, out)
+                self.risk.protections_check()  # SPEC §3 protections: a booked exit may trip one
             await self.refresh_balances()
             return out
         finally:

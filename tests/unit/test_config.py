@@ -34,7 +34,7 @@ def test_shipped_strategy_file_is_spec_defaults():
 
 @pytest.mark.parametrize("text,key,fragment", [
     ('strategy = "yolo"', "strategy", "one of zscore, multi_timeframe, optimized"),
-    ("[zscore]\nentry_threshold = -1", "zscore.entry_threshold", ">= 0.0"),
+    ("[zscore]\nentry_threshold = -1", "zscore.entry_threshold", "in [0.0, 100.0]"),
     ("[zscore]\nentry_treshold = 2", "entry_treshold", "a known key"),
     ("[optimized]\nmax_single_position = 1.5", "optimized.max_single_position", "in [0.0, 1.0]"),
     ("[optimized.allocation]\nBTC = 0.8\nETH = 0.5\nXRP = 0.1", "optimized.allocation", "summing to at most 1.0"),
@@ -50,10 +50,14 @@ def test_bad_values_named(text, key, fragment):
     assert key in msg and fragment in msg
 
 
-def test_missing_file_means_builtin_defaults(tmp_path):
-    cfg = load_owner_config(tmp_path / "nope.toml")
-    assert cfg.source == "built-in defaults"
-    assert "strategy" not in [k for k, v in cfg.params.values.items() if v.owner_set]
+def test_missing_file_is_an_error_naming_the_path_and_how_to_create_it(tmp_path):
+    # issue 10 §6: a missing file used to give built-in defaults for every money number, silently
+    with pytest.raises(ConfigError) as ei:
+        load_owner_config(tmp_path / "nope.toml")
+    msg = str(ei.value)
+    assert "KIMPBOT_STRATEGY_FILE" in msg and str(tmp_path / "nope.toml") in msg and "cp strategy.toml" in msg
+    # only an explicit None (library use, tests, backtest what-ifs) means SPEC's defaults
+    assert load_owner_config(None).source == "built-in defaults"
 
 
 def test_settings_env():
