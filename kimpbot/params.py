@@ -64,7 +64,7 @@ class ParamSpec:
             elif self.max is not None:
                 parts.append(f"<= {self.max}")
         if self.nullable:
-            parts.append("or omitted/\"none\" to switch it off")
+            parts.append("or \"none\" to switch it off")
         return " ".join(parts)
 
     def coerce(self, raw: Any) -> Any:
