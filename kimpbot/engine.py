@@ -331,12 +331,18 @@ class Bot:
             self.market.on_book(await ex.order_book(sym))
         except (ExchangeUnavailable, BadMarketData) as exc:
             log.warning("REST fallback: %s", exc)
+        except Exception as exc:  # a truncated answer can fail inside the client library: skip this book only
+            log.warning("REST fallback: %s %s order book skipped: %s: %s", type(ex).__name__, sym,
+                        type(exc).__name__, exc)
 
     async def _refresh_usdt(self) -> None:
         try:
             t = await self.upbit.ticker("USDT")
         except (ExchangeUnavailable, BadMarketData) as exc:
             log.warning("REST fallback: %s", exc)
+            return
+        except Exception as exc:  # as for a book: a malformed answer skips this reading only
+            log.warning("REST fallback: Upbit KRW-USDT ticker skipped: %s: %s", type(exc).__name__, exc)
             return
         self.market.on_fx(FxRate("usdt", t.last, t.exchange_ts, t.received_ts))
 
