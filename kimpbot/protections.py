@@ -257,3 +257,24 @@ class ProtectionGuard:
     def reset(self) -> None:
         """/resume: every count starts again now (the owner has looked at what tripped)."""
         self.store.set_state(SINCE_KEY, self.now_ms())
+
+
+def unfillable_sizes(owner: Any, rules: dict[tuple[str, str], Any], fx: float | None) -> list[str]:
+    """At start, with each venue's own minimums: the coins whose smallest entry (or, live, the canary
+    cap) is below a venue's minimum order, so those entries can never fill. Upbit's KRW minimum is
+    also refused by the loader; Binance's minimum is per symbol in USDT (read at start), converted
+    at the FX rate in force (skipped while there is none)."""
+    from kimpbot.config import smallest_orders_krw
+
+    out: list[str] = []
+    for sym, krw in smallest_orders_krw(owner.params, owner.strategy).items():
+        u, b = rules.get(("upbit", sym)), rules.get(("binance", sym))
+        if u is not None and krw < float(u.min_notional):
+            out.append(f"{sym}: the smallest entry {krw:,.0f} KRW is below Upbit's minimum order "
+                       f"{float(u.min_notional):,.0f} KRW")
+        if b is not None and fx:
+            need = float(b.min_notional) * fx
+            if krw < need:
+                out.append(f"{sym}: the smallest entry {krw:,.0f} KRW is below Binance's minimum notional "
+                           f"{b.min_notional} USDT (~{need:,.0f} KRW at {fx:,.2f}); such entries are refused")
+    return out

@@ -21,6 +21,7 @@ from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, Trade
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
+from kimpbot.protections import unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position, Signal
@@ -106,6 +107,10 @@ class Trader:
         await self.refresh_balances()
         await self.reconcile()
         self.risk.protections_check()  # exits settled by the reconciliation count too
+        fx = self.market.fx.rate()
+        for problem in unfillable_sizes(self.owner, self.rules, fx.rate if fx else None):
+            self.bus.publish(Event("error", f"sizes that cannot fill: {problem} (capital / sizes in the strategy "
+                                            "file)", "warning", {"rule": "minimum order"}))
         hs = self.store.halt_state()
         if hs.halted:
             self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",

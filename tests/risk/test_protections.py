@@ -189,3 +189,22 @@ def test_a_halt_survives_a_restart_and_a_loss_is_not_alerted_twice(tmp_path):
         assert [e for e in bus2.history if e.kind in ("halt", "protection")] == []
     finally:
         store.close()
+
+
+def test_sizes_below_a_venues_minimum_are_named_at_start():
+    from decimal import Decimal
+
+    from kimpbot.execution.venues import MarketRules
+    from kimpbot.protections import unfillable_sizes
+
+    rules = {("upbit", s): MarketRules(Decimal("0.0001"), Decimal("0.0001"), Decimal("5000")) for s in
+             ("BTC", "ETH", "XRP")}
+    rules |= {("binance", "BTC"): MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100")),
+              ("binance", "ETH"): MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("20")),
+              ("binance", "XRP"): MarketRules(Decimal("0.1"), Decimal("0.1"), Decimal("5"))}
+    assert unfillable_sizes(load_owner_config(None), rules, 1380.0) == []  # SPEC's sizes fill everywhere
+    small = load_owner_config(None, "[capital]\ninitial_capital_krw = 3_000_000\n")
+    # BTC: 3,000,000 x 0.4 x 0.1 x 1.5 / 3 = 60,000 KRW < 100 USDT (138,000 KRW)
+    (problem,) = unfillable_sizes(small, rules, 1380.0)
+    assert problem.startswith("BTC: the smallest entry 60,000 KRW is below Binance's minimum notional 100 USDT")
+    assert unfillable_sizes(small, rules, None) == []  # no rate yet: not judged
