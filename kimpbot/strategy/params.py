@@ -43,7 +43,7 @@ def _positive(what: str) -> "Callable[[Any], str | None]":
 
 _TARGET = _positive("a target of 0 or less closes every position at a loss or break-even after fees: churn")
 _SIZE = _positive("a size of 0 never trades; to stop trading use /stop or /halt")
-MAX_PCT = 100.0  # no percent threshold or target of a hedged pair is above 100 %
+MAX_PCT = 100.0  # no target or stop of a hedged pair is beyond 100 % of its notional
 
 
 def _allocation_ok(v: dict) -> str | None:
@@ -67,13 +67,12 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("zscore.window_days", float, 20.0, "rolling window of the z-score, as a span of time (days)",
               min=0.01, max=365),
     ParamSpec("zscore.bar_minutes", int, 5, "bar length the z window counts (minutes)", min=1, max=1440),
-    ParamSpec("zscore.entry_threshold", float, 2.0, "enter when |z| >= this", min=0.0, max=100.0),
-    ParamSpec("zscore.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0,
-              max=MAX_PCT),
+    ParamSpec("zscore.entry_threshold", float, 2.0, "enter when |z| >= this", min=0.0),
+    ParamSpec("zscore.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
     ParamSpec("zscore.min_profit_exit", float, 0.4, "exit needs net profit >= this (percent of entry notional)",
               max=MAX_PCT, check=_TARGET),
     ParamSpec("zscore.exit_z", float, 0.5, "exit needs |z| <= this (SPEC names a reversion threshold, no number)",
-              origin="open", min=0.0, max=100.0),
+              origin="open", min=0.0),
     ParamSpec("zscore.position_size", float, 0.10, "size of one entry, fraction of the symbol's capital",
               min=0.0, max=1.0, check=_SIZE),
     # -- multi_timeframe --
@@ -86,32 +85,30 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
     # -- optimized (extreme-value multi-symbol), the owner's confirmed choice --
     ParamSpec("optimized.base_size", float, 0.10, "base size, fraction of the symbol's capital", min=0.0, max=1.0,
               check=_SIZE),
-    ParamSpec("optimized.normal_z", float, 2.0, "normal tier: |z| >= this", min=0.0, max=100.0),
+    ParamSpec("optimized.normal_z", float, 2.0, "normal tier: |z| >= this", min=0.0),
     ParamSpec("optimized.normal_size_mult", float, 1.5, "normal tier size, multiple of base size", min=0.0,
               max=100.0, check=_SIZE),
     ParamSpec("optimized.normal_target", float, 0.8, "normal tier target net profit (percent)", max=MAX_PCT,
               check=_TARGET),
-    ParamSpec("optimized.extreme_z", float, 3.0, "extreme tier: |z| >= this", min=0.0, max=100.0),
+    ParamSpec("optimized.extreme_z", float, 3.0, "extreme tier: |z| >= this", min=0.0),
     ParamSpec("optimized.extreme_size_mult", float, 2.0, "extreme tier size, multiple of base size", min=0.0,
               max=100.0, check=_SIZE),
     ParamSpec("optimized.extreme_target", float, 1.5, "extreme tier target net profit (percent)", max=MAX_PCT,
               check=_TARGET),
-    ParamSpec("optimized.ultra_z", float, 4.0, "ultra-extreme tier: |z| >= this", min=0.0, max=100.0),
+    ParamSpec("optimized.ultra_z", float, 4.0, "ultra-extreme tier: |z| >= this", min=0.0),
     ParamSpec("optimized.ultra_size", float, 0.40, "ultra-extreme size, fraction of the symbol's capital",
               min=0.0, max=1.0, check=_SIZE),
     ParamSpec("optimized.ultra_target", float, 2.0, "ultra-extreme target net profit (percent)", max=MAX_PCT,
               check=_TARGET),
     ParamSpec("optimized.max_single_position", float, 0.4,
               "largest position, fraction of the symbol's capital", min=0.0, max=1.0, check=_SIZE),
-    ParamSpec("optimized.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0,
-              max=MAX_PCT),
+    ParamSpec("optimized.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
     ParamSpec("optimized.allocation", dict, {"BTC": 0.40, "ETH": 0.35, "XRP": 0.25},
               "capital split per symbol (fractions)", check=_allocation_ok),
     ParamSpec("optimized.normal_splits", int, 3,
               "normal tier is added in this many equal splits as |z| deepens", origin="open", min=1, max=20),
     ParamSpec("optimized.split_step_z", float, 0.5,
-              "each further split needs |z| this much deeper than the last add", origin="open", min=0.01,
-              max=100.0),
+              "each further split needs |z| this much deeper than the last add", origin="open", min=0.01),
     ParamSpec("optimized.topup_on_deeper_tier", bool, True,
               "when |z| reaches a deeper tier while a position is open, top it up to that tier's size and "
               "adopt that tier's target (never above max_single_position)", origin="open"),

@@ -34,7 +34,7 @@ def test_shipped_strategy_file_is_spec_defaults():
 
 @pytest.mark.parametrize("text,key,fragment", [
     ('strategy = "yolo"', "strategy", "one of zscore, multi_timeframe, optimized"),
-    ("[zscore]\nentry_threshold = -1", "zscore.entry_threshold", "in [0.0, 100.0]"),
+    ("[zscore]\nentry_threshold = -1", "zscore.entry_threshold", ">= 0.0"),
     ("[zscore]\nentry_treshold = 2", "entry_treshold", "a known key"),
     ("[optimized]\nmax_single_position = 1.5", "optimized.max_single_position", "in [0.0, 1.0]"),
     ("[optimized.allocation]\nBTC = 0.8\nETH = 0.5\nXRP = 0.1", "optimized.allocation", "summing to at most 1.0"),

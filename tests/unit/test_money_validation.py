@@ -270,3 +270,14 @@ def test_demo_without_a_strategy_file_uses_the_packaged_defaults(tmp_path, monke
     assert cli._demo_strategy_file() == DEFAULT_STRATEGY_FILE
     assert "kimpbot's default strategy file" in capsys.readouterr().out
     assert sys.modules["kimpbot.cli"] is cli
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=300), strategy_texts().map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_fuzz_strategy_file_bytes(tmp_path, data):
+    p = tmp_path / "fuzz.toml"
+    p.write_bytes(data)
+    try:
+        load_owner_config(p)
+    except ConfigError as exc:
+        assert str(exc)
