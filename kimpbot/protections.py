@@ -203,6 +203,7 @@ class ProtectionGuard:
         self.bus = bus
         self.now_ms = now_ms
         self._halt = halt
+        self._cache: tuple[int, History] | None = None  # (read at ms, history)
         self.configure(owner)
         # losses booked before a restart were alerted by the run that booked them
         self._cooldowns_alerted: set[str] = {r.id for r in self.history().trips if r.loss}
@@ -214,16 +215,25 @@ class ProtectionGuard:
     def since_ms(self) -> int:
         return int(self.store.get_state(SINCE_KEY, 0) or 0)
 
-    def history(self) -> History:
+    # Entry signals ask several times a second while a cooldown lasts: the history read from the store is
+    # reused for this long. Every exit this process books calls check(), which reads afresh.
+    CACHE_MS = 2_000
+
+    def history(self, fresh: bool = False) -> History:
+        now = self.now_ms()
+        if not fresh and self._cache is not None and 0 <= now - self._cache[0] < self.CACHE_MS:
+            return self._cache[1]
         since = self.since_ms()
         # trades only matter for today's rollback costs: the newest few hundred cover any day
-        return History.from_docs(self.store.positions(status="closed"), self.store.trades(limit=500), since)
+        h = History.from_docs(self.store.positions(status="closed"), self.store.trades(limit=500), since)
+        self._cache = (now, h)
+        return h
 
     def check(self) -> list[str]:
         """Trip what the history trips: halt (once) on a halting rule, alert a new cooldown once.
         Returns the halting trips' texts (empty: nothing halts)."""
         now = self.now_ms()
-        h = self.history()
+        h = self.history(fresh=True)
         for sym in self.symbols:
             cool = cooldown_trip(h, self.limits, sym, now)
             r = last_loss(h, sym)
@@ -257,6 +267,7 @@ class ProtectionGuard:
     def reset(self) -> None:
         """/resume: every count starts again now (the owner has looked at what tripped)."""
         self.store.set_state(SINCE_KEY, self.now_ms())
+        self._cache = None
 
 
 def unfillable_sizes(owner: Any, rules: dict[tuple[str, str], Any], fx: float | None) -> list[str]:

@@ -107,8 +107,10 @@ class RiskManager:
         """Why a protection refuses an entry in ``symbol`` now (tripping a halt on the way)."""
         if self.protections is None:
             return None
-        self.protections.check()
-        return self.protections.entry_refusal(symbol)
+        why = self.protections.entry_refusal(symbol)
+        if why and not self.halted:
+            self.protections.check()  # a halting rule (after a restart, say) halts here, once
+        return why
 
     # ---- emergency conditions -------------------------------------------------------------
 

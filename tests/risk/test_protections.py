@@ -31,11 +31,14 @@ def env(tmp_path):
 _n = iter(range(1, 10_000))
 
 
-def book_exit(store: Store, clock: ManualClock, symbol: str, realized: float) -> str:
-    """A round trip as the executor books it: an open position, closed with its realized P&L."""
+def book_exit(store: Store, clock: ManualClock, symbol: str, realized: float, risk: RiskManager | None = None) -> str:
+    """A round trip as the executor books it: an open position, closed with its realized P&L; with
+    ``risk``, followed by the check the trader makes after every exit."""
     pid = f"P{next(_n)}"
     store.upsert_position({"id": pid, "symbol": symbol, "direction": "long_premium", "opened_ts": clock.now_ms()})
     store.close_position(pid, realized_krw=realized)
+    if risk is not None:
+        risk.protections_check()
     return pid
 
 
@@ -154,7 +157,7 @@ def test_cooldown_after_a_loss_blocks_that_coin_alerts_once_and_ends(env):
 
 def test_resume_lifts_a_cooldown_early(env):
     risk, store, bus, clock = env
-    book_exit(store, clock, "ETH", -1)
+    book_exit(store, clock, "ETH", -1, risk)
     assert entry_refusals(risk, "ETH") is not None
     assert risk.resume("owner")
     assert entry_refusals(risk, "ETH") is None
@@ -164,7 +167,7 @@ def test_check_entry_names_the_protection(env):
     risk, store, bus, clock = env
     from test_risk import ctx  # the risk tests' entry context (tests/risk on the path via rootdir)
 
-    book_exit(store, clock, "BTC", -1_000)
+    book_exit(store, clock, "BTC", -1_000, risk)
     sig = Signal("BTC", Direction.LONG_PREMIUM, "enter", 2_400_000.0, -2.5, 1.5, "normal", 0.8, "test", 0)
     reasons = risk.check_entry(sig, ctx())
     assert any("cooldown after a loss" in r for r in reasons)
