@@ -281,3 +281,14 @@ def test_fuzz_strategy_file_bytes(tmp_path, data):
         load_owner_config(p)
     except ConfigError as exc:
         assert str(exc)
+
+
+def test_set_on_a_file_that_became_a_fifo_or_non_utf8_is_refused(tmp_path):
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):  # and does not wait for a writer
+        plan_change(fifo, "zscore.exit_z", "0.6", "t", "d")
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"strategy = \"zscore\" # \xff\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        plan_change(bad, "zscore.exit_z", "0.6", "t", "d")
