@@ -278,8 +278,11 @@ def check_data_dir(data_dir: Path) -> None:
     """The data dir holds the journal: it must be a directory kimpbot can create and write."""
     d = Path(data_dir)
     probe = d
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    try:
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory path ({exc})") from None
     if probe.exists() and not probe.is_dir():
         raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
@@ -300,9 +303,9 @@ def read_strategy_text(path: Path) -> str:
     except FileNotFoundError:
         raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
                           f"an existing strategy file: {path} does not exist; {how}") from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # permission on a parent, a NUL byte, a name too long
         raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a strategy file kimpbot can read ({exc.strerror or exc}); {how}") from None
+                          f"a strategy file kimpbot can read ({getattr(exc, 'strerror', None) or exc}); {how}") from None
     if stat.S_ISDIR(st.st_mode):
         raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
                           f"a file, not a directory: {path} is a directory; {how}")

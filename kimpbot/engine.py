@@ -35,6 +35,7 @@ from kimpbot.execution.trader import Trader
 from kimpbot.execution.venues import PerpVenue, TradingVenue
 from kimpbot.models import BadMarketData, FxRate, Venue
 from kimpbot.params import ParamSet, ParamValue
+from kimpbot.protections import protections_line
 from kimpbot.store import Store
 from kimpbot.strategy.params import StrategyParams
 
@@ -401,6 +402,7 @@ class Bot:
         ]
         if self.state.warmup_note:
             lines.append(self.state.warmup_note)
+        lines.append(protections_line(self.owner))
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return "\n".join(lines)

@@ -289,3 +289,11 @@ def unfillable_sizes(owner: Any, rules: dict[tuple[str, str], Any], fx: float | 
                 out.append(f"{sym}: the smallest entry {krw:,.0f} KRW is below Binance's minimum notional "
                            f"{b.min_notional} USDT (~{need:,.0f} KRW at {fx:,.2f}); such entries are refused")
     return out
+
+
+def protections_line(owner: Any) -> str:
+    """The protections in force, for the start banner."""
+    lim = Limits.from_owner(owner)
+    return (f"protections: halt at a daily loss of {_krw(lim.daily_loss_krw)} ({lim.daily_loss_pct:g} %), "
+            f"{lim.max_round_trips} round trips per coin per hour or {lim.max_consecutive_losses} losses in a row; "
+            f"{lim.cooldown_minutes:g} min cooldown after a loss")

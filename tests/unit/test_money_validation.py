@@ -255,11 +255,16 @@ _ENV_NAMES = ["KIMPBOT_MODE", "KIMPBOT_TRADE_MODE", "KIMPBOT_HTTP_PORT", "KIMPBO
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(_ENV_NAMES),
-                       st.one_of(st.text(max_size=20), st.sampled_from(["²", "99999999999", "-1", "live", "1,２"])),
+                       st.one_of(st.text(max_size=20), st.sampled_from(["²", "99999999999", "-1", "live", "1,２", "a\x00b",
+                                                                        "/dev/null", "/", "x" * 300])),
                        max_size=6))
 def test_fuzz_env_gives_settings_or_a_config_error(env):
+    from kimpbot.config import check_data_dir
+
     try:
-        load_settings(env)
+        s = load_settings(env)
+        check_data_dir(s.data_dir)  # what `run` and `config check` do next
+        load_owner_config(s.strategy_file)
     except ConfigError as exc:
         assert str(exc)
 
