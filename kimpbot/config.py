@@ -406,7 +406,7 @@ def check_money(params: ParamSet, sp: StrategyParams) -> None:
         if not krw >= UPBIT_MIN_ORDER_KRW:
             raise ConfigError("capital / sizes", f"{sym} {krw:,.0f} KRW",
                               f"orders of at least Upbit's minimum {UPBIT_MIN_ORDER_KRW:,.0f} KRW: the smallest "
-                              f"{sym} order (capital.initial_capital_krw x allocation x the smallest size"
+                              f"{sym} order, {krw:,.0f} KRW (capital.initial_capital_krw x allocation x the smallest size"
                               + (", or market.order_krw" if params["market.order_krw"] is not None else "")
                               + ") can never fill; raise the capital or the sizes, or give the coin no allocation")
 
