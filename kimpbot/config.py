@@ -289,15 +289,15 @@ def check_data_dir(data_dir: Path) -> None:
         raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory kimpbot can write ({probe} is read-only for it)")
 
 
-HOW_TO_CREATE = ("copy the repository's strategy.toml there (cp strategy.toml {path}) and edit it, or point "
-                 "KIMPBOT_STRATEGY_FILE at your strategy file")
+HOW_TO_CREATE = ("create it from the repository's strategy.toml (SPEC's defaults; kimpbot ships a copy: "
+                 "cp {default} {path}) and edit it, or point KIMPBOT_STRATEGY_FILE at your strategy file")
 
 
 def read_strategy_text(path: Path) -> str:
     """The text of the owner's strategy file, or a ConfigError naming the path, what is wrong and what
     to do: a missing file (the money numbers would be defaults nobody chose), a directory, a FIFO or
     device (reading one could block forever), an unreadable or non-UTF-8 file."""
-    how = HOW_TO_CREATE.format(path=path)
+    how = HOW_TO_CREATE.format(default=DEFAULT_STRATEGY_FILE, path=Path(os.path.abspath(path)) if str(path) else path)
     try:
         st = os.stat(path)  # follows a symlink: its target must be a regular file
     except FileNotFoundError:

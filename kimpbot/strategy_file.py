@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimpbot.config import ALL_SPECS, OwnerConfig, load_owner_config, read_strategy_text
+from kimpbot.config import ALL_SPECS, DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
 from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
 
 # Keys whose new value the running bot can take at once: the numbers read at each decision.
@@ -352,7 +352,7 @@ def plan_change(path: Path, name: str, raw: str, by: str, today: str) -> ParamCh
         # kimpbot started with this file: a file with one key would put SPEC's defaults in force for
         # every other money number at the next start, so nothing is created
         raise FileRefusal(shown, raw, "an existing strategy file",
-                          f"{shown}: the strategy file {path} is gone; restore it (e.g. cp strategy.toml {path}) "
+                          f"{shown}: the strategy file {path} is gone; restore it (e.g. from a backup, or cp {DEFAULT_STRATEGY_FILE} {path} and edit it) "
                           "and ask again")
     text = read_file(path)
     try:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
 from kimpbot.params import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_missing_file_is_an_error_naming_the_path_and_how_to_create_it(tmp_path)
     with pytest.raises(ConfigError) as ei:
         load_owner_config(tmp_path / "nope.toml")
     msg = str(ei.value)
-    assert "KIMPBOT_STRATEGY_FILE" in msg and str(tmp_path / "nope.toml") in msg and "cp strategy.toml" in msg
+    assert "KIMPBOT_STRATEGY_FILE" in msg and f"cp {DEFAULT_STRATEGY_FILE} {tmp_path / 'nope.toml'}" in msg
     # only an explicit None (library use, tests, backtest what-ifs) means SPEC's defaults
     assert load_owner_config(None).source == "built-in defaults"
 
