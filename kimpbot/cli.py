@@ -29,10 +29,12 @@ def _load_env(env_file: str | None) -> None:
 
 
 def _settings_and_owner(args: argparse.Namespace, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    from kimpbot.config import load_owner_config, load_settings
+    from kimpbot.config import check_data_dir, load_owner_config, load_settings
 
+    # `run` and `config check` share this: config check fails on every config error run would meet
     settings = load_settings(env)
     owner = load_owner_config(settings.strategy_file)
+    check_data_dir(settings.data_dir)
     return settings, owner
 
 
@@ -188,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from kimpbot.sim.market import SimMarket
         from kimpbot.sim.servers import SimServers
 
-        owner = load_owner_config(Path(os.environ.get("KIMPBOT_STRATEGY_FILE", "strategy.toml")))
+        owner = load_owner_config(_demo_strategy_file())
         market = SimMarket(owner.strategy.symbols, seed=args.seed)
         market.speed = args.speed  # a demo wants to see the premium move within minutes, not hours
         sim = SimServers(market)
@@ -211,6 +213,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await sim.stop()
 
     return asyncio.run(main())
+
+
+def _demo_strategy_file() -> Path:
+    """The demo's strategy file: KIMPBOT_STRATEGY_FILE, else ./strategy.toml, else (the demo trades only
+    simulated money) kimpbot's packaged default file, said out loud. `run` has no such fallback."""
+    raw = os.environ.get("KIMPBOT_STRATEGY_FILE")
+    if raw is not None:
+        if not raw.strip():
+            raise ConfigError("KIMPBOT_STRATEGY_FILE", raw, "the path of a strategy file, or leave it unset")
+        return Path(raw.strip()).expanduser()
+    here = Path("strategy.toml")
+    if here.exists():
+        return here
+    from kimpbot.config import DEFAULT_STRATEGY_FILE
+
+    print(f"demo: no ./strategy.toml; using kimpbot's default strategy file {DEFAULT_STRATEGY_FILE} "
+          "(SPEC's defaults; simulated money only)", flush=True)
+    return DEFAULT_STRATEGY_FILE
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -254,15 +274,16 @@ def _setup_logging(args: argparse.Namespace, settings: Any) -> None:
     from kimpbot.logs import setup_logging
 
     # KIMPBOT_LOG_FILE: also log to a size-rotated file (journald/docker keep stderr otherwise)
-    setup_logging(args.log_level, settings.secrets(), log_file=os.environ.get("KIMPBOT_LOG_FILE") or None)
+    setup_logging(args.log_level or settings.log_level, settings.secrets(),
+                  log_file=os.environ.get("KIMPBOT_LOG_FILE") or None)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kimpbot", description="Hedged kimchi-premium bot (Upbit KRW vs Binance USDT-M)")
     p.add_argument("--version", action="version", version=f"kimpbot {__version__}")
     p.add_argument("--env-file", help="dotenv file with secrets and endpoints (default: ./.env if present)")
-    p.add_argument("--log-level", default=os.environ.get("KIMPBOT_LOG_LEVEL", "INFO"),
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # default: KIMPBOT_LOG_LEVEL (validated with the rest of the environment, after .env is loaded)
+    p.add_argument("--log-level", default=None, type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = p.add_subparsers(dest="command", required=True)
 
     def runtime_flags(sp: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ from kimpbot.execution.trader import Trader
 from kimpbot.execution.venues import PerpVenue, TradingVenue
 from kimpbot.models import BadMarketData, FxRate, Venue
 from kimpbot.params import ParamSet, ParamValue
+from kimpbot.protections import protections_line
 from kimpbot.store import Store
 from kimpbot.strategy.params import StrategyParams
 
@@ -331,12 +332,18 @@ class Bot:
             self.market.on_book(await ex.order_book(sym))
         except (ExchangeUnavailable, BadMarketData) as exc:
             log.warning("REST fallback: %s", exc)
+        except Exception as exc:  # a truncated answer can fail inside the client library: skip this book only
+            log.warning("REST fallback: %s %s order book skipped: %s: %s", type(ex).__name__, sym,
+                        type(exc).__name__, exc)
 
     async def _refresh_usdt(self) -> None:
         try:
             t = await self.upbit.ticker("USDT")
         except (ExchangeUnavailable, BadMarketData) as exc:
             log.warning("REST fallback: %s", exc)
+            return
+        except Exception as exc:  # as for a book: a malformed answer skips this reading only
+            log.warning("REST fallback: Upbit KRW-USDT ticker skipped: %s: %s", type(exc).__name__, exc)
             return
         self.market.on_fx(FxRate("usdt", t.last, t.exchange_ts, t.received_ts))
 
@@ -395,6 +402,7 @@ class Bot:
         ]
         if self.state.warmup_note:
             lines.append(self.state.warmup_note)
+        lines.append(protections_line(self.owner))
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return "\n".join(lines)

@@ -24,6 +24,16 @@ class ConfigError(ValueError):
         super().__init__(f"{key} = {value!r} is invalid: allowed {allowed}")
 
 
+_INT_LIMIT = 10**15
+
+
+def _short(raw: object) -> object:
+    """A huge integer shown by its size, not its 400 digits."""
+    if isinstance(raw, int) and abs(raw) > _INT_LIMIT:
+        return f"{str(raw)[:12]}... ({len(str(abs(raw)))} digits)"
+    return raw
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     key: str  # dotted path in the TOML file, e.g. "zscore.entry_threshold"
@@ -54,12 +64,13 @@ class ParamSpec:
             elif self.max is not None:
                 parts.append(f"<= {self.max}")
         if self.nullable:
-            parts.append("or omitted/\"none\" to switch it off")
+            parts.append("or \"none\" to switch it off")
         return " ".join(parts)
 
     def coerce(self, raw: Any) -> Any:
         """Validate one raw TOML value; raise ConfigError naming this key."""
-        if self.nullable and (raw is None or (isinstance(raw, str) and raw.lower() in ("none", "off", ""))):
+        # only an explicit "none"/"off" switches a key off: an empty value ("") is a mistake, not a choice
+        if self.nullable and (raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "off"))):
             return None
         value: Any
         if self.kind is bool:
@@ -69,11 +80,18 @@ class ParamSpec:
         elif self.kind is int:
             if isinstance(raw, bool) or not isinstance(raw, int):
                 raise ConfigError(self.key, raw, self.allowed())
+            if abs(raw) > _INT_LIMIT:  # no count kimpbot reads is this large; later float maths would overflow
+                raise ConfigError(self.key, _short(raw), self.allowed())
             value = raw
         elif self.kind is float:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 raise ConfigError(self.key, raw, self.allowed())
-            value = float(raw)
+            try:  # a TOML integer may be far larger than any float (10**400): refused, not an OverflowError
+                value = float(raw)
+            except OverflowError:
+                raise ConfigError(self.key, _short(raw), self.allowed() + " (a finite number)") from None
+            if not math.isfinite(value):
+                raise ConfigError(self.key, raw, self.allowed() + " (a finite number)")
         elif self.kind is str:
             if not isinstance(raw, str):
                 raise ConfigError(self.key, raw, self.allowed())

@@ -17,6 +17,7 @@ from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot
+from kimpbot.protections import ProtectionGuard
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position, Signal
 
@@ -45,7 +46,9 @@ class RiskManager:
         self.store = store
         self.bus = bus
         self.clock = clock
+        self.protections: ProtectionGuard | None = None
         self.configure(owner)
+        self.protections = ProtectionGuard(owner, store, bus, clock.now_ms, lambda why, by: self.halt(why, by=by))
         self._prices: dict[tuple[str, str], deque[tuple[int, float]]] = {}
         self.failures = 0
 
@@ -59,6 +62,8 @@ class RiskManager:
         self.max_failures = int(owner["risk.max_order_failures"])
         self.canary = owner["risk.live_canary_max_krw"]
         self.funding_guard = owner["risk.funding_guard_minutes"]
+        if self.protections is not None:
+            self.protections.configure(owner)
 
     # ---- halt ---------------------------------------------------------------------------
 
@@ -78,11 +83,34 @@ class RiskManager:
 
     def resume(self, by: str) -> bool:
         if not self.store.halt_state().halted:
+            if self.protections is not None and self.protections.cooling():
+                self.protections.reset()  # /resume lifts a protection's cooldown early too
+                self.bus.publish(Event("halt", f"cooldown lifted by {by}: new entries allowed again", "info",
+                                       {"by": by}))
+                return True
             return False
         self.store.set_halt(False, "resumed", by)
         self.failures = 0
+        if self.protections is not None:
+            self.protections.reset()  # the protections count again from now
         self.bus.publish(Event("halt", f"resumed by {by}: new entries allowed again", "info", {"by": by}))
         return True
+
+    # ---- protections (kimpbot.protections) -------------------------------------------------
+
+    def protections_check(self) -> None:
+        """After a booked exit: halt (once) on a tripped protection, alert a new cooldown once."""
+        if self.protections is not None:
+            self.protections.check()
+
+    def protection_refusal(self, symbol: str) -> str | None:
+        """Why a protection refuses an entry in ``symbol`` now (tripping a halt on the way)."""
+        if self.protections is None:
+            return None
+        why = self.protections.entry_refusal(symbol)
+        if why and not self.halted:
+            self.protections.check()  # a halting rule (after a restart, say) halts here, once
+        return why
 
     # ---- emergency conditions -------------------------------------------------------------
 
@@ -127,6 +155,9 @@ class RiskManager:
             out.append(f"halted: {hs.reason} (by {hs.by}); /resume lifts it")
         if not ctx.running:
             out.append("entries paused (/stop); /start allows them")
+        why = self.protection_refusal(sig.symbol)
+        if why:
+            out.append(why)
         for p in ctx.data_problems:
             out.append(f"data freshness: {p}")
         sym = sig.symbol

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimpbot.config import ALL_SPECS, OwnerConfig, load_owner_config
+from kimpbot.config import ALL_SPECS, DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
 from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
 
 # Keys whose new value the running bot can take at once: the numbers read at each decision.
@@ -268,7 +268,9 @@ def _sha(text: str) -> str:
 
 
 def read_file(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+    """The file's text ("" when it is gone), read as at start: a directory, FIFO, unreadable or
+    non-UTF-8 file is a ConfigError, never a traceback or a read that waits forever."""
+    return read_strategy_text(path) if os.path.lexists(path) else ""
 
 
 # -- can kimpbot replace the file? -------------------------------------------------------------------
@@ -346,9 +348,15 @@ def plan_change(path: Path, name: str, raw: str, by: str, today: str) -> ParamCh
     blocked = why_not_writable(path)
     if blocked:
         raise FileNotWritableError(shown, raw, path, blocked)
+    if not os.path.lexists(path):
+        # kimpbot started with this file: a file with one key would put SPEC's defaults in force for
+        # every other money number at the next start, so nothing is created
+        raise FileRefusal(shown, raw, "an existing strategy file",
+                          f"{shown}: the strategy file {path} is gone; restore it (e.g. from a backup, or cp {DEFAULT_STRATEGY_FILE} {path} and edit it) "
+                          "and ask again")
     text = read_file(path)
     try:
-        current = load_owner_config(path if text else None, text=text or None)
+        current = load_owner_config(path, text=text)
     except ConfigError as exc:
         raise FileRefusal(shown, raw, f"a strategy file that loads ({exc})",
                           f"{shown}: {path} does not load as it is ({exc}); fix it by hand first") from None

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = sys.stdout
     try:
-        owner = load_owner_config(_strategy_file(args))
+        path = _strategy_file(args)
+        # a what-if over history risks no money: a missing file means SPEC's defaults, named in the report
+        owner = load_owner_config(path if os.path.lexists(path) else None)
         sp = owner.strategy
         which = args.strategy or sp.strategy
         if which not in STRATEGIES + ("all",):

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import secrets as _secrets
 import time
 from collections import OrderedDict
@@ -439,7 +440,10 @@ class CommandCore:
         if store is None:
             return self._no_trader()
         n = 10
-        if args and args[0].isdecimal():  # "²".isdigit() is True but int("²") raises
+        if args:
+            # ASCII digits only: str.isdigit() also accepts "²" or "৩", which int() refuses or misreads
+            if not re.fullmatch(r"[0-9]{1,6}", args[0]):
+                return Reply(text=f"/trades takes a number of trades, 1 to 30 (e.g. /trades 5), not {args[0][:20]!r}.")
             n = max(1, min(30, int(args[0])))
         rows = store.trades(limit=n)
         lines = []

@@ -21,6 +21,7 @@ from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, Trade
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
+from kimpbot.protections import unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position, Signal
@@ -105,6 +106,11 @@ class Trader:
                                                                by="executor")
         await self.refresh_balances()
         await self.reconcile()
+        self.risk.protections_check()  # exits settled by the reconciliation count too
+        fx = self.market.fx.rate()
+        for problem in unfillable_sizes(self.owner, self.rules, fx.rate if fx else None):
+            self.bus.publish(Event("error", f"sizes that cannot fill: {problem} (capital / sizes in the strategy "
+                                            "file)", "warning", {"rule": "minimum order"}))
         hs = self.store.halt_state()
         if hs.halted:
             self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
@@ -177,6 +183,8 @@ class Trader:
                 # no offer to press while entries are halted or paused; say why once in a while
                 hs = self.store.halt_state()
                 self._refused(sig, [f"halted: {hs.reason}" if hs.halted else "entries paused (/stop)"])
+            elif why := self.risk.protection_refusal(sym):  # a cooldown, or a protection that just halted
+                self._refused(sig, [why])
             elif self.state.trade_mode == "auto":
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
@@ -290,6 +298,7 @@ class Trader:
                 self.risk.order_ok()  # a "partial" made of one leg and its unwind is no success
             if sig.action == "exit" and pos is not None:
                 self._exit_done(pos.id, sym, out)
+                self.risk.protections_check()  # SPEC §3 protections: a booked exit may trip one
             await self.refresh_balances()
             return out
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from kimpbot.params import ParamSet, ParamSpec
 
@@ -35,6 +36,16 @@ def _inventory_ok(v: str) -> bool:
         return False
 
 
+def _positive(what: str) -> "Callable[[Any], str | None]":
+    """A check for a number that must be above zero: ``what`` says why zero is no choice."""
+    return lambda v: None if v > 0 else f"a number > 0 ({what})"
+
+
+_TARGET = _positive("a target of 0 or less closes every position at a loss or break-even after fees: churn")
+_SIZE = _positive("a size of 0 never trades; to stop trading use /stop or /halt")
+MAX_PCT = 100.0  # no target or stop of a hedged pair is beyond 100 % of its notional
+
+
 def _allocation_ok(v: dict) -> str | None:
     total = 0.0
     for k, x in v.items():
@@ -51,37 +62,46 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("symbols", list, ["BTC", "ETH", "XRP"], "coins traded (Upbit KRW-<SYM> vs Binance <SYM>USDT perp)",
               check=_symbols_ok),
     ParamSpec("capital.initial_capital_krw", float, 40_000_000.0, "capital the sizes are fractions of (KRW)",
-              min=1.0),
+              min=1.0, max=1e13),
     # -- zscore (base strategy) --
     ParamSpec("zscore.window_days", float, 20.0, "rolling window of the z-score, as a span of time (days)",
               min=0.01, max=365),
     ParamSpec("zscore.bar_minutes", int, 5, "bar length the z window counts (minutes)", min=1, max=1440),
     ParamSpec("zscore.entry_threshold", float, 2.0, "enter when |z| >= this", min=0.0),
     ParamSpec("zscore.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
-    ParamSpec("zscore.min_profit_exit", float, 0.4, "exit needs net profit >= this (percent of entry notional)"),
+    ParamSpec("zscore.min_profit_exit", float, 0.4, "exit needs net profit >= this (percent of entry notional)",
+              max=MAX_PCT, check=_TARGET),
     ParamSpec("zscore.exit_z", float, 0.5, "exit needs |z| <= this (SPEC names a reversion threshold, no number)",
               origin="open", min=0.0),
     ParamSpec("zscore.position_size", float, 0.10, "size of one entry, fraction of the symbol's capital",
-              min=0.0, max=1.0),
+              min=0.0, max=1.0, check=_SIZE),
     # -- multi_timeframe --
     ParamSpec("multi_timeframe.confirm_bars", int, 3,
               "consecutive 1-minute bars moving back toward the mean that confirm an entry", min=1, max=100),
-    ParamSpec("multi_timeframe.confirm_bar_minutes", int, 1, "bar length of the confirmation (minutes)", min=1),
-    ParamSpec("multi_timeframe.exit_check_seconds", int, 30, "how often exits are checked (seconds)", min=1),
+    ParamSpec("multi_timeframe.confirm_bar_minutes", int, 1, "bar length of the confirmation (minutes)", min=1,
+              max=1440),
+    ParamSpec("multi_timeframe.exit_check_seconds", int, 30, "how often exits are checked (seconds)", min=1,
+              max=86_400),
     # -- optimized (extreme-value multi-symbol), the owner's confirmed choice --
-    ParamSpec("optimized.base_size", float, 0.10, "base size, fraction of the symbol's capital", min=0.0, max=1.0),
+    ParamSpec("optimized.base_size", float, 0.10, "base size, fraction of the symbol's capital", min=0.0, max=1.0,
+              check=_SIZE),
     ParamSpec("optimized.normal_z", float, 2.0, "normal tier: |z| >= this", min=0.0),
-    ParamSpec("optimized.normal_size_mult", float, 1.5, "normal tier size, multiple of base size", min=0.0),
-    ParamSpec("optimized.normal_target", float, 0.8, "normal tier target net profit (percent)"),
+    ParamSpec("optimized.normal_size_mult", float, 1.5, "normal tier size, multiple of base size", min=0.0,
+              max=100.0, check=_SIZE),
+    ParamSpec("optimized.normal_target", float, 0.8, "normal tier target net profit (percent)", max=MAX_PCT,
+              check=_TARGET),
     ParamSpec("optimized.extreme_z", float, 3.0, "extreme tier: |z| >= this", min=0.0),
-    ParamSpec("optimized.extreme_size_mult", float, 2.0, "extreme tier size, multiple of base size", min=0.0),
-    ParamSpec("optimized.extreme_target", float, 1.5, "extreme tier target net profit (percent)"),
+    ParamSpec("optimized.extreme_size_mult", float, 2.0, "extreme tier size, multiple of base size", min=0.0,
+              max=100.0, check=_SIZE),
+    ParamSpec("optimized.extreme_target", float, 1.5, "extreme tier target net profit (percent)", max=MAX_PCT,
+              check=_TARGET),
     ParamSpec("optimized.ultra_z", float, 4.0, "ultra-extreme tier: |z| >= this", min=0.0),
     ParamSpec("optimized.ultra_size", float, 0.40, "ultra-extreme size, fraction of the symbol's capital",
-              min=0.0, max=1.0),
-    ParamSpec("optimized.ultra_target", float, 2.0, "ultra-extreme target net profit (percent)"),
+              min=0.0, max=1.0, check=_SIZE),
+    ParamSpec("optimized.ultra_target", float, 2.0, "ultra-extreme target net profit (percent)", max=MAX_PCT,
+              check=_TARGET),
     ParamSpec("optimized.max_single_position", float, 0.4,
-              "largest position, fraction of the symbol's capital", min=0.0, max=1.0),
+              "largest position, fraction of the symbol's capital", min=0.0, max=1.0, check=_SIZE),
     ParamSpec("optimized.min_kimp_entry", float, 0.5, "enter only when |premium| >= this (percent)", min=0.0),
     ParamSpec("optimized.allocation", dict, {"BTC": 0.40, "ETH": 0.35, "XRP": 0.25},
               "capital split per symbol (fractions)", check=_allocation_ok),
@@ -93,10 +113,15 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               "when |z| reaches a deeper tier while a position is open, top it up to that tier's size and "
               "adopt that tier's target (never above max_single_position)", origin="open"),
     # -- keys SPEC leaves open: off unless the owner sets them --
+    # (cross-checked in kimpbot.config: a stop loss must lie beyond the round-trip fees, a holding time
+    # must let a position live at least one z bar)
     ParamSpec("exits.stop_loss_pct", float, None, "close a position whose net loss reaches this (percent)",
-              origin="open", nullable=True, min=0.0),
+              origin="open", nullable=True, max=MAX_PCT,
+              check=_positive("a stop loss of 0 closes every position the moment it opens (its fees are a "
+                              "loss): churn")),
     ParamSpec("exits.max_holding_hours", float, None, "close a position older than this (hours)",
-              origin="open", nullable=True, min=0.0),
+              origin="open", nullable=True, max=24 * 365 * 10,
+              check=_positive("a holding time of 0 closes every position the moment it opens: churn")),
     # -- the backtester's market model (not trading rules; SPEC §6 leaves the numbers open) --
     ParamSpec("backtest.slippage_pct", float, 0.02,
               "backtest: adverse price move per leg per fill, percent of price (no order books in candles)",
@@ -111,6 +136,33 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               "backtest: Upbit coin inventory for short-premium entries: none, full (the symbol's capital "
               "in coin) or a KRW amount per symbol", origin="open",
               check=lambda v: None if _inventory_ok(v) else "none, full or a KRW amount such as \"5000000\""),
+)
+
+
+# Protections (SPEC §3; freqtrade's MaxDrawdown / StoplossGuard / CooldownPeriod, hummingbot's kill
+# switch). SPEC names the rules but no numbers, so each is "open" (shown as unset by owner) with the
+# default a careful trader would start from. None of them can be switched off: 0, negative and absurd
+# values are refused, so a typo or an empty value can never disable one silently. They may be loosened
+# up to the maximum below, which is still a limit.
+PROTECTION_SPECS: tuple[ParamSpec, ...] = (
+    # 2 % of capital (800,000 KRW at 40,000,000): several ordinary stop losses on full positions, but
+    # a fraction of a single day of the paper-mode churn this guards against (~1,000,000 KRW a minute)
+    ParamSpec("protections.daily_loss_limit_pct", float, 2.0,
+              "halt entries when the net realized loss of the KST day (fees, funding and rollback costs "
+              "included) reaches this percent of capital.initial_capital_krw", origin="open", max=50.0,
+              check=_positive("a protection cannot be switched off; loosen it up to 50")),
+    # a mean-reversion pair on 5-minute bars needs tens of minutes to revert: more than 4 round trips
+    # of one coin within an hour is churn, not strategy
+    ParamSpec("protections.max_round_trips_per_hour", int, 4,
+              "halt entries when one coin completes this many round trips (entry and exit) within 60 minutes",
+              origin="open", min=1, max=60),
+    # half an hour lets the premium settle after a loss instead of re-entering the same dislocation
+    ParamSpec("protections.loss_cooldown_minutes", float, 30.0,
+              "after an exit at a loss, no new entry in that coin for this long (minutes)", origin="open",
+              min=1.0, max=1440.0),
+    # three losses in a row means the market no longer behaves as the strategy assumes: ask the owner
+    ParamSpec("protections.max_consecutive_losses", int, 3,
+              "halt entries after this many exits in a row at a loss (any coin)", origin="open", min=1, max=20),
 )
 
 

@@ -30,6 +30,7 @@ async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file
     code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
     assert code == 0, err
     assert "kimpbot started: paper mode, confirm trading, strategy optimized" in out
+    assert "protections: halt at a daily loss of 800,000 KRW (2 %)" in out
     assert "FX usdkrw (bank USD/KRW)" in out
     rows = TABLE_ROW.findall(out)
     assert {"BTC", "ETH", "XRP"} <= set(rows)
@@ -73,3 +74,15 @@ async def test_config_check_names_bad_key(tmp_path):
     assert "do-not-print-this-secret" not in out + err
     assert "BINANCE_API_SECRET = (set)" in out
     assert "zscore.exit_z" in out and "default, unset by owner" in out
+
+
+async def test_churn_configuration_refused_by_config_check_and_run(sim, tmp_path):
+    # issue 10 §3: a stop loss of 0 was accepted and churned ~1M KRW a minute of paper round trips
+    churn = tmp_path / "churn.toml"
+    churn.write_text("[exits]\nstop_loss_pct = 0\nmax_holding_hours = 0\n")
+    env = base_env(tmp_path, churn) | sim.env()
+    for args in (["config", "check"], ["run", "--duration", "5", "--no-stdin", "--no-warmup"]):
+        code, out, err = await run_cli(args, env)
+        assert code not in (0, 1), (args, err)  # a config error's exit code, not a crash
+        assert err.startswith("config error: exits.stop_loss_pct = 0") and "churn" in err, err
+        assert "Traceback" not in err and "kimpbot started" not in out

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
 from kimpbot.params import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,10 +50,14 @@ def test_bad_values_named(text, key, fragment):
     assert key in msg and fragment in msg
 
 
-def test_missing_file_means_builtin_defaults(tmp_path):
-    cfg = load_owner_config(tmp_path / "nope.toml")
-    assert cfg.source == "built-in defaults"
-    assert "strategy" not in [k for k, v in cfg.params.values.items() if v.owner_set]
+def test_missing_file_is_an_error_naming_the_path_and_how_to_create_it(tmp_path):
+    # issue 10 §6: a missing file used to give built-in defaults for every money number, silently
+    with pytest.raises(ConfigError) as ei:
+        load_owner_config(tmp_path / "nope.toml")
+    msg = str(ei.value)
+    assert "KIMPBOT_STRATEGY_FILE" in msg and f"cp {DEFAULT_STRATEGY_FILE} {tmp_path / 'nope.toml'}" in msg
+    # only an explicit None (library use, tests, backtest what-ifs) means SPEC's defaults
+    assert load_owner_config(None).source == "built-in defaults"
 
 
 def test_settings_env():

@@ -112,11 +112,12 @@ def test_missing_key_table_and_file(tmp_path: Path) -> None:
     assert tomllib.loads(t)["exits"] == {"max_holding_hours": 48.0}
     t = set_in_text(t, "", "strategy", '"optimized"', "note")
     assert tomllib.loads(t)["strategy"] == "optimized"
-    # no file at all: one is created holding just that key
+    # no file at all (it vanished while kimpbot ran): refused, nothing created (issue 10: a file holding
+    # one key would put built-in defaults in force for every other money number at the next start)
     missing = tmp_path / "none.toml"
-    ch = plan_change(missing, "risk.max_concurrent_positions", "2", "t", "d")
-    write_change(ch)
-    assert tomllib.loads(missing.read_text()) == {"risk": {"max_concurrent_positions": 2}}
+    with pytest.raises(ConfigError, match=r"risk.max_concurrent_positions: the strategy file .*none.toml is gone"):
+        plan_change(missing, "risk.max_concurrent_positions", "2", "t", "d")
+    assert not missing.exists()
 
 
 def test_string_value_with_hash_keeps_comment(tmp_path: Path) -> None:
