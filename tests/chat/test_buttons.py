@@ -163,7 +163,7 @@ async def test_chart_sends_a_png_and_other_commands_answer(rig):
     assert r["method"] == "sendPhoto" and r["photo_bytes"][:8] == b"\x89PNG\r\n\x1a\n"
     assert r["caption"].startswith("BTC premium and z")
     for cmd, want in (("/help", "/positions"), ("/params", "strategy file"), ("/balance", "Upbit:"),
-                      ("/trades", "No trades yet"), ("/trades ²", "No trades yet"), ("/positions", "No open positions"), ("/pending", "No signals"),
+                      ("/trades", "No trades yet"), ("/trades ²", "takes a number of trades"), ("/positions", "No open positions"), ("/pending", "No signals"),
                       ("/stop", "paused"), ("/start", "allowed"), ("/nonsense", "Unknown command"),
                       ("/chart DOGE", "Unknown symbol")):
         r = await rig.command(cmd)
