@@ -285,6 +285,7 @@ class FakeBase:
         self.app.router.add_routes(control_routes(servers))
         self._ws: set[web.WebSocketResponse] = set()
         self._late: set[asyncio.Task] = set()  # orders a "late" fault books after its delay
+        self.late_booked: list[dict] = []  # what the "late" faults booked: params, status, loop time
 
     # --- to override -----------------------------------------------------------------
     def error_reply(self, status: int, code: Any, message: str) -> Reply:  # pragma: no cover
@@ -399,6 +400,8 @@ class FakeBase:
         except Exception:  # pragma: no cover - defensive
             log.exception("sim %s: late booking failed", self.venue)
             return
+        self.late_booked.append({"params": dict(params), "status": reply.status,
+                                 "at": asyncio.get_running_loop().time()})
         log.info("sim %s: late booking of %s answered %s", self.venue, params, reply.status)
 
     # --- websocket helpers ---------------------------------------------------------------
