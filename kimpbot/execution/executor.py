@@ -30,7 +30,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from kimpbot.clock import Clock
 from kimpbot.events import Event, EventBus
@@ -95,7 +95,7 @@ def permanent_rejection(res: OrderResult) -> str | None:
         if m and int(m.group(1)) in _PERMANENT_BINANCE:
             return f"Binance {m.group(1)} {m.group(2).strip() or _PERMANENT_BINANCE[int(m.group(1))]}"
         return None
-    m = re.match(r"^HTTP (\d+) (\S+)", err)
+    m = re.match(r"^HTTP (\d+) (\w+)", err)
     if m and (m.group(1) in ("401", "403") or m.group(2).startswith(_PERMANENT_UPBIT)):
         return f"Upbit {m.group(2)} ({err.split(':', 1)[-1].strip()[:80]})"
     return None
@@ -152,6 +152,8 @@ class Executor:
         self.on_failure: Callable[[str], None] | None = None  # risk manager hook
         self.on_exposure: Callable[[str], None] | None = None  # halts entries
         self.on_rejection: Callable[[str], None] | None = None  # a permanent rejection: halts entries
+        # a watched order got its final answer (journaled already); default: book_late_fill if it filled
+        self.on_resolved: Callable[[Any, OrderResult], Awaitable[Any]] | None = None
         self._watchers: dict[str, asyncio.Task[None]] = {}  # client id -> late-booking watch
         self.activity: dict[str, int] = {}  # symbol -> orders started + finished (position checks skip a change)
         self._wake: dict[str, asyncio.Event] = {}
@@ -230,9 +232,11 @@ class Executor:
             if q.status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED):
                 q = dataclasses.replace(q, side=Side(e.side))
                 self._journal(_req_of_entry(e), q)
-                if q.filled_qty > 0:
+                if self.on_resolved is not None:
+                    await self.on_resolved(e, q)
+                elif q.filled_qty > 0:
                     await self.book_late_fill(e, q)
-                else:
+                if q.filled_qty <= 0:
                     self._publish("reconcile", f"{e.symbol} {e.venue} order {cid} came back {q.status.value} with "
                                   f"nothing filled; {e.symbol} orders may go out again", "info", symbol=e.symbol,
                                   client_id=cid)

@@ -107,6 +107,7 @@ class Trader:
         self.executor.on_failure = self.risk.order_failed
         self.executor.on_exposure = lambda msg: self.risk.halt("unhedged exposure: see the alert above",
                                                                by="executor")
+        self.executor.on_resolved = self._resolved
         self.executor.on_rejection = lambda cause: self.risk.halt(
             f"{cause} — the exchange would refuse it again, so it is not retried; fix the cause, then /resume",
             by="executor")
@@ -471,6 +472,18 @@ class Trader:
                     # the trade was settled without this fill: it is unhedged now
                     found += await self._late_fill(e, res)
         return found
+
+    async def _resolved(self, e: Any, res: OrderResult) -> None:
+        """A watched order's final answer (executor): a reconcile close is booked as the owner's close,
+        never reversed; any other fill arrived after its trade settled without it."""
+        assert self.executor is not None
+        trade = self.store.get_trade(e.trade_id) or {}
+        if trade.get("action") == "reconcile_close":
+            if trade.get("status") == "sending":
+                self._book_reconcile_close(e.trade_id, e.symbol, res, None, "reconcile")
+            return
+        if res.filled_qty > 0:
+            await self.executor.book_late_fill(e, res)
 
     async def _late_fill(self, e: Any, res: OrderResult) -> list[str]:
         """The executor's late-fill booking (alert, reverse, halt if it cannot)."""

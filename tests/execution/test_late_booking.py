@@ -255,16 +255,20 @@ async def test_upbit_429_is_resent_under_a_new_identifier_after_a_query(rig):
     assert abs((now[0] - base[0]) + (now[1] - base[1])) < Decimal("0.001")
 
 
-async def test_permanent_rejection_halts_entries_after_the_first_attempt(rig):
+@pytest.mark.parametrize("venue, error, cause", [
+    ("binance", None, "-2019 Margin is insufficient"),  # the fake's default order refusal
+    ("upbit", "insufficient_funds_bid", "insufficient_funds_bid"),
+])
+async def test_permanent_rejection_halts_entries_after_the_first_attempt(rig, venue, error, cause):
     sim = rig.sim
-    sim.market.faults.inject("binance", ORDER_PATH["binance"], "reject", count=5)  # -2019 Margin is insufficient
+    sim.market.faults.inject(venue, ORDER_PATH[venue], "reject", count=5, error=error)
     sig = rig.signal()
     feed(rig.eng, sim, rig.clock)
     snap = rig.eng.views[SYM].snapshot
     out = await rig.trader._run(sig, snap, by="auto")
     assert out is not None and out.status == "rolled_back"
     hs = rig.store.halt_state()
-    assert hs.halted and "-2019" in hs.reason and "Margin is insufficient" in hs.reason, hs
+    assert hs.halted and cause in hs.reason, hs
     posts = len(sim.orders)
     assert await rig.trader._run(sig, snap, by="auto") is None  # the next tick: refused, nothing sent
     assert len(sim.orders) == posts
