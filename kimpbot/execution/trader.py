@@ -534,12 +534,21 @@ class Trader:
         return [f"trade {t['id']} {t['symbol']} {t['action']} was in flight: settled as {out.status}"]
 
     async def _compare_positions(self) -> list[str]:
+        """At start: what the exchanges hold that the journal does not explain (posted with the
+        restart findings; the continuous check does not post the same difference a second time, and
+        halts entries when it changes)."""
         try:
             b = await self.binance.balances()
             u = await self.upbit.balances()
         except Exception as exc:
             return [f"could not compare positions with the exchanges: {type(exc).__name__}: {exc}"]
-        return self._position_findings(b, u, list(self.market.symbols))
+        out: list[str] = []
+        for sym in self.market.symbols:
+            found = self._position_findings(b, u, [sym])
+            if found:
+                self._gaps[sym] = "\n".join(found)
+            out += found
+        return out
 
     async def _position_watch(self) -> None:
         """Compare the journal with the exchanges' positions every ``position_check_s`` while running.
@@ -638,7 +647,7 @@ class Trader:
         if sym in self._busy:
             return f"a {sym} trade is in flight"
         if any(e.symbol == sym for e in self.store.journal_open()):
-            return f"a {sym} order has no final answer yet (checked again every minute)"
+            return f"a {sym} order has no final answer yet (it is being watched for a late booking)"
         return ""
 
     async def _checked_gap(self, meta: dict[str, Any]) -> tuple[Decimal, Decimal, str]:
