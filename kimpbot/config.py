@@ -75,6 +75,12 @@ OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
               origin="open", min=0.1),
     ParamSpec("execution.unknown_grace_s", float, 10.0, "how long a leg with no answer is queried before it is "
               "reported as unknown exposure", origin="open", min=0.1),
+    ParamSpec("execution.late_window_s", float, 120.0, "an order answered 'status unknown' and then not found may "
+              "still be booked: it is watched this long (a late fill is alerted and reversed), and no order of its "
+              "coin goes out meanwhile", origin="open", min=1.0),
+    ParamSpec("execution.position_check_s", float, 2.0, "how often the journal is compared with the exchanges' "
+              "positions while running (a difference is a critical finding that halts entries)", origin="open",
+              min=0.5, max=60.0),
     ParamSpec("execution.confirm_timeout_s", float, 120.0, "confirmation mode: a signal expires after this",
               origin="open", min=1.0),
     ParamSpec("execution.confirm_tolerance_pct", float, 0.2,

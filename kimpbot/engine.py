@@ -147,7 +147,9 @@ class Bot:
             bn = PaperVenue("binance", self.market, self.store, self.clock, fee_b,
                             quote_balance=Decimal(str(o["paper.binance_usdt"])), leverage=o["execution.leverage"])
         cfg = ExecConfig(order_timeout_s=o["execution.order_timeout_s"],
-                         unknown_grace_s=o["execution.unknown_grace_s"])
+                         unknown_grace_s=o["execution.unknown_grace_s"],
+                         late_window_s=o["execution.late_window_s"],
+                         position_check_s=o["execution.position_check_s"])
         self.trader = Trader(o, self.market, self.strategy, self.store, self.bus, self.clock, up, bn,
                              live=s.live, trade_mode=trade_mode or s.trade_mode, exec_cfg=cfg,
                              confirm_timeout_s=o["execution.confirm_timeout_s"],

@@ -32,7 +32,8 @@ from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
 # the next start; backtest.* is read by each `kimpbot backtest` run.
 RESTART_KEYS = ("strategy", "symbols", "zscore.window_days", "zscore.bar_minutes", "multi_timeframe.confirm_bars",
                 "multi_timeframe.confirm_bar_minutes", "fx.", "market.max_quote_age_s", "market.ws_reconnect_max_s",
-                "fees.", "execution.order_timeout_s", "execution.unknown_grace_s", "execution.leverage", "paper.")
+                "fees.", "execution.order_timeout_s", "execution.unknown_grace_s", "execution.leverage", "paper.",
+                "execution.late_window_s", "execution.position_check_s")
 BACKTEST_KEYS = ("backtest.",)
 
 _SPECS = {s.key: s for s in ALL_SPECS}

@@ -278,7 +278,8 @@ class BinanceTrading(SendOnceVenue):
                 notional = notional or dec(((market.get("limits") or {}).get("cost") or {}).get("min"))
             if step <= 0:
                 raise ExchangeUnavailable(f"Binance {sym}USDT: no quantity step in exchangeInfo")
-            out[sym] = MarketRules(qty_step=step, min_qty=min_qty, min_notional=notional)
+            tick = dec(filters.get("PRICE_FILTER", {}).get("tickSize"))
+            out[sym] = MarketRules(qty_step=step, min_qty=min_qty, min_notional=notional, price_tick=tick)
         mode = await self._api("position mode", self.ex.fetch_position_mode(ccxt_symbol(symbols[0]) if symbols else None))
         if mode.get("hedged"):
             raise ExchangeUnavailable("Binance account is in hedge (dual-side) position mode; kimpbot needs "

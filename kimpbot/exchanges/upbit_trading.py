@@ -64,6 +64,11 @@ from kimpbot.execution.venues import Balances, MarketRules, OrderRequest, OrderR
 log = logging.getLogger(__name__)
 
 MIN_ORDER_KRW = Decimal(5000)
+# Upbit KRW market price units (호가 단위), highest first: shown prices are rounded to them
+KRW_TICKS = tuple((Decimal(lo), Decimal(t)) for lo, t in (
+    ("1000000", "1000"), ("500000", "500"), ("100000", "100"), ("50000", "50"), ("10000", "10"), ("5000", "5"),
+    ("100", "1"), ("10", "0.01"), ("1", "0.001"), ("0.1", "0.0001"), ("0.01", "0.00001"), ("0.001", "0.000001"),
+    ("0.0001", "0.0000001"), ("0", "0.00000001")))
 VOLUME_STEP = Decimal("0.00000001")
 _POLL_DELAYS_S = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -91,6 +96,9 @@ class UpbitTrading(SendOnceVenue):
     """``TradingVenue`` for Upbit KRW spot (see the module doc for the mapping tables)."""
 
     name = "upbit"
+    # Upbit refuses an identifier used before, even by a request that failed (its order docs): a
+    # resend after a 429/418 needs a new one (the executor queries the old one first)
+    single_use_client_ids = True
 
     def __init__(self, base_url: str, access_key: str, secret_key: str, clock: Clock, *,
                  call_timeout_s: float = 10.0, owns: Callable[[str | None], bool] = is_our_client_id) -> None:
@@ -316,7 +324,8 @@ class UpbitTrading(SendOnceVenue):
             except Exception as exc:
                 log.warning("Upbit /v1/orders/chance KRW-%s failed (%s); using %s KRW", sym,
                             f"{type(exc).__name__}: {exc}", min_total)
-            out[sym] = MarketRules(qty_step=VOLUME_STEP, min_qty=VOLUME_STEP, min_notional=min_total)
+            out[sym] = MarketRules(qty_step=VOLUME_STEP, min_qty=VOLUME_STEP, min_notional=min_total,
+                                   price_ticks=KRW_TICKS)
         return out
 
     async def balances(self) -> Balances:

@@ -5,8 +5,13 @@ Order of operations for every pair (entry, add or exit):
 1. the trade and both leg intents are journaled (crash-safe) before anything is sent;
 2. both legs go out concurrently, each with a client order id derived from the
    trade id, each under a timeout;
-3. a leg with no answer (timeout, lost response, pyupbit's ``None``) is queried
-   by client id until it is final: never assumed placed, never assumed not;
+3. a leg with no answer (timeout, lost response, a 5xx / Binance -1007 "execution status
+   unknown", pyupbit's ``None``) is queried by client id until it is final: never assumed
+   placed, never assumed not. "Not found" after such an answer is provisional: the trade settles
+   as if nothing filled, but the order stays open in the journal and is watched (queried with
+   back-off) for ``late_window_s``; a late booking is journaled, alerted (critical, naming coin,
+   venue, side and quantity) and unwound the moment it shows. While any order of a coin has no
+   final answer, no order of that coin goes out (``unresolved``);
 4. the filled quantities are compared. Any difference beyond dust is unwound by a
    market order on the larger side (entry), or the missing leg is retried and, if
    it still fails, the filled leg is reversed (exit), so every outcome ends
@@ -21,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from kimpbot.clock import Clock
 from kimpbot.events import Event, EventBus
@@ -32,6 +38,7 @@ from kimpbot.execution.venues import (MarketRules, OrderRequest, OrderResult, Or
                                       TradingVenue)
 from kimpbot.models import Direction
 from kimpbot.store import Store
+from kimpbot.store.codec import parse_client_order_id
 from kimpbot.strategy.base import PairFill, Position, Signal, add_to_position, open_position
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,43 @@ class ExecConfig:
     query_interval_s: float = 0.25
     retry_delay_s: float = 0.5  # before resending a retryable (429) order with the same client id
     max_retries: int = 2
+    # An order answered "status unknown" and then not found may still be booked by the exchange:
+    # it is watched (queried with back-off up to late_query_max_s) this long before it is taken as
+    # never placed; meanwhile no order of its coin goes out.
+    late_window_s: float = 120.0
+    late_query_max_s: float = 2.0
+    position_check_s: float = 2.0  # the trader compares journal and exchange positions this often
+
+
+# Rejections that come back the same on the next try (the account or the request is wrong, not the
+# moment): the first one halts entries, naming the cause. Binance USDT-M error codes / Upbit error names.
+_PERMANENT_BINANCE = {
+    -2019: "margin is insufficient", -2018: "balance is insufficient", -2014: "API key format invalid",
+    -2015: "API key, IP or permissions refused", -1022: "signature refused", -2022: "reduce-only order refused",
+    -4164: "order notional below the minimum", -1111: "quantity precision", -4003: "quantity not positive",
+    -4004: "quantity below the minimum", -4005: "quantity above the maximum", -4061: "position side "
+    "(hedge mode) mismatch", -2010: "order refused by the matching engine", -1102: "a parameter is missing",
+}
+_PERMANENT_UPBIT = ("insufficient_funds", "under_min_total", "invalid_", "out_of_scope", "no_authorization_ip",
+                    "expired_access_key", "jwt_verification", "validation_error", "create_ask_error",
+                    "create_bid_error", "market_offline", "duplicated_identifier")
+
+
+def permanent_rejection(res: OrderResult) -> str | None:
+    """The cause of a rejection that a retry would meet again (None: transient, e.g. a rate limit,
+    a clock skew, a market order that found no liquidity)."""
+    if res.status is not OrderStatus.REJECTED or res.retryable or res.error.startswith("local: markets"):
+        return None
+    err = res.error or ""
+    if res.venue == "binance":
+        m = re.match(r"^(-\d+)\b\s*(.*)", err)
+        if m and int(m.group(1)) in _PERMANENT_BINANCE:
+            return f"Binance {m.group(1)} {m.group(2).strip() or _PERMANENT_BINANCE[int(m.group(1))]}"
+        return None
+    m = re.match(r"^HTTP (\d+) (\w+)", err)
+    if m and (m.group(1) in ("401", "403") or m.group(2).startswith(_PERMANENT_UPBIT)):
+        return f"Upbit {m.group(2)} ({err.split(':', 1)[-1].strip()[:80]})"
+    return None
 
 
 @dataclass
@@ -68,7 +112,8 @@ class TradeOutcome:
     binance: OrderResult | None = None
     unwinds: list[OrderResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
-    cost_krw: float = 0.0  # what a rollback cost (fees and price moves), KRW
+    cost_krw: float = 0.0  # what a rollback cost (the unwound part's entry fee, the unwind's fee, price move), KRW
+    cost_fees_krw: float = 0.0  # of which fees
     exposure: list[str] = field(default_factory=list)  # unhedged quantities left, named
     skew_ms: float = 0.0  # time between the two legs leaving
 
@@ -106,6 +151,159 @@ class Executor:
         self.consecutive_failures = 0
         self.on_failure: Callable[[str], None] | None = None  # risk manager hook
         self.on_exposure: Callable[[str], None] | None = None  # halts entries
+        self.on_rejection: Callable[[str], None] | None = None  # a permanent rejection: halts entries
+        # a watched order got its final answer (journaled already); default: book_late_fill if it filled
+        self.on_resolved: Callable[[Any, OrderResult], Awaitable[Any]] | None = None
+        self._watchers: dict[str, asyncio.Task[None]] = {}  # client id -> late-booking watch
+        self.activity: dict[str, int] = {}  # symbol -> orders started + finished (position checks skip a change)
+        self._wake: dict[str, asyncio.Event] = {}
+
+    # ---- orders without a final answer ---------------------------------------------------
+
+    def unresolved(self, symbol: str) -> list[Any]:
+        """Journal entries of ``symbol`` with no final answer: while there is one, no order of
+        that coin may go out (a late booking of it would double or unhedge the next one)."""
+        return [e for e in self.store.journal_open() if e.symbol == symbol]
+
+    @staticmethod
+    def describe_unresolved(entries: list[Any]) -> str:
+        e = entries[0]
+        more = f" (and {len(entries) - 1} more)" if len(entries) > 1 else ""
+        return (f"order {e.client_order_id} ({e.venue} {e.side} {e.qty} {e.symbol}) has no final answer yet{more}; "
+                f"no {e.symbol} order goes out until it has")
+
+    def watching(self, client_id: str) -> bool:
+        t = self._watchers.get(client_id)
+        return t is not None and not t.done()
+
+    def watch(self, client_id: str) -> None:
+        """Query ``client_id`` with back-off until it is final or its late window has passed."""
+        if self.watching(client_id):
+            return
+        self._wake[client_id] = asyncio.Event()
+        task = asyncio.create_task(self._watch(client_id))
+        self._watchers[client_id] = task
+        task.add_done_callback(lambda t, cid=client_id: self._watch_done(cid, t))
+
+    def _watch_done(self, cid: str, task: asyncio.Task[None]) -> None:
+        if self._watchers.get(cid) is task:
+            self._watchers.pop(cid, None)
+            self._wake.pop(cid, None)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("watch of %s failed: %s: %s", cid, type(exc).__name__, exc, exc_info=exc)
+            self._publish("error", f"order {cid}: watching it for a late booking failed ({type(exc).__name__}: "
+                          f"{exc}); it stays open and is re-checked every minute", "critical", client_id=cid)
+
+    def poke(self, symbol: str) -> None:
+        """Query the watched orders of ``symbol`` now (the position check saw something move)."""
+        for e in self.unresolved(symbol):
+            ev = self._wake.get(e.client_order_id)
+            if ev is not None:
+                ev.set()
+
+    async def stop(self) -> None:
+        tasks = list(self._watchers.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _venue(self, name: str) -> TradingVenue:
+        return self.upbit if name == "upbit" else self.binance
+
+    def late_window(self, venue_name: str) -> float:
+        """How long after sending an order "not found" stays provisional on that venue."""
+        return self.cfg.late_window_s if getattr(self._venue(venue_name), "can_book_late", True) else 0.0
+
+    async def _watch(self, cid: str) -> None:
+        delay = max(0.05, self.cfg.query_interval_s)
+        said_unknown = False
+        while True:
+            e = self.store.journal_get(cid)
+            if e is None or e.is_final:
+                return
+            venue = self._venue(e.venue)
+            try:
+                q = await venue.query(e.symbol, cid, self.cfg.query_timeout_s)
+            except Exception as exc:
+                q = OrderResult(e.venue, e.symbol, Side(e.side), cid, OrderStatus.UNKNOWN,
+                                error=f"{type(exc).__name__}: {exc}")
+            age_s = (self.clock.now_ms() - e.created_ms) / 1000
+            if q.status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED):
+                q = dataclasses.replace(q, side=Side(e.side))
+                self._journal(_req_of_entry(e), q)
+                if self.on_resolved is not None:
+                    await self.on_resolved(e, q)
+                elif q.filled_qty > 0:
+                    await self.book_late_fill(e, q)
+                if q.filled_qty <= 0:
+                    self._publish("reconcile", f"{e.symbol} {e.venue} order {cid} came back {q.status.value} with "
+                                  f"nothing filled; {e.symbol} orders may go out again", "info", symbol=e.symbol,
+                                  client_id=cid)
+                return
+            window = self.late_window(e.venue)
+            if q.status is OrderStatus.NOT_FOUND and (age_s >= window or e.status == "intent"):
+                self.store.journal_update(cid, "expired", Decimal(0), None, None, None,
+                                          f"not found {age_s:.0f} s after it was sent (window {window:g} s): "
+                                          "never placed")
+                self._publish("reconcile", f"{e.symbol} {e.venue} order {cid}: still unknown to the exchange "
+                              f"{age_s:.0f} s after it was sent; taken as never placed; {e.symbol} orders may go "
+                              "out again", "info", symbol=e.symbol, client_id=cid)
+                return
+            if q.status is OrderStatus.UNKNOWN and age_s >= window and not said_unknown:
+                said_unknown = True
+                self._publish("error", f"{e.symbol} {e.venue} order {cid} ({e.side} {e.qty}): the exchange has not "
+                              f"answered its state for {age_s:.0f} s ({q.error}); still asking; no {e.symbol} "
+                              "order goes out meanwhile", "critical", symbol=e.symbol, client_id=cid)
+            ev = self._wake.get(cid)
+            try:
+                if ev is not None:
+                    await asyncio.wait_for(ev.wait(), timeout=delay)
+                else:
+                    await asyncio.sleep(delay)
+            except asyncio.TimeoutError:
+                pass
+            if ev is not None:
+                ev.clear()
+            delay = min(delay * 2, max(self.cfg.late_query_max_s, self.cfg.query_interval_s))
+
+    async def book_late_fill(self, e: Any, res: OrderResult) -> Decimal:
+        """An order given up on (its trade settled without it) filled after all: alert it as
+        unhedged and reverse it. Returns the quantity reversed."""
+        trade = self.store.get_trade(e.trade_id) or {}
+        async with self.lock(e.symbol):  # after the trade that sent it has finished settling
+            trade = self.store.get_trade(e.trade_id) or {}
+            if trade.get("status") in (None, "sending"):
+                return Decimal(0)  # not settled yet (a restart): its settlement counts this fill
+            rules = self.rules[(e.venue, e.symbol)]
+            px = rules.show_price(res.avg_price) if res.avg_price else "?"
+            msg = (f"UNHEDGED late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} @ {px} (order "
+                   f"{e.client_order_id}, {e.kind} of trade {e.trade_id}) was booked by the exchange after the "
+                   "trade was settled without it")
+            log.critical("%s", msg)
+            late = e.kind == "unwind"
+            self._publish("exposure", msg + ("; it was an unwind: check the position findings" if late
+                                             else "; reversing it now"), "critical", symbol=e.symbol,
+                          venue=e.venue, side=e.side, qty=str(res.filled_qty), client_id=e.client_order_id,
+                          trade_id=e.trade_id, late_fill=True)
+            if late:
+                if self.on_exposure:
+                    self.on_exposure(msg)
+                return Decimal(0)
+            out = TradeOutcome(e.trade_id, e.symbol, "unwind", "filled")
+            fx = float(trade.get("fx") or 0.0)
+            reopen = e.kind in ("exit", "exit_retry")  # a late close is reversed by re-opening
+            done = await self._unwind(out, e.venue, e.symbol, Side(e.side), res.filled_qty, res.avg_price, rules,
+                                      fx, reopen=reopen)
+            left = res.filled_qty - done
+            notes = list(trade.get("messages") or []) + [f"late fill {e.client_order_id}: {res.filled_qty} filled "
+                                                         f"after settling; reversed {done}"]
+            self.store.upsert_trade({"id": e.trade_id, "messages": notes,
+                                     "cost_krw": float(trade.get("cost_krw") or 0.0) + out.cost_krw})
+            if left > 0 and not self._is_dust(left, res.avg_price or Decimal(1), rules):
+                if self.on_exposure:
+                    self.on_exposure(f"late fill of {e.client_order_id} could not be fully reversed ({left} left)")
+            return done
 
     # ---- public ------------------------------------------------------------------------
 
@@ -123,6 +321,12 @@ class Executor:
                       position: Position | None = None, by: str = "auto") -> TradeOutcome:
         """Carry out ``signal`` (enter/add/exit). Prices are the expected VWAPs the signal read."""
         async with self.lock(signal.symbol):
+            waiting = self.unresolved(signal.symbol)
+            if waiting:
+                why = self.describe_unresolved(waiting)
+                self._publish("refused", f"{signal.symbol} {signal.action} not sent: {why}", "warning",
+                              symbol=signal.symbol, reasons=[why])
+                return TradeOutcome("", signal.symbol, signal.action, "failed", messages=[why])
             trade_id = self.store.new_trade_id()
             plan = self._plan(trade_id, signal, upbit_price, binance_price, position)
             if isinstance(plan, str):
@@ -162,6 +366,14 @@ class Executor:
                     self.on_failure(f"{signal.symbol} {signal.action} {out.status}")
             else:
                 self.consecutive_failures = 0
+            causes = [c for c in (permanent_rejection(r) for r in (out.upbit, out.binance, *out.unwinds)
+                                  if r is not None) if c]
+            if causes:
+                cause = f"{signal.symbol} {signal.action} refused: {causes[0]}"
+                out.messages.append(f"permanent rejection: {causes[0]}")
+                log.error("%s (not retried: the next try would meet it again)", cause)
+                if self.on_rejection:
+                    self.on_rejection(cause)
             return out
 
     # ---- planning ----------------------------------------------------------------------
@@ -205,7 +417,17 @@ class Executor:
     # ---- sending -----------------------------------------------------------------------
 
     async def _send(self, venue: TradingVenue, req: OrderRequest) -> OrderResult:
-        """Place with retries of retryable refusals (same client id), then resolve unknowns."""
+        """Place with retries of retryable refusals, then resolve unknowns. A retry carries the same
+        client id, except on a venue whose ids are single-use (Upbit): there the first id is queried
+        (it may have landed after all) and, only when the exchange has no such order, closed as
+        refused and a new id (the next attempt) is journaled and sent."""
+        self.activity[req.symbol] = self.activity.get(req.symbol, 0) + 1
+        try:
+            return await self._send_once(venue, req)
+        finally:
+            self.activity[req.symbol] = self.activity.get(req.symbol, 0) + 1
+
+    async def _send_once(self, venue: TradingVenue, req: OrderRequest) -> OrderResult:
         attempt = 0
         while True:
             self.store.journal_update(req.client_id, "sent", None, None, None, None)
@@ -220,9 +442,24 @@ class Executor:
             if res.status is OrderStatus.REJECTED and res.retryable and attempt < self.cfg.max_retries:
                 attempt += 1
                 self._journal(req, res)
-                log.warning("%s order %s refused (%s); resending the same client id in %.1f s", req.venue,
-                            req.client_id, res.error, self.cfg.retry_delay_s * attempt)
                 await asyncio.sleep(self.cfg.retry_delay_s * attempt)
+                if getattr(venue, "single_use_client_ids", False):
+                    q = await self._query(venue, req)
+                    if q.status is not OrderStatus.NOT_FOUND:
+                        # there after all, or its state is unknown: resolved by query, never resent
+                        res = dataclasses.replace(q, latency_ms=res.latency_ms)
+                        if q.status is OrderStatus.UNKNOWN:
+                            res = dataclasses.replace(res, error=f"after a refusal ({res.error}) the query failed: "
+                                                      f"{q.error}")
+                        break
+                    self.store.journal_update(req.client_id, "rejected", Decimal(0), None, None, None,
+                                              f"{res.error}; not on the exchange; resent under a new identifier")
+                    req = self._next_attempt(req)
+                    log.warning("%s order %s refused (%s); the identifier is single-use: resending as %s",
+                                req.venue, res.client_id, res.error, req.client_id)
+                else:
+                    log.warning("%s order %s refused (%s); resending the same client id", req.venue,
+                                req.client_id, res.error)
                 continue
             break
         if res.status in (OrderStatus.UNKNOWN, OrderStatus.OPEN):
@@ -232,29 +469,46 @@ class Executor:
         self._publish_leg(req, res)
         return res
 
+    def _next_attempt(self, req: OrderRequest) -> OrderRequest:
+        """The same order under the next attempt's client id, journaled before it is sent."""
+        trade_id, leg, _ = parse_client_order_id(req.client_id)
+        attempt = sum(1 for e in self.store.journal_for_trade(trade_id) if e.leg == leg)
+        prev = self.store.journal_get(req.client_id)
+        new = dataclasses.replace(req, client_id=self.store.client_order_id(trade_id, leg, attempt))
+        self.store.journal_intent(trade_id, leg, new.client_id, new.venue, new.symbol, new.side.value, new.qty,
+                                  new.price_hint, prev.kind if prev else "retry")
+        return new
+
+    async def _query(self, venue: TradingVenue, req: OrderRequest) -> OrderResult:
+        try:
+            return await venue.query(req.symbol, req.client_id, self.cfg.query_timeout_s)
+        except Exception as exc:
+            return OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.UNKNOWN,
+                               error=f"{type(exc).__name__}: {exc}")
+
     async def _resolve(self, venue: TradingVenue, req: OrderRequest, first: OrderResult) -> OrderResult:
-        """Query by client id until the order is final or the grace period ends."""
+        """Query by client id until the order is final or the grace period ends. An order still not
+        final then (not found, or no answer) is watched for a late booking (``watch``)."""
         deadline = time.monotonic() + self.cfg.unknown_grace_s
         last = first
         log.warning("%s order %s: no final answer (%s); querying by client id", req.venue, req.client_id,
                     first.error or first.status.value)
         while True:
-            try:
-                q = await venue.query(req.symbol, req.client_id, self.cfg.query_timeout_s)
-            except Exception as exc:
-                q = OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.UNKNOWN,
-                                error=f"{type(exc).__name__}: {exc}")
+            q = await self._query(venue, req)
             if q.status.final and q.status is not OrderStatus.NOT_FOUND:
                 return dataclasses.replace(q, latency_ms=first.latency_ms)
             last = q
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(self.cfg.query_interval_s)
+        self.watch(req.client_id)
         if last.status is OrderStatus.NOT_FOUND:
-            # The exchange has no such order after the grace period: nothing filled. The journal
-            # entry stays open, so reconciliation re-checks it and catches a late placement.
+            # Not found after an unknown answer is provisional: settled as nothing filled, while the
+            # journal entry stays open and the watch books a late placement the moment it shows.
+            window = self.late_window(req.venue)
             return dataclasses.replace(last, error=f"not found after {self.cfg.unknown_grace_s:g} s "
-                                       f"({first.error or 'no answer'})", latency_ms=first.latency_ms)
+                                       f"({first.error or 'no answer'})" + (f"; watched for a late booking for "
+                                       f"{window:g} s" if window > 0 else ""), latency_ms=first.latency_ms)
         return dataclasses.replace(last, status=OrderStatus.UNKNOWN, latency_ms=first.latency_ms,
                                    error=last.error or first.error or "no answer")
 
@@ -286,13 +540,16 @@ class Executor:
         br = self.rules[("binance", s.symbol)]
         fu, fb = ures.filled_qty, bres.filled_qty
         # A difference finer than Binance's step cannot be hedged: it stays, recorded per leg.
-        # Anything beyond it is unwound on the side that filled more.
+        # Anything beyond it is unwound on the side that filled more; the rollback's cost counts
+        # that part's entry fee too.
         if fu - fb >= br.qty_step or (fb == 0 and fu > 0):
             fu -= await self._unwind(out, "upbit", s.symbol, ureq.side, fu - fb,
-                                     ures.avg_price or ureq.price_hint, ur, fx)
+                                     ures.avg_price or ureq.price_hint, ur, fx,
+                                     entry_fee=_pro_rata(ures.fee, fu - fb, fu))
         elif fb - fu >= br.qty_step or (fu == 0 and fb > 0):
             fb -= await self._unwind(out, "binance", s.symbol, breq.side, fb - fu,
-                                     bres.avg_price or breq.price_hint, br, fx)
+                                     bres.avg_price or breq.price_hint, br, fx,
+                                     entry_fee=_pro_rata(bres.fee, fb - fu, fb))
         mismatch = fu - fb
         if mismatch != 0 and (abs(mismatch) >= br.qty_step or fu == 0 or fb == 0):
             venue, side, rules, price = (("upbit", ureq.side, ur, ures.avg_price or ureq.price_hint) if mismatch > 0
@@ -317,21 +574,25 @@ class Executor:
                     add_to_position(pos, s, fill)
                 self.store.upsert_position(position_to_doc(pos, trade_ids=applied + [out.trade_id]))
             out.position_id = pos.id
-            out.status = "filled" if (fu == ureq.qty and fb == breq.qty) else "partial"
+            # the Upbit market buy is sized in KRW: a few coins' dust off the wanted quantity, finer
+            # than the perp's step, is a complete fill
+            out.status = "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
             if fu != fb and abs(fu - fb) < br.qty_step:
                 out.messages.append(f"residual delta {fu - fb} {s.symbol} (finer than Binance's step {br.qty_step})")
             exp = f"{s.premium_pct:+.2f}%" if s.premium_pct is not None else "n/a"
             self._publish("trade", (
                 f"{s.symbol} {s.direction.label} {s.action} {'filled' if out.status == 'filled' else 'partly filled'}: "
-                f"Upbit {ureq.side.value} {fu} @ {ures.avg_price:,.2f} KRW, Binance {breq.side.value} {fb} @ "
-                f"{bres.avg_price:,.4f} USDT, premium {fill_premium(fill):+.2f}% (signal {exp}), "
+                f"Upbit {ureq.side.value} {fu} @ {ur.show_price(ures.avg_price)} KRW, Binance {breq.side.value} {fb} @ "
+                f"{br.show_price(bres.avg_price)} USDT, premium {fill_premium(fill):+.2f}% (signal {exp}), "
                 f"target {s.target_pct:g}%"), "info", trade_id=out.trade_id, symbol=s.symbol,
                 direction=s.direction.value, action=s.action, qty=str(fb), position_id=pos.id,
                 upbit=_res_dict(ures), binance=_res_dict(bres), expected_profit_pct=s.target_pct,
                 size_krw=float(fu * ures.avg_price))
         else:
             self._failed(out, f"{s.symbol} {s.direction.label} {s.action} failed",
-                         f"; unwound, cost {out.cost_krw:,.0f} KRW" if out.unwinds else "; nothing filled")
+                         f"; unwound, cost {out.cost_krw:,.0f} KRW (fees {out.cost_fees_krw:,.0f} KRW for the entry "
+                         f"and its unwind, price move {out.cost_krw - out.cost_fees_krw:,.0f} KRW)"
+                         if out.unwinds else "; nothing filled")
         self._finish(out)
 
     async def _settle_exit(self, out: TradeOutcome, s: Signal, pos: Position, ureq: OrderRequest,
@@ -345,6 +606,8 @@ class Executor:
             if res.status is OrderStatus.UNKNOWN:
                 out.exposure.append(self._unknown_exposure(res))
                 continue
+            if res.status is OrderStatus.NOT_FOUND:
+                continue  # provisional: it may still be booked, so no second close is sent beside it
             missing = rules.round_qty(req.qty - res.filled_qty)
             if missing > 0 and not self._is_dust(missing, req.price_hint, rules):
                 retry = await self._order(venue, out.trade_id, "U" if key == "upbit" else "B", s.symbol,
@@ -402,7 +665,7 @@ class Executor:
             out.position_id = pos.id
             self._publish("trade", (
                 f"{s.symbol} {s.direction.label} exit {verb}: Upbit {ureq.side.value} {cu} @ "
-                f"{ures.avg_price:,.2f} KRW, Binance {breq.side.value} {cb} @ {bres.avg_price:,.4f} USDT, "
+                f"{ur.show_price(ures.avg_price)} KRW, Binance {breq.side.value} {cb} @ {br.show_price(bres.avg_price)} USDT, "
                 f"realized {pnl:+,.0f} KRW"), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
                 realized_krw=pnl, position_id=pos.id, upbit=_res_dict(ures), binance=_res_dict(bres),
                 direction=s.direction.value, qty=str(cb))
@@ -425,8 +688,10 @@ class Executor:
             self._exposure(out)
 
     async def _unwind(self, out: TradeOutcome, venue_name: str, symbol: str, filled_side: Side, qty: Decimal,
-                      fill_price: Decimal, rules: MarketRules, fx: float, reopen: bool = False) -> Decimal:
+                      fill_price: Decimal, rules: MarketRules, fx: float, reopen: bool = False,
+                      entry_fee: Decimal = Decimal(0)) -> Decimal:
         """Reverse ``qty`` filled on one venue with a market order; returns the quantity reversed.
+        ``entry_fee``: what filling ``qty`` cost in fees (venue quote currency), part of the cost.
 
         What cannot be reversed (below the venue's minimum) is reported as dust, not sent.
         """
@@ -441,16 +706,19 @@ class Executor:
                                 reduce_only=(venue_name == "binance" and not reopen), kind="unwind")
         out.unwinds.append(res)
         if res.filled_qty > 0:
-            # bought at fill_price and sold back at the unwind price (or the reverse), plus its fee
+            # bought at fill_price and sold back at the unwind price (or the reverse), plus the fees
+            # of both: the entry's share for what was reversed and the unwind's own
             gain = (res.avg_price - price) * res.filled_qty
             if filled_side is Side.SELL:
                 gain = -gain
-            cost = -gain + res.fee
-            out.cost_krw += float(cost) * (fx if venue_name == "binance" else 1.0)
+            fees = res.fee + _pro_rata(entry_fee, res.filled_qty, q)
+            rate = fx if venue_name == "binance" else 1.0
+            out.cost_krw += float(-gain + fees) * rate
+            out.cost_fees_krw += float(fees) * rate
         left = qty - res.filled_qty
         self._publish("unwind", (
             f"{symbol} unwind on {venue_name}: {filled_side.opposite.value} {q} -> "
-            f"{res.status.value} {res.filled_qty}" + (f" @ {res.avg_price}" if res.filled_qty else "")
+            f"{res.status.value} {res.filled_qty}" + (f" @ {rules.show_price(res.avg_price)}" if res.filled_qty else "")
             + (f" ({res.error})" if res.error else "")), "warning" if left <= 0 else "critical",
             trade_id=out.trade_id, symbol=symbol, venue=venue_name, qty=str(q), result=_res_dict(res))
         return res.filled_qty
@@ -497,8 +765,10 @@ class Executor:
         if res.filled_qty <= 0:
             return
         kind = "fill" if res.status is OrderStatus.FILLED else "partial"
+        rules = self.rules.get((req.venue, req.symbol))
+        px = rules.show_price(res.avg_price) if rules else str(res.avg_price)
         self.bus.publish(Event(kind, (
-            f"{req.symbol} {req.venue} {req.side.value} {res.filled_qty}/{req.qty} @ {res.avg_price} "
+            f"{req.symbol} {req.venue} {req.side.value} {res.filled_qty}/{req.qty} @ {px} "
             f"({res.status.value}, fee {res.fee})"), "info",
             {"venue": req.venue, "symbol": req.symbol, "side": req.side.value, "client_id": req.client_id,
              "qty": str(req.qty), "filled_qty": str(res.filled_qty), "avg_price": str(res.avg_price)}))
@@ -506,6 +776,16 @@ class Executor:
     def _publish(self, kind: str, message: str, level: str, **data: Any) -> None:
         (log.warning if level != "info" else log.info)("%s", message)
         self.bus.publish(Event(kind, message, level, data))
+
+
+def _pro_rata(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    return total * part / whole if whole > 0 else Decimal(0)
+
+
+def _req_of_entry(e: Any) -> OrderRequest:
+    """A journal entry as the request it was sent as (for journaling a later answer)."""
+    return OrderRequest(e.venue, e.symbol, Side(e.side), e.client_order_id, e.qty, e.price_hint or Decimal(0),
+                        reduce_only=e.kind in ("exit", "exit_retry") and e.venue == "binance")
 
 
 def fill_premium(fill: PairFill) -> float:

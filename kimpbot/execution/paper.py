@@ -84,6 +84,8 @@ def _trim(x: Decimal) -> Decimal:
 class PaperVenue:
     """A simulated Upbit spot or Binance USDT-M venue over the live books (see the module doc)."""
 
+    can_book_late = False  # answers at once, in process: an order it does not know was never placed
+
     def __init__(self, name: str, market: Any, store: Any, clock: Clock, fee: Decimal, *,
                  quote_balance: Decimal = ZERO, coins: dict[str, Decimal] | None = None,
                  rules: dict[str, MarketRules] | None = None,

@@ -90,6 +90,10 @@ class Trader:
         self.refusal_quiet_ms = 300_000
         self._exit_retry: dict[str, tuple[int, int]] = {}  # position id -> (not before ms, failed exits)
         self.finding_meta: dict[str, dict[str, Any]] = {}  # reconciliation finding text -> what Adopt/Close act on
+        self._provisional: set[str] = set()  # client ids a restart found "not found" (may still be booked)
+        self._gaps: dict[str, str] = {}  # symbol -> the position finding already alerted (not repeated)
+        self.position_check_s = self.exec_cfg.position_check_s
+        self.position_checks = 0  # completed continuous comparisons (for /status and tests)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -104,6 +108,10 @@ class Trader:
         self.executor.on_failure = self.risk.order_failed
         self.executor.on_exposure = lambda msg: self.risk.halt("unhedged exposure: see the alert above",
                                                                by="executor")
+        self.executor.on_resolved = self._resolved
+        self.executor.on_rejection = lambda cause: self.risk.halt(
+            f"{cause} — the exchange would refuse it again, so it is not retried; fix the cause, then /resume",
+            by="executor")
         await self.refresh_balances()
         await self.reconcile()
         self.risk.protections_check()  # exits settled by the reconciliation count too
@@ -111,6 +119,8 @@ class Trader:
         for problem in unfillable_sizes(self.owner, self.rules, fx.rate if fx else None):
             self.bus.publish(Event("error", f"sizes that cannot fill: {problem} (capital / sizes in the strategy "
                                             "file)", "warning", {"rule": "minimum order"}))
+        if self.position_check_s > 0:
+            self._spawn(self._position_watch())
         hs = self.store.halt_state()
         if hs.halted:
             self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
@@ -120,6 +130,8 @@ class Trader:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.executor is not None:
+            await self.executor.stop()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -171,6 +183,10 @@ class Trader:
         for ref in getattr(self.strategy, "last_refusals", []) or []:
             self._refused(ref, [ref.reason])
         for sig in signals:
+            waiting = self.executor.unresolved(sym)
+            if waiting:  # a late booking of that order would double or unhedge the next one
+                self._refused(sig, [self.executor.describe_unresolved(waiting)])
+                continue
             if sig.action == "exit":
                 held = self._exit_retry.get(sig.position_id or "")
                 if held is not None and self.clock.now_ms() < held[0]:
@@ -269,6 +285,10 @@ class Trader:
         sym = sig.symbol
         try:
             assert self.executor is not None
+            waiting = self.executor.unresolved(sym)
+            if waiting:
+                self._refused(sig, [self.executor.describe_unresolved(waiting)])
+                return None
             pos = None
             if sig.action in ("add", "exit"):
                 pos = next((p for p in self.positions() if p.id == sig.position_id), None)
@@ -386,6 +406,7 @@ class Trader:
         found = await self._recheck_journal(late=True)
         for t in self.store.trades(status="sending"):
             found += await self._finish_trade(t)
+        self._watch_open()  # after the trades are settled: a late fill is then unhedged for sure
         found += await self._compare_positions()
         if found:
             msg = "restart reconciliation:\n- " + "\n- ".join(found)
@@ -397,33 +418,55 @@ class Trader:
         """Periodic: orders the journal still holds open (no final answer) are queried again;
         a late fill of an order given up on is an unhedged leg and is alerted and unwound."""
         found = await self._recheck_journal(late=True)
+        self._watch_open()
         if found:
             self.bus.publish(Event("reconcile", "order re-check:\n- " + "\n- ".join(found), "warning",
                                    {"findings": found}))
         return found
+
+    def _watch_open(self) -> None:
+        """Every order still without a final answer is watched for a late booking (executor)."""
+        assert self.executor is not None
+        for e in self.store.journal_open():
+            self.executor.watch(e.client_order_id)
 
     async def _recheck_journal(self, late: bool = False) -> list[str]:
         assert self.executor is not None
         found: list[str] = []
         venues = {"upbit": self.upbit, "binance": self.binance}
         for e in self.store.journal_open():
+            if self.executor.watching(e.client_order_id):
+                continue  # its watch queries it (and books a late fill) already
+            # an intent never marked sent never reached the wire: "not found" is final for it
+            window = 0.0 if e.status == "intent" else self.executor.late_window(e.venue)
             venue = venues[e.venue]
             res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
             age_s = (self.clock.now_ms() - e.created_ms) / 1000
             if res.status is OrderStatus.NOT_FOUND and age_s <= self.exec_cfg.unknown_grace_s:
-                # Too young to call "never placed": a request may still land. Wait out the grace
-                # period once, then ask again.
+                # Too young to call anything: a request may still land. Wait out the grace period
+                # once, then ask again.
                 await asyncio.sleep(self.exec_cfg.unknown_grace_s - age_s + 0.1)
                 res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
                 age_s = (self.clock.now_ms() - e.created_ms) / 1000
             if res.status.final and res.status is not OrderStatus.NOT_FOUND:
+                res = dataclasses.replace(res, side=Side(e.side))
                 self.executor._journal(_req_of(e), res)
+                self._provisional.discard(e.client_order_id)
                 found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.qty} {e.symbol}) was "
                              f"{res.status.value}, filled {res.filled_qty}")
-            elif res.status is OrderStatus.NOT_FOUND and age_s > self.exec_cfg.unknown_grace_s:
+            elif res.status is OrderStatus.NOT_FOUND and age_s > max(window, self.exec_cfg.unknown_grace_s):
                 self.store.journal_update(e.client_order_id, "expired", Decimal(0), None, None, None,
-                                          f"not found on {e.venue} after restart: never placed")
+                                          f"not found on {e.venue} {age_s:.0f} s after it was sent: never placed")
+                self._provisional.discard(e.client_order_id)
                 found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.symbol}) was never placed")
+                continue
+            elif res.status is OrderStatus.NOT_FOUND:
+                # the exchange could still book it: settled as nothing filled, watched meanwhile
+                self._provisional.add(e.client_order_id)
+                found.append(f"order {e.client_order_id} ({e.venue} {e.side} {e.qty} {e.symbol}) is not on "
+                             f"{e.venue} yet; watched for a late booking until {window:g} s after it was sent, "
+                             f"no {e.symbol} order goes out meanwhile")
+                continue
             else:
                 found.append(f"order {e.client_order_id} on {e.venue}: state still {res.status.value}; "
                              "will check again")
@@ -439,20 +482,24 @@ class Trader:
                     found += await self._late_fill(e, res)
         return found
 
-    async def _late_fill(self, e: Any, res: OrderResult) -> list[str]:
+    async def _resolved(self, e: Any, res: OrderResult) -> None:
+        """A watched order's final answer (executor): a reconcile close is booked as the owner's close,
+        never reversed; any other fill arrived after its trade settled without it."""
         assert self.executor is not None
-        msg = (f"late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} (order {e.client_order_id}) arrived "
-               "after its trade was settled without it")
-        self.bus.publish(Event("exposure", f"UNHEDGED {msg}; unwinding it", "critical",
-                               {"symbol": e.symbol, "venue": e.venue, "qty": str(res.filled_qty)}))
-        out = TradeOutcome(e.trade_id, e.symbol, "unwind", "filled")
-        rules = self.rules[(e.venue, e.symbol)]
-        fx_r = self.market.fx.rate()
-        done = await self.executor._unwind(out, e.venue, e.symbol, Side(e.side), res.filled_qty,
-                                           res.avg_price, rules, fx_r.rate if fx_r else 0.0)
-        if done < res.filled_qty:
-            self.risk.halt(f"late fill of {e.client_order_id} could not be fully unwound", by="reconcile")
-        return [msg + f"; unwound {done}"]
+        trade = self.store.get_trade(e.trade_id) or {}
+        if trade.get("action") == "reconcile_close":
+            if trade.get("status") == "sending":
+                self._book_reconcile_close(e.trade_id, e.symbol, res, None, "reconcile")
+            return
+        if res.filled_qty > 0:
+            await self.executor.book_late_fill(e, res)
+
+    async def _late_fill(self, e: Any, res: OrderResult) -> list[str]:
+        """The executor's late-fill booking (alert, reverse, halt if it cannot)."""
+        assert self.executor is not None
+        done = await self.executor.book_late_fill(e, res)
+        return [f"late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} (order {e.client_order_id}) arrived "
+                f"after its trade was settled without it; reversed {done}"]
 
     async def _finish_trade(self, t: dict[str, Any]) -> list[str]:
         """A trade interrupted between sending and booking: settle it from the journal."""
@@ -470,6 +517,8 @@ class Trader:
         results = {}
         for leg, unwind_leg in (("U", "UU"), ("B", "BU")):
             res = _result_of(legs[leg])
+            if legs[leg].client_order_id in self._provisional:  # not found (yet): nothing filled so far
+                res = dataclasses.replace(res, status=OrderStatus.NOT_FOUND, error="not found after restart")
             for e in entries:
                 if e.leg == leg and e.attempt > 0:
                     res = _merge(res, _result_of(e))
@@ -494,14 +543,84 @@ class Trader:
         return [f"trade {t['id']} {t['symbol']} {t['action']} was in flight: settled as {out.status}"]
 
     async def _compare_positions(self) -> list[str]:
-        out: list[str] = []
+        """At start: what the exchanges hold that the journal does not explain (posted with the
+        restart findings; the continuous check does not post the same difference a second time, and
+        halts entries when it changes)."""
         try:
             b = await self.binance.balances()
             u = await self.upbit.balances()
         except Exception as exc:
             return [f"could not compare positions with the exchanges: {type(exc).__name__}: {exc}"]
-        positions = self.positions()
+        out: list[str] = []
         for sym in self.market.symbols:
+            found = self._position_findings(b, u, [sym])
+            if found:
+                self._gaps[sym] = "\n".join(found)
+            out += found
+        return out
+
+    async def _position_watch(self) -> None:
+        """Compare the journal with the exchanges' positions every ``position_check_s`` while running.
+        A coin with a trade in flight is skipped (its books are being written); a coin with an order
+        still unanswered gets that order queried at once (its watch books a late fill). Any other
+        difference beyond dust is a critical finding (coin, venue, quantity, Adopt / Close / Ignore)
+        and halts entries; it is alerted once, again only when it changes."""
+        assert self.executor is not None
+        failed_since: float | None = None
+        while True:
+            await asyncio.sleep(self.position_check_s)
+            before = {sym: self._activity(sym) for sym in self.market.symbols}
+            try:
+                b, u = await asyncio.gather(self.binance.balances(), self.upbit.balances())
+            except Exception as exc:
+                loop_t = asyncio.get_running_loop().time()
+                if failed_since is None:
+                    failed_since = loop_t
+                    log.warning("position check: reading the exchanges failed: %s: %s", type(exc).__name__, exc)
+                continue
+            failed_since = None
+            try:
+                # a coin that traded while the exchanges were read is compared next round
+                self._check_positions(b, u, [s for s, a in before.items() if a is not None and
+                                             self._activity(s) == a])
+            except Exception as exc:  # a bug here must not end the watch
+                log.exception("position check failed: %s", exc)
+            self.position_checks += 1
+
+    def _activity(self, sym: str) -> int | None:
+        """Orders sent on ``sym`` so far; None while one is in flight (its books are being written)."""
+        assert self.executor is not None
+        if sym in self._busy or self.executor.lock(sym).locked():
+            return None
+        return self.executor.activity.get(sym, 0)
+
+    def _check_positions(self, b: Balances, u: Balances, symbols: list[str]) -> None:
+        assert self.executor is not None
+        syms = []
+        for sym in symbols:
+            if self.executor.unresolved(sym):
+                self.executor.poke(sym)  # its watch queries now and books a late fill
+                continue
+            syms.append(sym)
+        for sym in syms:
+            found = self._position_findings(b, u, [sym])
+            key = "\n".join(found)
+            if not found:
+                self._gaps.pop(sym, None)
+                continue
+            if self._gaps.get(sym) == key:
+                continue  # already alerted; the owner's buttons are on that message
+            self._gaps[sym] = key
+            for f in found:
+                log.critical("position check: %s", f)
+            self.bus.publish(Event("reconcile", f"position check: the journal and the exchanges disagree on {sym}",
+                                   "critical", {"findings": found, "symbol": sym}))
+            self.risk.halt(f"position mismatch: {found[0].split(' (adopt')[0]}", by="position check")
+
+    def _position_findings(self, b: Balances, u: Balances, symbols: list[str]) -> list[str]:
+        out: list[str] = []
+        positions = self.positions()
+        for sym in symbols:
             expect = self._expected_binance(sym, positions)
             have = float(b.positions.get(sym, Decimal(0)))
             step = float(self.rules[("binance", sym)].qty_step)
@@ -537,7 +656,7 @@ class Trader:
         if sym in self._busy:
             return f"a {sym} trade is in flight"
         if any(e.symbol == sym for e in self.store.journal_open()):
-            return f"a {sym} order has no final answer yet (checked again every minute)"
+            return f"a {sym} order has no final answer yet (it is being watched for a late booking)"
         return ""
 
     async def _checked_gap(self, meta: dict[str, Any]) -> tuple[Decimal, Decimal, str]:

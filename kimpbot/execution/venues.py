@@ -79,11 +79,30 @@ class MarketRules:
     qty_step: Decimal
     min_qty: Decimal
     min_notional: Decimal  # KRW on Upbit (5,000), USDT on Binance (e.g. 100 for BTC)
+    price_tick: Decimal = Decimal(0)  # one tick for every price (Binance tickSize); 0: unknown
+    price_ticks: tuple[tuple[Decimal, Decimal], ...] = ()  # (from price, tick), highest first (Upbit KRW)
 
     def round_qty(self, qty: Decimal) -> Decimal:
         if self.qty_step <= 0:
             return qty
         return (qty / self.qty_step).to_integral_value(rounding=ROUND_DOWN) * self.qty_step
+
+    def tick(self, price: Decimal) -> Decimal:
+        for lo, t in self.price_ticks:
+            if price >= lo:
+                return t
+        return self.price_tick
+
+    def show_price(self, price: Decimal | float) -> str:
+        """A price for people: to the venue's tick precision (an average of several fills keeps the
+        tick's decimals), without float noise; 8 decimals at most when the tick is unknown."""
+        p = Decimal(str(price))
+        t = self.tick(p)
+        places = max(0, -t.normalize().as_tuple().exponent) if t > 0 else 8  # type: ignore[operator]
+        q = p.quantize(Decimal(1).scaleb(-places))
+        if t <= 0:
+            q = q.normalize()
+        return f"{q:,f}"
 
 
 @dataclass

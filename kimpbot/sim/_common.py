@@ -26,8 +26,10 @@ log = logging.getLogger("kimpbot.sim")
 
 try:
     RAW_BODY: Any = web.RequestKey("raw_body", bytes)
+    LATE_BOOKING: Any = web.RequestKey("late_booking", bool)
 except AttributeError:  # older aiohttp
     RAW_BODY = "raw_body"
+    LATE_BOOKING = "late_booking"
 
 
 @dataclass
@@ -282,6 +284,8 @@ class FakeBase:
         self.app = web.Application(middlewares=[self._guard], client_max_size=1024 * 1024)
         self.app.router.add_routes(control_routes(servers))
         self._ws: set[web.WebSocketResponse] = set()
+        self._late: set[asyncio.Task] = set()  # orders a "late" fault books after its delay
+        self.late_booked: list[dict] = []  # what the "late" faults booked: params, status, loop time
 
     # --- to override -----------------------------------------------------------------
     def error_reply(self, status: int, code: Any, message: str) -> Reply:  # pragma: no cover
@@ -301,6 +305,15 @@ class FakeBase:
 
     def is_order_endpoint(self, method: str, path: str) -> bool:
         return False
+
+    def claim_client_id(self, params: dict) -> Reply | None:
+        """An order request arrived (before any fault): a venue whose client ids are single-use
+        answers its duplicate refusal here; None lets the request go on."""
+        return None
+
+    def unknown_reply(self, path: str) -> Reply:  # pragma: no cover
+        """What the venue answers when it cannot tell whether an order was executed."""
+        raise NotImplementedError
 
     # --- machinery -------------------------------------------------------------------
     def render(self, reply: Reply, path: str, method: str, *, body: bytes | None = None) -> web.Response:
@@ -338,8 +351,12 @@ class FakeBase:
                 return self.render(self.error_reply(400, -1102 if self.venue == "binance" else "validation_error",
                                                     "malformed request body"), path, method)
             request[RAW_BODY] = raw_body
-            if self.is_order_endpoint(method, path):
+            order = self.is_order_endpoint(method, path)
+            if order:
                 self.servers._note_order(self.venue, method, path, params)
+                dup = self.claim_client_id(params)
+                if dup is not None:
+                    return self.render(dup, path, method)
             fault = self.market.faults.take(self.venue, path)
             if fault is not None:
                 log.info("sim %s: fault %s on %s %s", self.venue, fault.kind, method, path)
@@ -347,6 +364,13 @@ class FakeBase:
                     return self.render(self.too_many_reply(path), path, method)
                 if fault.kind == "reject":
                     return self.render(self.reject_reply(path, params, fault), path, method)
+                if fault.kind == "late" and order:
+                    # "status unknown": nothing booked yet, invisible to queries; booked (and filled
+                    # at the prices of that moment) after the delay
+                    task = asyncio.ensure_future(self._book_late(fn, request, params, fault))
+                    self._late.add(task)
+                    task.add_done_callback(self._late.discard)
+                    return self.render(self.unknown_reply(path), path, method)
             try:
                 reply = await fn(request, params, fault)
             except ApiError as e:
@@ -366,8 +390,24 @@ class FakeBase:
 
         return wrapped
 
+    async def _book_late(self, fn: Handler, request: web.Request, params: dict, fault: Fault) -> None:
+        await asyncio.sleep(fault.wait_s)
+        request[LATE_BOOKING] = True  # signature/timestamp were checked on arrival, not now
+        try:
+            reply = await fn(request, params, None)
+        except ApiError as e:
+            reply = e.reply
+        except Exception:  # pragma: no cover - defensive
+            log.exception("sim %s: late booking failed", self.venue)
+            return
+        self.late_booked.append({"params": dict(params), "status": reply.status,
+                                 "at": asyncio.get_running_loop().time()})
+        log.info("sim %s: late booking of %s answered %s", self.venue, params, reply.status)
+
     # --- websocket helpers ---------------------------------------------------------------
     async def close_all_ws(self) -> None:
+        for task in list(self._late):
+            task.cancel()
         for ws in list(self._ws):
             try:
                 await ws.close()

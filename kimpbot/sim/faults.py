@@ -15,6 +15,12 @@ lost       order endpoints: the order IS placed (and filled); then the TCP conne
            closed with no response. Other endpoints: processed, then connection closed.
 partial    order endpoints: only ``fraction`` of the quantity (KRW amount for an Upbit market
            buy) fills, the rest is cancelled/expired as for an IOC order
+late       order endpoints: the venue answers "execution status unknown" (Binance HTTP 503
+           ``{"code": -1007, "msg": "Timeout waiting for response from backend server. Send status
+           unknown; execution status unknown."}``; Upbit a 504 gateway time-out page) and books
+           nothing yet: queries answer "no such order" (Binance -2013, Upbit 404
+           ``order_not_found``) for ``delay_s`` (default 30 s); THEN the order is booked and filled
+           at the prices of that moment, as a real backend that was only slow does
 http429    Upbit: 429 with Upbit's plain-text body; Binance: 429 ``{"code": -1003, ...}``
 malformed  200 with a truncated, invalid JSON body (websocket: a truncated frame)
 nan        a price field becomes NaN (a JSON ``NaN`` for Upbit/FX numbers, ``"NaN"`` for
@@ -34,7 +40,7 @@ import threading
 from dataclasses import dataclass, replace
 
 VENUES = ("upbit", "binance", "fx")
-KINDS = ("reject", "timeout", "lost", "partial", "http429", "malformed", "nan", "negative", "drop",
+KINDS = ("reject", "timeout", "lost", "partial", "late", "http429", "malformed", "nan", "negative", "drop",
          "silence")
 DEFAULT_WAIT_S = 30.0
 
@@ -51,7 +57,7 @@ class Fault:
 
     @property
     def wait_s(self) -> float:
-        """How long a ``timeout``/``silence`` lasts (``delay_s``, or 30 s when not given)."""
+        """How long a ``timeout``/``silence``/``late`` lasts (``delay_s``, or 30 s when not given)."""
         return self.delay_s if self.delay_s > 0 else DEFAULT_WAIT_S
 
     def as_dict(self) -> dict:

@@ -20,7 +20,8 @@ actually send and parse:
   real exchange, the POST answer is the accepted order (``state: "wait"``, nothing executed yet);
   ``GET /v1/order`` then shows ``done`` (or ``cancel`` with a partial ``executed_volume``) and
   ``trades[]``. Duplicate ``identifier`` -> 400 (name ``duplicated_identifier``: the exact name is
-  not documented publicly);
+  not documented publicly); an identifier is single-use even when its request failed (a 429, a
+  refusal), as Upbit's order docs say;
 * websocket ``/websocket/v1``: request ``[{"ticket"}, {"type": "ticker"|"orderbook", "codes",
   "is_only_realtime"|"is_only_snapshot"}, {"format": "DEFAULT"}]``; replies are BINARY frames of
   JSON with ``type``, ``code``, ``stream_type`` (SNAPSHOT/REALTIME); text ``PING`` ->
@@ -45,7 +46,7 @@ from urllib.parse import unquote, urlencode
 import jwt
 from aiohttp import WSMsgType, web
 
-from kimpbot.sim._common import (RAW_BODY, ApiError, FakeBase, Reply, Waker, corrupt, dumps, fmt_num, num_out,
+from kimpbot.sim._common import (LATE_BOOKING, RAW_BODY, ApiError, FakeBase, Reply, Waker, corrupt, dumps, fmt_num, num_out,
                                  split_csv, truncate)
 from kimpbot.sim.faults import Fault
 from kimpbot.sim.market import KOREAN_NAMES, upbit_round, upbit_tick, walk_book
@@ -97,6 +98,7 @@ class UpbitFake(FakeBase):
         self.check_signatures = check_signatures
         self.orders: dict[str, dict] = {}         # uuid -> order (internal form)
         self.by_identifier: dict[str, str] = {}
+        self.used_identifiers: set[str] = set()  # every identifier an order request carried, placed or not
         self._nonces: dict[str, float] = {}
         self._trade_seq = 0
         self.api_key_valid_days = 365  # what GET /v1/api_keys reports as expire_at (tests may shorten it)
@@ -150,6 +152,23 @@ class UpbitFake(FakeBase):
     def not_found_reply(self, request: web.Request) -> Reply:
         return Reply(404, {"error": {"name": 404, "message": "Not Found"}})
 
+    def claim_client_id(self, params: dict) -> Reply | None:
+        # Upbit's order API: identifier must be unique among all of the user's orders, and "even if
+        # the order request failed, the same value cannot be sent again" (docs.upbit.com, 주문하기,
+        # identifier 파라미터 사용): a second request with it is refused whatever became of the first.
+        ident = params.get("identifier")
+        if ident is None:
+            return None
+        if str(ident) in self.used_identifiers:
+            return Reply(400, {"error": {"name": "duplicated_identifier", "message": MSG["duplicated_identifier"]}})
+        self.used_identifiers.add(str(ident))
+        return None
+
+    def unknown_reply(self, path: str) -> Reply:
+        # the gateway gave up waiting for the order service: the order's fate is unknown
+        return Reply(504, text="<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 "
+                               "Gateway Time-out</h1></center></body></html>", content_type="text/html")
+
     def reject_reply(self, path: str, params: dict, fault: Fault) -> Reply:
         if fault.error:
             return Reply(400, {"error": {"name": fault.error, "message": MSG.get(fault.error, fault.error)}})
@@ -162,7 +181,7 @@ class UpbitFake(FakeBase):
         return Reply(500, {"error": {"name": "server_error", "message": "일시적인 서버 오류입니다."}})
 
     def _authenticate(self, request: web.Request, params: dict) -> None:
-        if not self.check_signatures:
+        if not self.check_signatures or request.get(LATE_BOOKING):  # a late booking was checked on arrival
             return
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
@@ -485,7 +504,7 @@ class UpbitFake(FakeBase):
         if ord_type not in ("limit", "price", "market", "best"):
             raise err(400, "validation_error", "ord_type does not have a valid value")
         ident = params.get("identifier")
-        if ident is not None and str(ident) in self.by_identifier:
+        if ident is not None and str(ident) in self.by_identifier:  # (single use: see claim_client_id)
             raise err(400, "duplicated_identifier", MSG["duplicated_identifier"])
         tif = params.get("time_in_force")
         cerr = "create_bid_error" if side == "bid" else "create_ask_error"

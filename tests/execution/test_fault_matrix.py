@@ -109,12 +109,18 @@ async def test_fault_ends_hedged_or_flat_with_alert(sim, tmp_path, kind, venue, 
         assert all(SYM in e.message for e in alerts)
         assert not [e for e in bus.history if e.kind == "exposure"]
         if kind in ("timeout", "lost", "http429"):
-            # an unanswered order is queried, never resent; a refused (429) one is resent once with
-            # the same client id. The exchange-side balances above prove nothing was doubled.
+            # an unanswered order is queried, never resent; a refused (429) one is resent once: with
+            # the same client id on Binance, under the next attempt's on Upbit (its identifiers are
+            # single-use). The exchange-side balances above prove nothing was doubled.
             assert out.status == "filled", (out.status, out.messages)
             cid = out.upbit.client_id if venue == "upbit" else out.binance.client_id
             sends = [o for o in sim.orders if o.get("client_id") == cid and o.get("method") == "POST"]
-            assert len(sends) == (2 if kind == "http429" else 1), sends
+            renamed = kind == "http429" and venue == "upbit"
+            assert len(sends) == (2 if kind == "http429" and not renamed else 1), sends
+            if renamed:
+                assert cid.endswith("-U-1")
+                first = [o for o in sim.orders if o.get("client_id") == cid[:-1] + "0" and o.get("method") == "POST"]
+                assert len(first) == 1, first
         if kind == "reject" and stage == "entry":
             assert out.status in ("rolled_back", "failed")
             assert any(e.kind in ("rollback", "error") for e in bus.history[before:])

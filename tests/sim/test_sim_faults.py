@@ -183,3 +183,39 @@ async def test_malformed_nan_negative(sim):
                     json.loads(await r.text())
             async with s.get(url) as r:  # one shot each: the next answer is clean
                 assert get(json.loads(await r.text())) > 0
+
+
+async def test_late_order_is_unknown_invisible_then_booked(sim, make_binance):
+    """``late``: Binance answers 503 -1007 "execution status unknown", the order does not exist for
+    queries (-2013) during ``delay_s``, then it is booked and filled (a slow backend, not a refusal)."""
+    from testkit import wait_until
+
+    bx = make_binance(sim)
+    try:
+        await bx.load_markets()
+        sim.market.faults.inject("binance", "/fapi/v1/order", "late", delay_s=1.0)
+        with pytest.raises(ccxt.BaseError, match="-1007"):
+            await bx.create_order(BTC, "market", "sell", 0.01, None, {"newClientOrderId": "kp-late1"})
+        with pytest.raises(ccxt.OrderNotFound):  # -2013 Order does not exist.
+            await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
+        assert sim.binance.positions.get("BTC", {}).get("amt", 0.0) == 0.0
+        assert await wait_until(lambda: sim.binance.late_booked, timeout=10)
+        o = await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
+        assert o["info"]["status"] == "FILLED" and sim.binance.positions["BTC"]["amt"] == -0.01
+    finally:
+        await bx.close()
+
+
+async def test_upbit_identifier_is_single_use_even_after_a_failed_request(sim, make_upbit):
+    """Upbit's order docs: an identifier cannot be sent again even if the request carrying it failed."""
+    ux = make_upbit(sim)
+    try:
+        await ux.load_markets()
+        sim.market.faults.inject("upbit", "/v1/orders", "http429")
+        with pytest.raises(ccxt.RateLimitExceeded):
+            await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
+        with pytest.raises(ccxt.ExchangeError, match="duplicated_identifier"):
+            await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
+        assert sim.upbit.orders == {}
+    finally:
+        await ux.close()
