@@ -83,8 +83,10 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
     try:
         bot.open_store()  # before the chat: a /halt from its first second is persisted
         fronts = await _start_chat(bot, core)
-    except (FatalConfigError, ChatConfigError) as exc:
+    except ChatConfigError as exc:
         # the fronts that did start carry the line (a refused Telegram token: the Discord webhook)
+        return await _fatal(bot, exc.fronts, str(exc))
+    except FatalConfigError as exc:
         return await _fatal(bot, fronts, str(exc))
     try:
         await bot.start()
@@ -155,16 +157,22 @@ async def _start_chat(bot: Any, core: Any) -> list[Any]:
     reconciliation found reach the chat too. With DISCORD_CHANNEL_ID the Discord bot posts signals
     and findings there with buttons, and the webhook leaves those kinds to it; without a webhook the
     bot posts every other event into that channel as well."""
+    from kimpbot.control.notify import ChatConfigError
+
     s = bot.settings
     fronts: list[Any] = []
-    try:  # a front that fails to start: stop those already running, then say why
+    refused: list[str] = []  # a front whose configuration is refused: the others still start, to say so
+    try:  # anything else that fails a start: stop those already running, then say why
         if s.telegram_bot_token:
             from kimpbot.control.telegram import TelegramFront
 
             tg = TelegramFront(bot, core)
             tg.attach()
-            await tg.start()
-            fronts.append(tg)
+            try:
+                await tg.start()  # Telegram unreachable: retried in the background, never raised
+                fronts.append(tg)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
         bot_channel = bool(s.discord_bot_token and s.discord_channel_id)
         if s.discord_webhook_url:
             from kimpbot.control.notify import INTERACTIVE_KINDS, DiscordWebhookNotifier, answer_hints
@@ -174,19 +182,27 @@ async def _start_chat(bot: Any, core: Any) -> list[Any]:
                                           skip_kinds=INTERACTIVE_KINDS if bot_channel else (),
                                           signal_hint=signal_hint, finding_hint=finding_hint,
                                           entries_blocked=core.entries_blocked)
-            await hook.start()  # ChatConfigError for a URL that is not a webhook's
-            hook.attach(bot)
-            fronts.append(hook)
+            try:
+                await hook.start()  # no network here: only the URL's form is checked
+                hook.attach(bot)
+                fronts.append(hook)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
         if s.discord_bot_token:
             from kimpbot.control.discord_bot import DiscordFront
 
             dc = DiscordFront(bot, core, post_alerts=not s.discord_webhook_url)
-            dc.attach()
-            await dc.start()
-            fronts.append(dc)
+            try:
+                await dc.start()  # Discord unreachable: retried in the background, never raised
+                dc.attach()
+                fronts.append(dc)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
     except BaseException:
         await _stop_chat(fronts)
         raise
+    if refused:
+        raise ChatConfigError("; ".join(refused), fronts)
     return fronts
 
 

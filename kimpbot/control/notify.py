@@ -49,6 +49,10 @@ class ChatConfigError(RuntimeError):
     channel): the owner must fix it, so the run ends with exit 78. A chat service that is merely
     unreachable is never this: the front keeps trying in the background."""
 
+    def __init__(self, message: str, fronts: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.fronts = fronts or []  # the fronts that did start (they carry the line to the chat)
+
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     for s in secrets:

@@ -96,6 +96,7 @@ class TelegramFront:
         self.username = ""
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None  # the background start while Telegram is unreachable
+        self.refused = False  # Telegram refused the token
         self._signal_msgs: dict[str, tuple[int, int, str]] = {}  # pending id -> (chat, message id, text)
         self._finding_msgs: dict[str, tuple[int, int]] = {}  # finding id -> (chat, message id)
         self._answering: set[int] = set()  # messages whose press is being handled here (edited here)
@@ -154,6 +155,7 @@ class TelegramFront:
             await app.initialize()
         except InvalidToken:
             # the exception's text carries the token: never log or show it
+            self.refused = True  # events are not held for a front that can never post
             raise ChatConfigError("Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)") from None
         except BaseException:
             with contextlib.suppress(Exception):
@@ -321,7 +323,7 @@ class TelegramFront:
     # ---- events ----------------------------------------------------------------------------
 
     async def on_event(self, ev: Event) -> None:
-        if self.chat_id is None:
+        if self.chat_id is None or self.refused:
             return
         if not self._ready.is_set():
             try:
