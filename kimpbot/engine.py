@@ -539,9 +539,13 @@ class Bot:
     # APScheduler's asyncio executor runs plain functions in a thread pool: every job
     # is a coroutine so market state is only ever touched from the event loop.
     async def _roll_bars(self) -> None:
+        if not self._primed:  # before warm-up: warm_start builds the window first
+            return
         self.market.roll_bars()
 
     async def _health(self) -> None:
+        if not self._primed:  # no books yet: nothing to judge (and no "data problem" noise at start)
+            return
         self.market.check_health()
         if self.trader is not None:
             self.trader.expire_pending()

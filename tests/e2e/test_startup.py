@@ -196,13 +196,18 @@ async def test_exchange_unreachable_at_boot_stays_up_and_trades_when_back(sim, t
                                 >= 4, timeout=30)
         assert cli.proc.returncode is None
         assert sum("NOT TRADING:" in t for t in chat_texts(tg) if t.startswith("⏸")) == 1, chat_texts(tg)
+        # /halt works while not trading, and holds once trading starts
+        assert "HALTED" in await command(tg, "/halt maintenance")
 
         sim.market.faults.clear()  # maintenance over
         back = await tg.wait_for(lambda r: r["method"] == "sendMessage" and "Trading again" in (r.get("text") or ""),
                                  timeout=30)
         assert "paper mode, confirm trading" in back["text"]
         status = await command(tg, "/status")
-        assert status.splitlines()[0].endswith("running") and "NOT TRADING" not in status, status
+        assert "NOT TRADING" not in status and "HALTED (maintenance, by telegram:42)" in status, status
+        assert "Halt lifted" in await command(tg, "/resume")
+        status = await command(tg, "/status")
+        assert status.splitlines()[0].endswith("running"), status
         assert sum("Trading again" in t for t in chat_texts(tg)) == 1
     finally:
         rc = await cli.terminate()
