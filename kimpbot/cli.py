@@ -53,10 +53,13 @@ async def _fatal(bot: Any, fronts: list[Any], text: str) -> int:
     from kimpbot.events import Event
 
     log.critical("%s", text)
-    bot.bus.publish(Event("error", f"kimpbot stopped: {text}. Not restarting (exit 78): fix it, then start "
-                                   "kimpbot again.", "critical", {"exit": EX_CONFIG}))
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(bot.bus.drain(), timeout=FATAL_NOTICE_S)
+    if fronts:
+        bot.bus.publish(Event("error", f"kimpbot stopped: {text}. Not restarting (exit 78): fix it, then start "
+                                       "kimpbot again.", "critical", {"exit": EX_CONFIG}))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(bot.bus.drain(), timeout=FATAL_NOTICE_S)
+    else:  # no front up yet (the data dir failed first): post without starting one
+        await _post_config_error(bot.settings, text)
     await bot.stop()
     await _stop_chat(fronts)
     raise FatalConfig(text)

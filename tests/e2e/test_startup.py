@@ -160,6 +160,18 @@ async def test_strategy_file_error_reaches_the_chat_and_exits_78(sim, tg, tmp_pa
     assert len(texts) == 1 and "exit 78" in texts[0], chat_texts(tg)
 
 
+async def test_unusable_data_dir_reaches_the_chat_and_exits_78(sim, tg, tmp_path):
+    not_a_dir = tmp_path / "data-is-a-file"
+    not_a_dir.write_text("")
+    env = cli_env(tmp_path, SHORT_WINDOW, sim, tg, KIMPBOT_DATA_DIR=str(not_a_dir))
+    cli = await Cli.start(["run", "--no-stdin", "--no-warmup", "--duration", "20"], env)
+    rc = await cli.wait(40)
+    assert rc == 78, cli.stderr
+    assert "data dir" in cli.stderr and "KIMPBOT_DATA_DIR" in cli.stderr and "Traceback" not in cli.stderr
+    texts = [t for t in chat_texts(tg) if "data dir" in t]
+    assert len(texts) == 1 and "exit 78" in texts[0], chat_texts(tg)
+
+
 async def test_refused_telegram_token_exits_78_and_says_so_on_the_discord_webhook(sim, tg, tmp_path):
     dc = FakeDiscord()
     await dc.start()
