@@ -119,11 +119,9 @@ class Bot:
                 self.open_store()  # first: a /halt from the first second is persisted
             self.scheduler = AsyncIOScheduler()
             sch = self.scheduler
-            sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
+            # bars, REST fallback and health start once the first books are in (_add_market_jobs)
             sch.add_job(self._poll_fx, "interval", seconds=self.owner["fx.poll_seconds"], id="fx",
                         misfire_grace_time=30)
-            sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
-            sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
             if self.trading and self.strategy is not None:  # both return at once while there is no trader
                 sch.add_job(self._funding, "interval", minutes=5, id="funding", misfire_grace_time=60)
                 sch.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping", misfire_grace_time=30)
@@ -165,6 +163,7 @@ class Bot:
                     await self._warm_up()
                 self._start_feeds()
                 self._primed = True
+                self._add_market_jobs()
             if self.trading and self.strategy is not None and self.trader is None:
                 self.state.phase = "starting trading"
                 async with self.trading_lock:
@@ -200,6 +199,14 @@ class Bot:
                 self._loaded.add(ex.name)
         if errors:
             raise ExchangeUnavailable("cannot reach " + "; ".join(str(e) for e in errors))
+
+    def _add_market_jobs(self) -> None:
+        sch = self.scheduler
+        if sch is None:
+            return
+        sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
+        sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
+        sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
 
     def _start_feeds(self) -> None:
         assert self.session is not None
@@ -503,8 +510,6 @@ class Bot:
 
     async def _rest_refresh(self, force: bool = False) -> None:
         """REST fallback: refresh any book the websocket has not kept fresh."""
-        if len(self._loaded) < 2:  # an exchange not reached yet: the start-up retry says so, not this job
-            return
         now = self.clock.now_ms()
         limit = self.market.max_age_ms // 2
         jobs = []
@@ -539,13 +544,9 @@ class Bot:
     # APScheduler's asyncio executor runs plain functions in a thread pool: every job
     # is a coroutine so market state is only ever touched from the event loop.
     async def _roll_bars(self) -> None:
-        if not self._primed:  # before warm-up: warm_start builds the window first
-            return
         self.market.roll_bars()
 
     async def _health(self) -> None:
-        if not self._primed:  # no books yet: nothing to judge (and no "data problem" noise at start)
-            return
         self.market.check_health()
         if self.trader is not None:
             self.trader.expire_pending()
