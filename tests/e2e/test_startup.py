@@ -150,6 +150,24 @@ async def test_refused_keys_one_chat_line_and_exit_78(sim, tg, tmp_path, var, va
     assert sim.orders == []  # nothing was sent to either exchange
 
 
+async def test_keys_refused_after_an_outage_at_boot_still_exit_78(sim, tg, tmp_path):
+    """Binance in maintenance at boot (not trading, retried), then it answers and refuses the Upbit
+    key: the retry ends the run with exit 78 and the one line, after the one "NOT TRADING"."""
+    sim.market.faults.inject("binance", "/fapi/v1/exchangeInfo", "reject", count=100_000)
+    env = cli_env(tmp_path, SHORT_WINDOW + FAST_RETRY, sim, tg, KIMPBOT_MODE="live",
+                  UPBIT_ACCESS_KEY="revoked-upbit-access-key")
+    cli = await Cli.start(["run", "--no-stdin", "--no-warmup", "--duration", "60"], env)
+    await tg.wait_for(lambda r: r["method"] == "sendMessage" and "NOT TRADING" in (r.get("text") or ""), timeout=40)
+    assert cli.proc.returncode is None
+    sim.market.faults.clear()
+    rc = await cli.wait(60)
+    assert rc == 78, cli.stderr[-2000:]
+    assert "Traceback" not in cli.stderr
+    texts = chat_texts(tg)
+    assert sum("NOT TRADING" in t for t in texts) == 1 and sum("refused the API key" in t for t in texts) == 1, texts
+    assert sim.orders == []
+
+
 async def test_strategy_file_error_reaches_the_chat_and_exits_78(sim, tg, tmp_path):
     env = cli_env(tmp_path, "[zscore]\nentry_threshold = 'two'\n", sim, tg)
     cli = await Cli.start(["run", "--no-stdin", "--duration", "20"], env)
