@@ -42,6 +42,8 @@ from kimpbot.strategy.params import StrategyParams
 
 log = logging.getLogger(__name__)
 
+WARMUP_TRIES = 3  # start-up tries that wait for the candle history before starting without it
+
 
 class StartupError(RuntimeError):
     """The bot cannot start; the message says why and what to do."""
@@ -99,6 +101,7 @@ class Bot:
         self._bringup: asyncio.Task[None] | None = None
         self._loaded: set[str] = set()  # venues whose markets are loaded
         self._primed = False  # first FX/book fetch, warm-up and feeds done
+        self._warmup_failures = 0
         self._down_announced = False  # the chat was told "not trading" (one message, then one "back")
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -570,6 +573,9 @@ class Bot:
             await asyncio.to_thread(self.store.compact)
 
     async def _warm_up(self) -> None:
+        """The z window from candle history. A failure is a start-up failure (retried with the
+        back-off) for the first ``WARMUP_TRIES`` tries; then the bot starts without it and the window
+        fills from live bars (history cannot be put in front of live bars later)."""
         sp = self.owner.strategy
         bank = self.market.fx.states["usdkrw"].latest
         usdt = self.market.fx.states["usdt"].latest
@@ -578,7 +584,11 @@ class Bot:
                                    self.clock.now_ms(), self.market.fx.source, bank.rate if bank else None,
                                    usdt.rate if usdt else None)
         except (ExchangeUnavailable, RuntimeError) as exc:
-            self.state.warmup_note = f"warm-up failed ({exc}); the z window fills from live bars"
+            self._warmup_failures += 1
+            if self._warmup_failures < WARMUP_TRIES:
+                raise ExchangeUnavailable(f"warm-up candle history: {exc}") from None
+            self.state.warmup_note = (f"warm-up failed {self._warmup_failures} times ({exc}); "
+                                      "the z window fills from live bars")
             log.warning("%s", self.state.warmup_note)
             return
         self.market.warm_start(report.bars)

@@ -336,3 +336,42 @@ async def test_config_error_waits_for_a_stop_under_docker(tmp_path):
     # `config check` is never held: it is a one-shot check
     cli = await Cli.start(["config", "check"], env)
     assert await cli.wait(30) == 78
+
+
+# ---------------------------------------------------------------------------- warm-up history down
+
+def _bot(sim, tmp_path, strategy_text: str) -> Bot:
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(strategy_text)
+    env = sim.env() | {"KIMPBOT_STRATEGY_FILE": str(sf), "KIMPBOT_DATA_DIR": str(tmp_path / "data")}
+    return Bot(load_settings(env), load_owner_config(sf))
+
+
+async def test_warm_up_history_down_is_retried_and_the_window_still_comes_from_history(sim, tmp_path):
+    sim.market.faults.inject("binance", "/fapi/v1/klines", "reject", count=100_000)
+    bot = _bot(sim, tmp_path, SHORT_WINDOW + FAST_RETRY)
+    try:
+        await bot.start()  # returns: not trading, retried in the background
+        assert bot.trader is None and "warm-up candle history" in bot.state.not_trading
+        assert "NOT TRADING" in bot.trading_status()
+        sim.market.faults.clear()
+        assert await wait_until(lambda: any(e.kind == "trading" and e.data.get("trading") for e in bot.bus.history),
+                                timeout=30)
+        assert bot.trader is not None and bot.state.phase == "trading"
+        assert "warm-up: BTC 288 bars" in bot.state.warmup_note  # the window came from history
+        kinds = [(e.kind, e.data.get("trading")) for e in bot.bus.history if e.kind == "trading"]
+        assert kinds == [("trading", False), ("trading", True)]
+    finally:
+        await bot.stop()
+
+
+async def test_warm_up_history_down_for_good_starts_from_live_bars_after_a_few_tries(sim, tmp_path):
+    sim.market.faults.inject("binance", "/fapi/v1/klines", "reject", count=100_000)
+    bot = _bot(sim, tmp_path, SHORT_WINDOW + FAST_RETRY)
+    try:
+        await bot.start()
+        assert await wait_until(lambda: bot.state.phase == "trading", timeout=30)  # after 3 tries it starts without history
+        assert "warm-up failed 3 times" in bot.state.warmup_note and "live bars" in bot.state.warmup_note
+        assert bot.state.not_trading == "" and bot.trading_status() == ""
+    finally:
+        await bot.stop()
