@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -102,6 +103,7 @@ class Bot:
         self._loaded: set[str] = set()  # venues whose markets are loaded
         self._primed = False  # first FX/book fetch, warm-up and feeds done
         self._warmup_failures = 0
+        self._restart_with: dict[str, Any] = {}  # /stop state and trade mode a retried start keeps
         self._down_announced = False  # the chat was told "not trading" (one message, then one "back")
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -170,7 +172,7 @@ class Bot:
             if self.trading and self.strategy is not None and self.trader is None:
                 self.state.phase = "starting trading"
                 async with self.trading_lock:
-                    await self._start_trading()
+                    await self._start_trading(**self._restart_with)
         except CredentialsRefused as exc:
             await self._abandon_trader()
             raise FatalConfigError(str(exc)) from None
@@ -449,9 +451,20 @@ class Bot:
             except BaseException as exc2:
                 await self._stop_trading()
                 msg = (f"switch to {mode} failed ({type(exc).__name__}: {exc}) and restoring {old.mode} failed too "
-                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; restart kimpbot")
+                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; kimpbot tries {old.mode} again by itself")
                 log.critical("%s", msg)
                 self.bus.publish(Event("error", msg, "critical", {"mode": None}))
+                # not the end of the process: the start-up retry brings the old mode back (same
+                # /stop and trade mode), and the store is reopened at once so /halt still works
+                self._restart_with = {"running": running, "trade_mode": trade_mode}
+                try:
+                    self.open_store()
+                except FatalConfigError as exc3:
+                    log.error("%s", exc3)
+                self._set_not_trading(f"switch to {mode} failed and {old.mode} could not be restored "
+                                      f"({type(exc2).__name__}: {exc2})")
+                if self._bringup is None or self._bringup.done():
+                    self._bringup = asyncio.create_task(self._retry_bring_up())
                 raise RuntimeError(msg) from exc2
             self.bus.publish(Event("error", f"switch to {mode} failed ({type(exc).__name__}: {exc}); still "
                                             f"{old.mode}", "critical", {"mode": old.mode}))
