@@ -400,7 +400,8 @@ def _config_exit(args: argparse.Namespace) -> int:
     """Exit 78 for a configuration/credential error. Under Docker (whose restart policies cannot
     exclude an exit code) ``KIMPBOT_ON_CONFIG_ERROR=wait`` keeps a failed ``run`` alive and idle
     (health check failing) until it is stopped, instead of exiting into a restart loop."""
-    if getattr(args, "command", "") == "run" and os.environ.get("KIMPBOT_ON_CONFIG_ERROR", "").strip().lower() == "wait":
+    wait = os.environ.get("KIMPBOT_ON_CONFIG_ERROR", "").strip().lower() == "wait"
+    if wait and getattr(args, "command", "") == "run":
         print("kimpbot: not trading and not restarting until the configuration is fixed; waiting for a stop "
               "(docker compose restart kimpbot after the fix)", file=sys.stderr, flush=True)
         _wait_for_stop_signal()

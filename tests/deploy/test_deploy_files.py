@@ -202,7 +202,8 @@ def test_hadolint():
 def test_compose_has_volume_healthcheck_env_file_and_limits():
     text = COMPOSE.read_text()
     assert re.search(r"^services:\n  kimpbot:\n", text, re.M)
-    for needle in ("restart: unless-stopped", "KIMPBOT_ON_CONFIG_ERROR: wait", "- ../.env", "- kimpbot-data:/data", "mem_limit: 900m",
+    for needle in ("restart: unless-stopped", "KIMPBOT_ON_CONFIG_ERROR: wait",
+                   "- ../.env", "- kimpbot-data:/data", "mem_limit: 900m",
                    "healthcheck:", "/health", '"127.0.0.1:8787:8787"', "dockerfile: deploy/Dockerfile",
                    "KIMPBOT_DATA_DIR: /data", "- ../strategy.toml:/app/strategy.toml:ro"):
         assert needle in text, needle

@@ -370,7 +370,8 @@ async def test_warm_up_history_down_for_good_starts_from_live_bars_after_a_few_t
     bot = _bot(sim, tmp_path, SHORT_WINDOW + FAST_RETRY)
     try:
         await bot.start()
-        assert await wait_until(lambda: bot.state.phase == "trading", timeout=30)  # after 3 tries it starts without history
+        # after 3 tries it starts without the history
+        assert await wait_until(lambda: bot.state.phase == "trading", timeout=30)
         assert "warm-up failed 3 times" in bot.state.warmup_note and "live bars" in bot.state.warmup_note
         assert bot.state.not_trading == "" and bot.trading_status() == ""
     finally:
