@@ -376,3 +376,28 @@ async def test_warm_up_history_down_for_good_starts_from_live_bars_after_a_few_t
         assert bot.state.not_trading == "" and bot.trading_status() == ""
     finally:
         await bot.stop()
+
+
+async def test_discord_down_at_start_logs_in_later_by_itself(sim, tmp_path):
+    from kimpbot.control.discord_bot import DiscordFront
+    from kimpbot.control.discord_http import set_discord_api_base
+
+    dc = FakeDiscord()
+    await dc.start()
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(SHORT_WINDOW)
+    env = sim.env() | {"KIMPBOT_STRATEGY_FILE": str(sf), "KIMPBOT_DATA_DIR": str(tmp_path / "data"),
+                       "DISCORD_BOT_TOKEN": dc.bot_token, "DISCORD_ALLOWED_USERS": "42",
+                       "DISCORD_CHANNEL_ID": str(dc.channel_id), "DISCORD_API_URL": dc.api_url}
+    bot = Bot(load_settings(env), load_owner_config(sf), warmup=False)
+    front = DiscordFront(bot, CommandCore(bot))
+    dc.inject("login", "drop", count=2)  # Discord unreachable for the first two logins
+    try:
+        await front.start(gateway=False, retry_s=0.2, retry_max_s=0.5)  # returns at once: retried in background
+        assert not front._ready.is_set()
+        assert await wait_until(front._ready.is_set, timeout=20)  # logged in by itself
+        assert front.channel is not None
+    finally:
+        await front.stop()
+        await dc.stop()
+        set_discord_api_base(None)
