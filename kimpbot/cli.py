@@ -17,6 +17,11 @@ from kimpbot.params import ConfigError
 
 log = logging.getLogger("kimpbot")
 
+# Exit codes (README "Exit codes"): 0 stopped on request; 78 (EX_CONFIG, sysexits.h) a configuration or
+# credential error only the owner can fix: the systemd unit does not restart on it
+# (RestartPreventExitStatus=78); 130 interrupted; anything else (1: a crash) is restarted.
+EX_CONFIG = 78
+
 
 def _load_env(env_file: str | None) -> None:
     from dotenv import load_dotenv
@@ -41,11 +46,36 @@ def _settings_and_owner(args: argparse.Namespace, env: dict[str, str] | None = N
 DEMO_COINS = {"BTC": 0.2, "ETH": 4.0, "XRP": 8000.0}  # so the demo can show short-premium entries too
 
 
+class FatalConfig(Exception):
+    """A run ends with exit 78: ``str()`` is the one line for stderr and the chat."""
+
+
+async def _fatal(bot: Any, fronts: list[Any], text: str) -> int:
+    """Post the one line to the chat fronts that are up, wait (bounded) until it is out, then stop."""
+    from kimpbot.events import Event
+
+    log.critical("%s", text)
+    if fronts:
+        bot.bus.publish(Event("error", f"kimpbot stopped: {text}. Not restarting (exit 78): fix it, then start "
+                                       "kimpbot again.", "critical", {"exit": EX_CONFIG}))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(bot.bus.drain(), timeout=FATAL_NOTICE_S)
+    else:  # no front up yet (the data dir failed first): post without starting one
+        await _post_config_error(bot.settings, text)
+    await bot.stop()
+    await _stop_chat(fronts)
+    raise FatalConfig(text)
+
+
+FATAL_NOTICE_S = 20.0  # how long a fatal error waits for the chat to take its message
+
+
 async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any = None) -> int:
     from kimpbot.control.commands import CommandCore
     from kimpbot.control.console import Console
     from kimpbot.control.format import premium_table
-    from kimpbot.engine import Bot, StartupError
+    from kimpbot.control.notify import ChatConfigError
+    from kimpbot.engine import Bot, FatalConfigError
 
     coins = None
     if sim is not None and not owner.params.values["paper.upbit_coins"].owner_set:
@@ -56,18 +86,21 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
     bot.bus.subscribe(lambda ev: print(f"[{ev.level}] {ev.message}", flush=True) if ev.kind != "start" else None)
     fronts: list[Any] = []
     try:
+        bot.open_store()  # before the chat: a /halt from its first second is persisted
         fronts = await _start_chat(bot, core)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        await _stop_chat(fronts)
-        return 2
+    except ChatConfigError as exc:
+        # the fronts that did start carry the line (a refused Telegram token: the Discord webhook)
+        return await _fatal(bot, exc.fronts, str(exc))
+    except FatalConfigError as exc:
+        return await _fatal(bot, fronts, str(exc))
     try:
         await bot.start()
-    except StartupError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        await _stop_chat(fronts)
-        return 2
+    except FatalConfigError as exc:
+        return await _fatal(bot, fronts, str(exc))
     print(bot.banner(), flush=True)
+    if bot.state.not_trading:
+        print(f"warning: {bot.trading_status()}\nkimpbot keeps trying by itself. No network? `kimpbot demo` runs "
+              "the whole bot offline against the local simulated exchanges.", file=sys.stderr, flush=True)
     http = None
     if settings.http_port:
         from kimpbot.control.http import HttpApi, HttpApiError
@@ -84,6 +117,12 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(_wait_quit(console, stop))]
+
+    async def fatal_later() -> None:  # a later start-up try found refused keys
+        await bot.fatal_event.wait()
+        stop.set()
+
+    tasks.append(asyncio.create_task(fatal_later()))
     if not args.no_stdin and sys.stdin is not None and sys.stdin.isatty():
         tasks.append(asyncio.create_task(console.read_stdin()))
     if sim is not None:
@@ -108,8 +147,11 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
         await asyncio.gather(*tasks, return_exceptions=True)
         if http is not None:
             await http.stop()
-        await bot.stop()
-        await _stop_chat(fronts)
+        if bot.fatal is None:
+            await bot.stop()
+            await _stop_chat(fronts)
+    if bot.fatal is not None:
+        return await _fatal(bot, fronts, str(bot.fatal))
     return 0
 
 
@@ -120,16 +162,22 @@ async def _start_chat(bot: Any, core: Any) -> list[Any]:
     reconciliation found reach the chat too. With DISCORD_CHANNEL_ID the Discord bot posts signals
     and findings there with buttons, and the webhook leaves those kinds to it; without a webhook the
     bot posts every other event into that channel as well."""
+    from kimpbot.control.notify import ChatConfigError
+
     s = bot.settings
     fronts: list[Any] = []
-    try:  # a front that fails to start: stop those already running, then say why
+    refused: list[str] = []  # a front whose configuration is refused: the others still start, to say so
+    try:  # anything else that fails a start: stop those already running, then say why
         if s.telegram_bot_token:
             from kimpbot.control.telegram import TelegramFront
 
             tg = TelegramFront(bot, core)
             tg.attach()
-            await tg.start()
-            fronts.append(tg)
+            try:
+                await tg.start()  # Telegram unreachable: retried in the background, never raised
+                fronts.append(tg)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
         bot_channel = bool(s.discord_bot_token and s.discord_channel_id)
         if s.discord_webhook_url:
             from kimpbot.control.notify import INTERACTIVE_KINDS, DiscordWebhookNotifier, answer_hints
@@ -140,21 +188,26 @@ async def _start_chat(bot: Any, core: Any) -> list[Any]:
                                           signal_hint=signal_hint, finding_hint=finding_hint,
                                           entries_blocked=core.entries_blocked)
             try:
-                await hook.start()
-            except ValueError as exc:
-                raise RuntimeError(str(exc)) from None
-            hook.attach(bot)
-            fronts.append(hook)
+                await hook.start()  # no network here: only the URL's form is checked
+                hook.attach(bot)
+                fronts.append(hook)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
         if s.discord_bot_token:
             from kimpbot.control.discord_bot import DiscordFront
 
             dc = DiscordFront(bot, core, post_alerts=not s.discord_webhook_url)
-            dc.attach()
-            await dc.start()
-            fronts.append(dc)
+            try:
+                await dc.start()  # Discord unreachable: retried in the background, never raised
+                dc.attach()
+                fronts.append(dc)
+            except ChatConfigError as exc:
+                refused.append(str(exc))
     except BaseException:
         await _stop_chat(fronts)
         raise
+    if refused:
+        raise ChatConfigError("; ".join(refused), fronts)
     return fronts
 
 
@@ -177,9 +230,27 @@ async def _drive_sim(sim: Any, step_s: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings, owner = _settings_and_owner(args)
+    from kimpbot.config import load_owner_config, load_settings
+
+    settings = load_settings()  # a bad .env: no chat to tell, stderr only (exit 78 in main)
+    try:
+        owner = load_owner_config(settings.strategy_file)
+    except ConfigError as exc:  # the chat is configured: tell it too
+        asyncio.run(_post_config_error(settings, f"config error: {exc}"))
+        raise
     _setup_logging(args, settings)
     return asyncio.run(_run_bot(settings, owner, args))
+
+
+async def _post_config_error(settings: Any, text: str) -> None:
+    """Best effort, bounded: the line reaches the configured chats before the process ends."""
+    from kimpbot.control.notify import post_alert
+
+    line = f"kimpbot stopped: {text}. Not restarting (exit 78): fix it, then start kimpbot again."
+    try:
+        await asyncio.wait_for(post_alert(settings, line), timeout=FATAL_NOTICE_S)
+    except Exception as exc:  # noqa: BLE001 - the stderr line below is the fallback
+        log.warning("config error not posted to chat: %s", type(exc).__name__)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -337,10 +408,40 @@ def main(argv: list[str] | None = None) -> int:
         _load_env(args.env_file)
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
+        print(f"config error: {exc}", file=sys.stderr, flush=True)
+        return _config_exit(args)
+    except FatalConfig as exc:
+        print(f"config error: {exc}", file=sys.stderr, flush=True)
+        return _config_exit(args)
     except KeyboardInterrupt:
         return 130
+
+
+def _config_exit(args: argparse.Namespace) -> int:
+    """Exit 78 for a configuration/credential error. Under Docker (whose restart policies cannot
+    exclude an exit code) ``KIMPBOT_ON_CONFIG_ERROR=wait`` keeps a failed ``run`` alive and idle
+    (health check failing) until it is stopped, instead of exiting into a restart loop."""
+    wait = os.environ.get("KIMPBOT_ON_CONFIG_ERROR", "").strip().lower() == "wait"
+    if wait and getattr(args, "command", "") == "run":
+        print("kimpbot: not trading and not restarting until the configuration is fixed; waiting for a stop "
+              "(docker compose restart kimpbot after the fix)", file=sys.stderr, flush=True)
+        _wait_for_stop_signal()
+    return EX_CONFIG
+
+
+def _wait_for_stop_signal() -> None:
+    got = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        got.append(signum)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not got:
+            signal.pause()
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 if __name__ == "__main__":

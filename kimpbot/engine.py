@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from kimpbot.clock import Clock, SystemClock
 from kimpbot.config import OwnerConfig, Settings, cross_check
 from kimpbot.events import Event, EventBus
-from kimpbot.exchanges.base import ExchangeUnavailable
+from kimpbot.exchanges.base import CredentialsRefused, ExchangeUnavailable
 from kimpbot.exchanges.binance import BinanceFutures
 from kimpbot.exchanges.upbit import UpbitSpot
 from kimpbot.market.engine import MarketEngine
@@ -37,13 +39,22 @@ from kimpbot.models import BadMarketData, FxRate, Venue
 from kimpbot.params import ParamSet, ParamValue
 from kimpbot.protections import protections_line
 from kimpbot.store import Store
+from kimpbot.store.errors import StoreError
 from kimpbot.strategy.params import StrategyParams
 
 log = logging.getLogger(__name__)
 
+WARMUP_TRIES = 3  # start-up tries that wait for the candle history before starting without it
+
 
 class StartupError(RuntimeError):
     """The bot cannot start; the message says why and what to do."""
+
+
+class FatalConfigError(StartupError):
+    """A configuration or credential problem that trying again cannot fix (refused API keys, an
+    unusable data dir): the owner must act. The process ends with exit code 78 (EX_CONFIG) after
+    this one line reached the chat; everything transient keeps the process up instead."""
 
 
 @dataclass
@@ -52,6 +63,12 @@ class BotState:
     started_ms: int = 0
     warmup_note: str = ""
     notes: list[str] = field(default_factory=list)
+    # the start-up ladder: starting -> warm-up -> starting trading -> trading | watching;
+    # "not trading" while a transient failure (exchange unreachable, maintenance) is retried
+    phase: str = "starting"
+    not_trading: str = ""  # why not trading, while retrying ("" otherwise)
+    retry_at_ms: int = 0  # when the next try starts (not trading)
+    attempts: int = 0  # failed tries since the last success
 
 
 class Bot:
@@ -81,25 +98,125 @@ class Bot:
         # held by a mode switch and by the jobs that use the trader and its store
         self.trading_lock = asyncio.Lock()
         self.switching = False
+        self.fatal: FatalConfigError | None = None  # set when the bot must stop with exit 78
+        self.fatal_event = asyncio.Event()
+        self._bringup: asyncio.Task[None] | None = None
+        self._loaded: set[str] = set()  # venues whose markets are loaded
+        self._primed = False  # first FX/book fetch, warm-up and feeds done
+        self._warmup_failures = 0
+        self._restart_with: dict[str, Any] = {}  # /stop state and trade mode a retried start keeps
+        self._down_announced = False  # the chat was told "not trading" (one message, then one "back")
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the store, start the jobs, and make one try at everything trading needs.
+
+        Never raises for a transient failure (an exchange unreachable at boot, maintenance, DNS, a
+        failed balance read or reconciliation): the bot stays up "not trading", says why once in the
+        chat and in /status, and tries again with a capped, jittered back-off until trading starts by
+        itself. Raises :class:`FatalConfigError` for what only the owner can fix (refused keys, an
+        unusable data dir); a later try that finds one sets ``fatal`` / ``fatal_event`` instead."""
         self.state.started_ms = self.clock.now_ms()
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         self.bank_fx = BankFxClient(self.settings.fx_api_url, self.session, self.clock)
         try:
-            await asyncio.gather(self.upbit.load(), self.binance.load())
-        except ExchangeUnavailable as exc:
+            if self.trading and self.strategy is not None:
+                self.open_store()  # first: a /halt from the first second is persisted
+            self.scheduler = AsyncIOScheduler()
+            sch = self.scheduler
+            # bars, REST fallback and health start once the first books are in (_add_market_jobs)
+            sch.add_job(self._poll_fx, "interval", seconds=self.owner["fx.poll_seconds"], id="fx",
+                        misfire_grace_time=30)
+            if self.trading and self.strategy is not None:  # both return at once while there is no trader
+                sch.add_job(self._funding, "interval", minutes=5, id="funding", misfire_grace_time=60)
+                sch.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping", misfire_grace_time=30)
+            sch.start()
+            ok = await self._bring_up()
+        except FatalConfigError:
             await self.stop()
-            raise StartupError(
-                f"cannot reach the exchanges ({exc}).\n"
-                "No network? `kimpbot demo` runs the whole bot offline against the local simulated exchanges.")
+            raise
+        if ok:
+            self.bus.publish(Event("start", self.banner()))
+        else:
+            self._bringup = asyncio.create_task(self._retry_bring_up())
+
+    def open_store(self) -> None:
+        """The trading store (journal, trades, halt state) of this mode; opened before anything reaches
+        out to the network, so a /halt during warm-up or while not trading is persisted at once."""
+        if self.store is not None:
+            return
+        s = self.settings
+        try:
+            self.store = Store(s.data_dir, s.mode, clock=self.clock)
+        except (StoreError, OSError) as exc:
+            raise FatalConfigError(
+                f"the data dir {s.data_dir} cannot be used ({type(exc).__name__}: {exc}): give the bot's user "
+                "write access to it (KIMPBOT_DATA_DIR), or stop the other kimpbot that holds it") from None
+
+    async def _bring_up(self) -> bool:
+        """One try at the steps trading needs, each done once: markets, first prices, warm-up,
+        feeds, then the trader (balances, rules, reconciliation). False (and the reason in
+        ``state.not_trading``) on a transient failure; FatalConfigError for refused keys."""
+        try:
+            self.state.phase = "starting"
+            await self._load_markets()
+            if not self._primed:
+                await self._poll_fx()
+                await self._rest_refresh(force=True)
+                if self.do_warmup and self.strategy is not None:
+                    self.state.phase = "warm-up"
+                    await self._warm_up()
+                self._start_feeds()
+                self._primed = True
+                self._add_market_jobs()
+            if self.trading and self.strategy is not None and self.trader is None:
+                self.state.phase = "starting trading"
+                async with self.trading_lock:
+                    await self._start_trading(**self._restart_with)
+        except CredentialsRefused as exc:
+            await self._abandon_trader()
+            raise FatalConfigError(str(exc)) from None
+        except FatalConfigError:
+            await self._abandon_trader()
+            raise
+        except asyncio.CancelledError:
+            await self._abandon_trader()
+            raise
+        except Exception as exc:  # transient (or unforeseen): never the end of the process
+            await self._abandon_trader()
+            if not isinstance(exc, (ExchangeUnavailable, aiohttp.ClientError, asyncio.TimeoutError, OSError)):
+                log.error("start-up step failed", exc_info=exc)
+            self._set_not_trading(_why(exc))
+            return False
+        self.state.phase = "trading" if self.trader is not None else "watching"
+        self.state.not_trading = ""
+        self.state.attempts = 0
+        return True
+
+    async def _load_markets(self) -> None:
+        todo = [ex for ex in (self.upbit, self.binance) if ex.name not in self._loaded]
+        res = await asyncio.gather(*(ex.load() for ex in todo), return_exceptions=True)
+        errors = []
+        for ex, r in zip(todo, res):
+            if isinstance(r, BaseException):
+                errors.append(r)
+            else:
+                self._loaded.add(ex.name)
+        if errors:
+            raise ExchangeUnavailable("cannot reach " + "; ".join(str(e) for e in errors))
+
+    def _add_market_jobs(self) -> None:
+        sch = self.scheduler
+        if sch is None:
+            return
+        sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
+        sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
+        sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
+
+    def _start_feeds(self) -> None:
+        assert self.session is not None
         syms = list(self.owner.strategy.symbols)
-        await self._poll_fx()
-        await self._rest_refresh(force=True)
-        if self.do_warmup and self.strategy is not None:
-            await self._warm_up()
         ws_kw = {"max_backoff_s": self.owner["market.ws_reconnect_max_s"]}
         self.feeds = [
             UpbitFeed(self.settings.upbit_ws_url, self.session, self.market.on_upbit_message, self.clock, syms,
@@ -109,25 +226,103 @@ class Bot:
         ]
         for f in self.feeds:
             f.start()
-        if self.trading and self.strategy is not None:
-            await self._start_trading()
-        self.scheduler = AsyncIOScheduler()
-        sch = self.scheduler
-        sch.add_job(self._roll_bars, "cron", second=0, id="roll_bars", misfire_grace_time=30)
-        sch.add_job(self._poll_fx, "interval", seconds=self.owner["fx.poll_seconds"], id="fx",
-                    misfire_grace_time=30)
-        sch.add_job(self._rest_refresh, "interval", seconds=2, id="rest_fallback", misfire_grace_time=5)
-        sch.add_job(self._health, "interval", seconds=1, id="health", misfire_grace_time=5)
+
+    async def _abandon_trader(self) -> None:
+        """A trader whose start failed half-way is taken down again; the store (and a halt in it) stays."""
+        trader = self.trader
+        if trader is None:
+            return
+        self.market.on_snapshot = None
+        self.trader = None
+        try:
+            await trader.stop()
+        finally:
+            await asyncio.gather(trader.upbit.close(), trader.binance.close(), return_exceptions=True)
+
+    def _set_not_trading(self, why: str) -> None:
+        from kimpbot.control.notify import redact
+
+        why = redact(why, self.settings.secrets())
+        self.state.phase = "not trading"
+        self.state.not_trading = why
+        self.state.attempts += 1
+        log.warning("not trading: %s (try %d)", why, self.state.attempts)
+        if not self._down_announced:  # one message when it goes down, one when it is back
+            self._down_announced = True
+            self.bus.publish(Event("trading", (
+                f"NOT TRADING: {why}. kimpbot stays up and tries again by itself (back-off up to "
+                f"{self.owner['startup.retry_max_s']:g} s); /status shows the state, /halt works now."),
+                "warning", {"trading": False, "reason": why}))
+
+    async def _retry_bring_up(self) -> None:
+        """Try again with a doubling, capped and jittered wait until trading starts (or a fatal error)."""
+        delay = float(self.owner["startup.retry_min_s"])
+        while True:
+            cap = float(self.owner["startup.retry_max_s"])
+            d = min(delay, cap)
+            wait = d / 2 + random.uniform(0, d / 2)  # "equal jitter": never two bots in lock-step
+            self.state.retry_at_ms = self.clock.now_ms() + int(wait * 1000)
+            await asyncio.sleep(wait)
+            try:
+                ok = await self._bring_up()
+            except FatalConfigError as exc:
+                self.fatal = exc
+                self.state.phase = "stopped"
+                self.state.not_trading = str(exc)
+                log.critical("%s", exc)
+                self.fatal_event.set()
+                return
+            if ok:
+                self._down_announced = False
+                self.bus.publish(Event("trading", "Trading again: the exchanges answer, start-up finished.\n"
+                                       + self.banner(), "info", {"trading": True}))
+                return
+            delay = min(delay * 2, cap)
+
+    def trading_status(self) -> str:
+        """One line for /status while there is no trader ("" while trading)."""
+        st = self.state
+        if self.fatal is not None:
+            return f"NOT TRADING: {self.fatal}"
+        if st.not_trading:
+            left = max(0, (st.retry_at_ms - self.clock.now_ms()) // 1000)
+            return f"NOT TRADING: {st.not_trading} (try {st.attempts}; next in {left} s)"
         if self.trader is not None:
-            sch.add_job(self._funding, "interval", minutes=5, id="funding", misfire_grace_time=60)
-            sch.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping", misfire_grace_time=30)
-        sch.start()
-        self.bus.publish(Event("start", self.banner()))
+            return ""
+        if st.phase in ("starting", "warm-up", "starting trading"):
+            return f"starting ({st.phase}): not trading yet"
+        return "watching only"
+
+    def halt_entries(self, reason: str, by: str) -> bool:
+        """/halt before a trader exists (warm-up, not trading): persisted in the store now and honoured
+        when trading starts. False when already halted."""
+        if self.trader is not None:
+            return self.trader.risk.halt(reason, by)
+        if self.store is None:
+            raise RuntimeError("trading is not configured in this run (watching only): nothing to halt")
+        if self.store.halt_state().halted:
+            return False
+        self.store.set_halt(True, reason, by)
+        msg = f"HALTED: {reason}. New entries stop, also once trading starts; /resume lifts it."
+        log.critical("%s", msg)
+        self.bus.publish(Event("halt", msg, "critical", {"reason": reason, "by": by}))
+        return True
+
+    def resume_entries(self, by: str) -> bool:
+        """/resume before a trader exists; False when not halted."""
+        if self.trader is not None:
+            return self.trader.risk.resume(by)
+        if self.store is None or not self.store.halt_state().halted:
+            return False
+        self.store.set_halt(False, "resumed", by)
+        self.bus.publish(Event("halt", f"resumed by {by}: new entries allowed again", "info", {"by": by}))
+        return True
 
     async def _start_trading(self, running: bool = True, trade_mode: str | None = None) -> None:
         """Store, venues (paper or live), risk and the trader; then restart reconciliation."""
         s, o = self.settings, self.owner
-        self.store = Store(s.data_dir, s.mode, clock=self.clock)
+        self.open_store()
+        assert self.store is not None
         fee_u = Decimal(str(o["fees.upbit_taker"]))
         fee_b = Decimal(str(o["fees.binance_taker"]))
         up: TradingVenue
@@ -139,6 +334,13 @@ class Bot:
             up = UpbitTrading(s.upbit_api_url, s.upbit_access_key, s.upbit_secret_key, self.clock)
             bn = BinanceTrading(s.binance_api_url, s.binance_api_key, s.binance_api_secret, self.clock,
                                 leverage=o["execution.leverage"], taker_fee=fee_b)
+            try:
+                # A signed read of each account first: a refused key (CredentialsRefused) or an
+                # unreachable venue stops here, before the trader is built on unread balances.
+                await asyncio.gather(up.balances(), bn.balances())
+            except BaseException:
+                await asyncio.gather(up.close(), bn.close(), return_exceptions=True)
+                raise
         else:
             up = PaperVenue("upbit", self.market, self.store, self.clock, fee_u,
                             quote_balance=Decimal(str(o["paper.upbit_krw"])),
@@ -252,9 +454,20 @@ class Bot:
             except BaseException as exc2:
                 await self._stop_trading()
                 msg = (f"switch to {mode} failed ({type(exc).__name__}: {exc}) and restoring {old.mode} failed too "
-                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; restart kimpbot")
+                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; kimpbot tries {old.mode} again by itself")
                 log.critical("%s", msg)
                 self.bus.publish(Event("error", msg, "critical", {"mode": None}))
+                # not the end of the process: the start-up retry brings the old mode back (same
+                # /stop and trade mode), and the store is reopened at once so /halt still works
+                self._restart_with = {"running": running, "trade_mode": trade_mode}
+                try:
+                    self.open_store()
+                except FatalConfigError as exc3:
+                    log.error("%s", exc3)
+                self._set_not_trading(f"switch to {mode} failed and {old.mode} could not be restored "
+                                      f"({type(exc2).__name__}: {exc2})")
+                if self._bringup is None or self._bringup.done():
+                    self._bringup = asyncio.create_task(self._retry_bring_up())
                 raise RuntimeError(msg) from exc2
             self.bus.publish(Event("error", f"switch to {mode} failed ({type(exc).__name__}: {exc}); still "
                                             f"{old.mode}", "critical", {"mode": old.mode}))
@@ -284,6 +497,10 @@ class Bot:
             self.trader.apply_owner(owner)
 
     async def stop(self) -> None:
+        task, self._bringup = self._bringup, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.market.on_snapshot = None
@@ -378,6 +595,9 @@ class Bot:
             await asyncio.to_thread(self.store.compact)
 
     async def _warm_up(self) -> None:
+        """The z window from candle history. A failure is a start-up failure (retried with the
+        back-off) for the first ``WARMUP_TRIES`` tries; then the bot starts without it and the window
+        fills from live bars (history cannot be put in front of live bars later)."""
         sp = self.owner.strategy
         bank = self.market.fx.states["usdkrw"].latest
         usdt = self.market.fx.states["usdt"].latest
@@ -386,7 +606,11 @@ class Bot:
                                    self.clock.now_ms(), self.market.fx.source, bank.rate if bank else None,
                                    usdt.rate if usdt else None)
         except (ExchangeUnavailable, RuntimeError) as exc:
-            self.state.warmup_note = f"warm-up failed ({exc}); the z window fills from live bars"
+            self._warmup_failures += 1
+            if self._warmup_failures < WARMUP_TRIES:
+                raise ExchangeUnavailable(f"warm-up candle history: {exc}") from None
+            self.state.warmup_note = (f"warm-up failed {self._warmup_failures} times ({exc}); "
+                                      "the z window fills from live bars")
             log.warning("%s", self.state.warmup_note)
             return
         self.market.warm_start(report.bars)
@@ -397,7 +621,10 @@ class Bot:
     def banner(self) -> str:
         sp = self.owner.strategy
         unset = self.owner.params.unset_open_keys()
-        trade = f", {self.settings.trade_mode} trading" if self.trader is not None else ", watching only"
+        if self.trader is not None:
+            trade = f", {self.settings.trade_mode} trading"
+        else:
+            trade = ", NOT TRADING yet" if self.state.not_trading else ", watching only"
         lines = [
             f"kimpbot started: {self.settings.mode} mode{trade}, strategy {sp.strategy}, symbols {', '.join(sp.symbols)}",
             f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
@@ -405,6 +632,8 @@ class Bot:
         if self.state.warmup_note:
             lines.append(self.state.warmup_note)
         lines.append(protections_line(self.owner))
+        if self.state.not_trading:
+            lines.append(self.trading_status())
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return "\n".join(lines)
@@ -414,3 +643,11 @@ def _make_strategy(owner: OwnerConfig):  # type: ignore[no-untyped-def]
     from kimpbot.strategy.base import make_strategy
 
     return make_strategy(owner.strategy)
+
+
+def _why(exc: BaseException) -> str:
+    """A failure as one line for the owner (exchange errors already name the venue)."""
+    text = str(exc).strip().replace("\n", " ")
+    if isinstance(exc, ExchangeUnavailable) and text:
+        return text[:400]
+    return f"{type(exc).__name__}: {text}"[:400] if text else type(exc).__name__

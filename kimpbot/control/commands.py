@@ -301,13 +301,23 @@ class CommandCore:
         return self.bot.trader
 
     def _no_trader(self) -> Reply:
-        return Reply(text="Trading is not running (watching only, or still starting).")
+        why = self._bot_status() or "watching only, or still starting"
+        return Reply(text=f"Trading is not running ({why}).")
+
+    def _bot_status(self) -> str:
+        """The bot's own line while it has no trader (starting, warm-up, NOT TRADING and why)."""
+        fn = getattr(self.bot, "trading_status", None)
+        return fn() if callable(fn) else ""
 
     def _state_line(self) -> str:
         s = self.bot.settings
         t = self.trader
         if t is None:
-            run = "watching only"
+            run = self._bot_status() or "watching only"
+            store = self.bot.store
+            if store is not None and store.halt_state().halted:  # a /halt before trading started
+                hs = store.halt_state()
+                run += f" · HALTED ({hs.reason}, by {hs.by})"
         elif t.risk.halted:
             hs = t.store.halt_state()
             run = f"HALTED ({hs.reason}, by {hs.by})"
@@ -390,7 +400,10 @@ class CommandCore:
         if self.trader is not None:
             n = len(self.trader.positions())
             lines.append(f"open pairs: {n}")
-        return Reply(text="\n".join(lines), mono=True, data={"symbols": rows, "pnl": pnl})
+        state = getattr(self.bot, "state", None)
+        return Reply(text="\n".join(lines), mono=True, data={
+            "symbols": rows, "pnl": pnl, "trading": self.trader is not None,
+            "not_trading": getattr(state, "not_trading", "") if self.trader is None else ""})
 
     async def cmd_positions(self, by: str, args: list[str]) -> Reply:
         from kimpbot.models import Direction
@@ -695,7 +708,7 @@ class CommandCore:
         """Why new entries cannot go now ("" when they can)."""
         t = self.trader
         if t is None:
-            return "trading is not running"
+            return f"trading is not running ({self._bot_status() or 'watching only'})"
         if t.risk.halted:
             return "HALTED: not offered (/resume first)"
         if not t.running:
@@ -760,9 +773,9 @@ class CommandCore:
 
     async def cmd_halt(self, by: str, args: list[str]) -> Reply:
         t = self.trader
-        if t is None:
-            return self._no_trader()
         reason = " ".join(args) or "/halt from chat"
+        if t is None:
+            return self._halt_before_trading(reason, by)
         was = t.risk.halted
         task = asyncio.create_task(t.halt(reason, by))
         self._bg.add(task)
@@ -787,10 +800,26 @@ class CommandCore:
             buttons = [[Button(f"Close all {n} positions…", "ca")]]
         return Reply(text=text, buttons=buttons, data={"halted": True, "positions": n})
 
+    def _halt_before_trading(self, reason: str, by: str) -> Reply:
+        """/halt while warming up or not trading: persisted now (the store is open from the first
+        second), so no entry goes out when trading starts; there are no orders to cancel yet."""
+        if self.bot.store is None:
+            return self._no_trader()
+        was = not self.bot.halt_entries(reason, by)
+        self._audit("halt_command", by, {"reason": reason, "before_trading": True})
+        head = "🛑 Already halted" if was else "🛑 HALTED"
+        return Reply(text=f"{head}: no new entries, also once trading starts ({self._bot_status()}). "
+                          "/resume lifts it.", data={"halted": True, "positions": 0})
+
     async def cmd_resume(self, by: str, args: list[str]) -> Reply:
         t = self.trader
         if t is None:
-            return self._no_trader()
+            if self.bot.store is None:
+                return self._no_trader()
+            ok = self.bot.resume_entries(by)
+            self._audit("resume_command", by, {"lifted": ok, "before_trading": True})
+            return Reply(text="▶️ Halt lifted: entries allowed once trading starts." if ok else "Not halted.",
+                         data={"halted": False})
         ok = t.risk.resume(by)
         self._audit("resume_command", by, {"lifted": ok})
         if not ok:

@@ -35,7 +35,8 @@ from discord import app_commands
 from discord.ext import commands as dcommands
 
 from kimpbot.control.commands import Button, CommandCore, Reply
-from kimpbot.control.notify import INTERACTIVE_KINDS, discord_embed, event_text, quiet_discord_logger, redact
+from kimpbot.control.notify import (INTERACTIVE_KINDS, ChatConfigError, discord_embed, event_text,
+                                    quiet_discord_logger, redact)
 from kimpbot.events import Event
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ def _content(r: Reply, text: str | None = None) -> str:
     if r.mono and text is None:
         t = f"```\n{t[:1980]}\n```"
     return t[:2000]
+
+
+class _LoginUnreachable(RuntimeError):
+    """Discord could not be reached for the login (network, 5xx): retried, never fatal."""
 
 
 class CoreView(discord.ui.View):
@@ -171,9 +176,35 @@ class DiscordFront:
     def wants(self, kind: str) -> bool:
         return self.channel_id is not None and (kind in INTERACTIVE_KINDS or self.post_alerts)
 
-    async def start(self, *, gateway: bool = True) -> None:
+    async def start(self, *, gateway: bool = True, retry_s: float = 5.0, retry_max_s: float = 300.0) -> None:
         """Log in over REST (``GET /users/@me``), check the channel, then connect to the gateway
-        (``gateway=False``: REST only, for posting; presses then never arrive)."""
+        (``gateway=False``: REST only, for posting; presses then never arrive).
+
+        A refused token or a wrong channel raises :class:`ChatConfigError` (the owner must fix it).
+        Discord unreachable (network, 5xx) never fails the start: the login is retried in the
+        background with a doubling, capped back-off, and the bot trades meanwhile."""
+        try:
+            await self._login(gateway)
+        except _LoginUnreachable as exc:
+            log.warning("Discord unreachable at start (%s); retrying in the background", exc)
+            self._task = asyncio.create_task(self._login_later(gateway, retry_s, retry_max_s))
+
+    async def _login_later(self, gateway: bool, delay: float, cap: float) -> None:
+        import random
+
+        while True:
+            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            try:
+                await self._login(gateway)
+                return
+            except _LoginUnreachable as exc:
+                log.warning("Discord still unreachable (%s); retrying", exc)
+            except ChatConfigError as exc:
+                log.critical("%s", exc)
+                return
+            delay = min(delay * 2, cap)
+
+    async def _login(self, gateway: bool) -> None:
         import aiohttp
 
         from kimpbot.control.discord_http import set_discord_api_base
@@ -185,10 +216,10 @@ class DiscordFront:
             await client.login(self.token)
         except discord.LoginFailure:
             await client.close()
-            raise RuntimeError("Discord refused DISCORD_BOT_TOKEN (check it in the developer portal)") from None
+            raise ChatConfigError("Discord refused DISCORD_BOT_TOKEN (check it in the developer portal)") from None
         except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             await client.close()
-            raise RuntimeError(f"Discord login failed: {self._safe(exc)}") from None
+            raise _LoginUnreachable(f"Discord login failed: {self._safe(exc)}") from None
         if self.channel_id is not None:
             await self._check_channel(client)
             self.channel = client.get_partial_messageable(self.channel_id)
@@ -209,7 +240,7 @@ class DiscordFront:
             why = ("Unknown Channel: the id is wrong or the bot is not in that server"
                    if isinstance(exc, discord.NotFound) else
                    "Missing Access: let the bot see the channel (View Channel, Send Messages)")
-            raise RuntimeError(f"DISCORD_CHANNEL_ID {self.channel_id}: {why}") from None
+            raise ChatConfigError(f"DISCORD_CHANNEL_ID {self.channel_id}: {why}") from None
         except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             log.warning("Discord channel %s not checked: %s", self.channel_id, self._safe(exc))
 

@@ -25,7 +25,8 @@ log = logging.getLogger("kimpbot.control.notify")
 
 EMOJI = {"trade": "✅", "fill": "▫️", "partial": "◽", "rollback": "⚠️", "unwind": "↩️", "exposure": "🚨",
          "halt": "🛑", "error": "❌", "refused": "⛔", "reconcile": "🔎", "health": "📡", "fx": "💱",
-         "funding": "💸", "signal": "🔔", "signal_expired": "⌛", "start": "🤖", "mode": "🔀"}
+         "funding": "💸", "signal": "🔔", "signal_expired": "⌛", "start": "🤖", "mode": "🔀",
+         "trading": "⏸"}
 
 # Every kind the bus carries today. The webhook posts all of them, as Telegram does: health says
 # why signals stopped (or started again), fx that the premium is now measured against another rate,
@@ -43,6 +44,16 @@ DEFAULT_SIGNAL_HINT = ("Webhook messages cannot carry buttons: answer with /pend
 DEFAULT_FINDING_HINT = "Adopt / Close / Ignore buttons come with the bot's own post (Telegram or the Discord bot channel)."
 
 
+class ChatConfigError(RuntimeError):
+    """A chat front refused its configuration (a token or webhook URL the service rejects, a wrong
+    channel): the owner must fix it, so the run ends with exit 78. A chat service that is merely
+    unreachable is never this: the front keeps trying in the background."""
+
+    def __init__(self, message: str, fronts: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.fronts = fronts or []  # the fronts that did start (they carry the line to the chat)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     for s in secrets:
         if s and len(s) >= 6:
@@ -53,7 +64,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def event_text(ev: Event) -> str:
     """One chat message for a bus event (its ``message`` is safe to post by the bus's contract)."""
     head = EMOJI.get(ev.kind, "•")
-    if ev.kind == "halt" and ev.level == "info":
+    if ev.kind in ("halt", "trading") and ev.level == "info":
         head = "▶️"
     return f"{head} {ev.message}"
 
@@ -72,7 +83,7 @@ def _leg(d: dict[str, Any] | None) -> str:
 def _colour(ev: Event) -> int:
     if ev.kind == "halt":
         return DARK_RED if ev.level != "info" else GREY
-    if ev.kind == "health":
+    if ev.kind in ("health", "trading"):
         return GREEN if ev.level == "info" else ORANGE
     if ev.kind == "mode":
         return RED if ev.data.get("mode") == "live" else GREY
@@ -106,6 +117,8 @@ def _title(ev: Event) -> str:
         return "Order re-check" if ev.message.startswith("order re-check") else "Restart reconciliation"
     if ev.kind == "start":
         return "kimpbot started"
+    if ev.kind == "trading":
+        return "Trading again" if ev.data.get("trading") else "NOT TRADING"
     if ev.kind == "health":
         title = "data healthy again" if ev.level == "info" else "data problem: signals stopped"
         return f"{sym} {title}".strip()
@@ -290,8 +303,8 @@ class DiscordWebhookNotifier:
         except ValueError:
             await self.session.close()
             self.session = None
-            raise ValueError("DISCORD_WEBHOOK_URL is not a Discord webhook URL "
-                             "(https://discord.com/api/webhooks/<id>/<token>)") from None
+            raise ChatConfigError("DISCORD_WEBHOOK_URL is not a Discord webhook URL "
+                                  "(https://discord.com/api/webhooks/<id>/<token>)") from None
 
     def attach(self, bot: "Bot") -> None:
         bot.bus.subscribe(self.on_event)
@@ -385,3 +398,51 @@ class DiscordWebhookNotifier:
         self.failed += 1
         log.error("Discord webhook: %s alert not delivered after %d attempts", kind, tries + 1)
         return None
+
+
+async def post_alert(settings: "Settings", text: str, retries: int = 2) -> None:
+    """``text`` as one critical alert to every configured chat, without starting the chat fronts (no
+    polling, nothing read or answered): a configuration error found before the bot could start.
+    Telegram (``TELEGRAM_CHAT_ID``) and the Discord webhook; best effort, a few quick retries."""
+    secrets = settings.secrets()
+    text = redact(text, secrets)
+    jobs = []
+    if settings.telegram_bot_token and settings.telegram_chat_id:
+        jobs.append(_telegram_once(settings, text, retries))
+    if settings.discord_webhook_url:
+        jobs.append(_webhook_once(settings, text, retries))
+    for res in await asyncio.gather(*jobs, return_exceptions=True):
+        if isinstance(res, BaseException):
+            log.error("alert not posted: %s", redact(f"{type(res).__name__}: {res}", secrets)[:200])
+
+
+async def _telegram_once(settings: "Settings", text: str, retries: int) -> None:
+    from telegram import Bot as TgBot
+    from telegram.error import InvalidToken, NetworkError
+
+    from kimpbot.control.telegram import quiet_token_loggers
+
+    quiet_token_loggers()
+    api = settings.telegram_api_url.rstrip("/")
+    for attempt in range(retries + 1):
+        try:
+            async with TgBot(settings.telegram_bot_token, base_url=f"{api}/bot",
+                             base_file_url=f"{api}/file/bot") as tg:
+                await tg.send_message(chat_id=int(settings.telegram_chat_id), text=f"{EMOJI['error']} {text}"[:4000])
+            return
+        except InvalidToken:
+            raise RuntimeError("Telegram refused TELEGRAM_BOT_TOKEN") from None  # its text holds the token
+        except NetworkError:
+            if attempt == retries:
+                raise
+            await asyncio.sleep(0.5 * 2 ** attempt)
+
+
+async def _webhook_once(settings: "Settings", text: str, retries: int) -> None:
+    hook = DiscordWebhookNotifier(settings.discord_webhook_url, settings.discord_api_url, secrets=settings.secrets(),
+                                  retries=retries, critical_retries=retries)
+    await hook.start()
+    try:
+        await hook.post(Event("error", text, "critical"))
+    finally:
+        await hook.stop()

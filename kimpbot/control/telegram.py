@@ -22,12 +22,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 from typing import TYPE_CHECKING, Any
 
 from kimpbot.control.commands import Button, CommandCore, Reply
-from kimpbot.control.notify import event_text, redact
+from kimpbot.control.notify import ChatConfigError, event_text, redact
 from kimpbot.events import Event
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class TelegramFront:
         self.app: Any = None
         self.username = ""
         self._ready = asyncio.Event()
+        self._starter: asyncio.Task[None] | None = None  # the background start while Telegram is unreachable
+        self.refused = False  # Telegram refused the token
         self._signal_msgs: dict[str, tuple[int, int, str]] = {}  # pending id -> (chat, message id, text)
         self._finding_msgs: dict[str, tuple[int, int]] = {}  # finding id -> (chat, message id)
         self._answering: set[int] = set()  # messages whose press is being handled here (edited here)
@@ -115,7 +118,37 @@ class TelegramFront:
         """Subscribe to the bot's events (before ``bot.start()`` so nothing is missed)."""
         self.bot.bus.subscribe(self.on_event)
 
-    async def start(self) -> None:
+    async def start(self, retry_s: float = 5.0, retry_max_s: float = 300.0) -> None:
+        """Start polling. A refused token raises :class:`ChatConfigError` (the owner must fix it);
+        Telegram unreachable (network, 5xx, maintenance) never fails the start: it is tried again in
+        the background with a doubling, capped and jittered back-off, and alerts wait for it."""
+        from telegram.error import NetworkError
+
+        try:
+            await self._start_app()
+        except NetworkError as exc:
+            log.warning("Telegram unreachable at start (%s); retrying in the background", self._safe(exc))
+            self._starter = asyncio.create_task(self._start_later(retry_s, retry_max_s))
+
+    async def _start_later(self, delay: float, cap: float) -> None:
+        import random
+
+        from telegram.error import NetworkError
+
+        while True:
+            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            try:
+                await self._start_app()
+                log.info("Telegram reachable again: commands and alerts flow")
+                return
+            except NetworkError as exc:
+                log.warning("Telegram still unreachable (%s); retrying", self._safe(exc))
+            except ChatConfigError as exc:
+                log.critical("%s", exc)
+                return
+            delay = min(delay * 2, cap)
+
+    async def _start_app(self) -> None:
         from telegram import Update
         from telegram.error import InvalidToken
         from telegram.ext import (AIORateLimiter, ApplicationBuilder, CallbackQueryHandler, MessageHandler,
@@ -133,7 +166,12 @@ class TelegramFront:
             await app.initialize()
         except InvalidToken:
             # the exception's text carries the token: never log or show it
-            raise RuntimeError("Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)") from None
+            self.refused = True  # events are not held for a front that can never post
+            raise ChatConfigError("Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)") from None
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await app.shutdown()
+            raise
         self.app = app
         self.username = (app.bot.username or "").lower()
         await app.start()
@@ -148,6 +186,10 @@ class TelegramFront:
         self.core.gate.close()
         for t in list(self._refusals):
             t.cancel()
+        starter, self._starter = self._starter, None
+        if starter is not None:
+            starter.cancel()
+            await asyncio.gather(starter, return_exceptions=True)
         app, self.app = self.app, None
         if app is None:
             return
@@ -351,7 +393,7 @@ class TelegramFront:
     # ---- events ----------------------------------------------------------------------------
 
     async def on_event(self, ev: Event) -> None:
-        if self.chat_id is None:
+        if self.chat_id is None or self.refused:
             return
         if not self._ready.is_set():
             try:

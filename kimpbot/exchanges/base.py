@@ -14,6 +14,44 @@ class ExchangeUnavailable(RuntimeError):
     """The exchange could not be reached or answered with an error; the message says which and why."""
 
 
+class CredentialsRefused(ExchangeUnavailable):
+    """The exchange refused the API key itself (unknown or expired key, wrong secret, IP not allowed,
+    missing permission): retrying cannot fix it, the owner must. ``str()`` is one line naming the
+    venue, the exchange's own words and what to do."""
+
+    def __init__(self, venue: str, detail: str, env_names: str, where: str) -> None:
+        self.venue = venue
+        self.detail = detail
+        super().__init__(f"{venue} refused the API key ({detail}): check {env_names} in the .env file and, "
+                         f"on {where}, the key's allowed IP addresses, permissions and expiry; "
+                         "`kimpbot doctor` tests the keys")
+
+
+# Upbit answers a refused key with 401 and one of these error names (Open API docs, "error codes":
+# jwt_verification = the signature does not match (wrong secret), expired_access_key,
+# no_authorization_i_p = the calling IP is not on the key's list, out_of_scope = missing permission).
+# nonce_used and invalid_query_payload are request faults, not key faults: not listed.
+UPBIT_KEY_ERRORS = frozenset({"invalid_access_key", "jwt_verification", "expired_access_key",
+                              "no_authorization_i_p", "no_authorization_ip", "out_of_scope"})
+# Binance: -2014 API-key format invalid, -2015 invalid key / IP / permissions, -1022 signature
+# invalid (wrong secret), -1002 not authorized for this request.
+BINANCE_KEY_ERRORS = frozenset({-2014, -2015, -1022, -1002})
+
+
+def upbit_key_refused(status: int, name: str, message: str) -> CredentialsRefused | None:
+    if status in (401, 403) and name in UPBIT_KEY_ERRORS:
+        return CredentialsRefused("Upbit", f"HTTP {status} {name}: {message}".strip(),
+                                  "UPBIT_ACCESS_KEY / UPBIT_SECRET_KEY", "upbit.com (Open API management)")
+    return None
+
+
+def binance_key_refused(code: int | None, message: str) -> CredentialsRefused | None:
+    if code in BINANCE_KEY_ERRORS:
+        return CredentialsRefused("Binance", f"{code} {message}".strip(), "BINANCE_API_KEY / BINANCE_API_SECRET",
+                                  "binance.com (API Management: Enable Futures)")
+    return None
+
+
 class MarketData(Protocol):
     name: str
 

@@ -57,7 +57,7 @@ from typing import Any, Callable
 import ccxt.async_support as ccxt
 
 from kimpbot.clock import Clock
-from kimpbot.exchanges.base import ExchangeUnavailable
+from kimpbot.exchanges.base import ExchangeUnavailable, binance_key_refused
 from kimpbot.exchanges.binance import ccxt_symbol, make_binanceusdm
 from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SendOnceVenue, SentOrders, Stopwatch,
                                               dec,
@@ -252,6 +252,9 @@ class BinanceTrading(SendOnceVenue):
             raise ExchangeUnavailable(f"Binance {what}: no answer within {self.call_timeout_s:g} s") from None
         except ccxt.BaseError as exc:
             code, msg = binance_error(exc)
+            refused = binance_key_refused(code, msg)
+            if refused is not None:  # the owner must fix the key: the start stops with exit 78
+                raise refused from None
             detail = f"{code} {msg}" if code is not None else f"{type(exc).__name__}: {exc}"
             raise ExchangeUnavailable(f"Binance {what}: {detail}"[:400]) from None
 

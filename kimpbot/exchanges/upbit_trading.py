@@ -55,7 +55,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 from kimpbot.clock import Clock
-from kimpbot.exchanges.base import ExchangeUnavailable
+from kimpbot.exchanges.base import ExchangeUnavailable, upbit_key_refused
 from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SendOnceVenue, SentOrders, Stopwatch,
                                               dec,
                                               is_our_client_id, plain)
@@ -336,6 +336,9 @@ class UpbitTrading(SendOnceVenue):
         except Exception as exc:
             raise ExchangeUnavailable(f"Upbit /v1/accounts: {type(exc).__name__}: {exc}") from None
         if reply.status != 200 or not isinstance(reply.data, list):
+            refused = upbit_key_refused(reply.status, *reply.error)
+            if refused is not None:  # the owner must fix the key: the start stops with exit 78
+                raise refused
             raise ExchangeUnavailable(f"Upbit /v1/accounts: {reply.describe()}")
         quote = ZERO
         coins: dict[str, Decimal] = {}

@@ -85,9 +85,14 @@ async def test_failed_switch_restores_and_alerts_and_a_double_failure_stops_loud
         await bot.switch_mode("live", "test")
     assert bot.trader is None and bot.market.on_snapshot is None
     rec = await tg.wait_for(lambda x: "NOT TRADING" in (x.get("text") or ""), since=n)
-    assert rec["text"].startswith("❌")
+    assert rec["text"].startswith("❌") and "tries paper again by itself" in rec["text"]
     st = await rig.command("/status")
-    assert "watching only" in st["text"]
+    assert "NOT TRADING: switch to live failed" in st["text"], st["text"]
+    # not the end: once paper can start again, it trades by itself (the start-up retry)
+    monkeypatch.setattr(type(bot), "_start_trading", real_start)
+    assert await wait_until(lambda: bot.state.phase == "trading", timeout=30)
+    assert bot.settings.mode == "paper" and bot.trader is not None and bot.market.on_snapshot is not None
+    await tg.wait_for(lambda x: "Trading again" in (x.get("text") or ""), since=n)
 
 
 async def test_a_start_alerts_and_halts_when_the_other_ledger_holds_positions(sim, tmp_path, log_records):

@@ -82,8 +82,8 @@ def test_unit_is_hardened_and_restarts_on_failure():
     s = service()
     one = {k: v[-1] for k, v in s.items()}
     assert one["User"] == "kimpbot" and one["Group"] == "kimpbot"
-    assert one["Restart"] == "on-failure"
-    assert one["RestartPreventExitStatus"] == "2"  # a config error does not loop
+    assert one["Restart"] == "always"  # every exit is restarted (a crash, a signal, an OOM kill) ...
+    assert one["RestartPreventExitStatus"] == "78"  # ... but a config/credential error (EX_CONFIG) does not loop
     for key, want in {"ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes",
                       "ProtectHome": "yes", "MemoryMax": "900M", "PrivateDevices": "yes",
                       "CapabilityBoundingSet": "", "SystemCallFilter": "@system-service"}.items():
@@ -97,6 +97,25 @@ def test_unit_is_hardened_and_restarts_on_failure():
     assert one["ExecStart"] == "/opt/kimpbot/.venv/bin/kimpbot --env-file /etc/kimpbot/kimpbot.env run --no-stdin"
     assert "EnvironmentFile" not in s  # systemd would keep .env.example's inline comments in the values
     assert unit_entries()["Install"] == [("WantedBy", "multi-user.target")]
+
+
+def test_unit_never_restarts_a_config_error_and_restarts_everything_else():
+    """systemd's rule (systemd.service(5)): with Restart=always every exit restarts, except an exit
+    status listed in RestartPreventExitStatus= (and an explicit systemctl stop). Evaluated here for
+    the codes kimpbot uses (README "Exit codes")."""
+    s = {k: v[-1] for k, v in service().items()}
+    prevent = set(s.get("RestartPreventExitStatus", "").split())
+    assert s.get("SuccessExitStatus") is None  # nothing re-labels an exit code
+
+    def restarts(code: int) -> bool:
+        if str(code) in prevent:
+            return False
+        return {"always": True, "on-failure": code != 0, "no": False}[s["Restart"]]
+
+    assert not restarts(78)  # EX_CONFIG: refused keys, a bad strategy file
+    for code in (0, 1, 2, 130, 137, 143):  # a clean exit nobody asked for, a crash, usage, signals
+        assert restarts(code), code
+    assert int(s.get("RestartSec", "0")) >= 5  # a crash loop is paced, not a tight spin
 
 
 def test_unit_and_setup_script_agree_on_paths():
@@ -183,7 +202,8 @@ def test_hadolint():
 def test_compose_has_volume_healthcheck_env_file_and_limits():
     text = COMPOSE.read_text()
     assert re.search(r"^services:\n  kimpbot:\n", text, re.M)
-    for needle in ("restart: unless-stopped", "- ../.env", "- kimpbot-data:/data", "mem_limit: 900m",
+    for needle in ("restart: unless-stopped", "KIMPBOT_ON_CONFIG_ERROR: wait",
+                   "- ../.env", "- kimpbot-data:/data", "mem_limit: 900m",
                    "healthcheck:", "/health", '"127.0.0.1:8787:8787"', "dockerfile: deploy/Dockerfile",
                    "KIMPBOT_DATA_DIR: /data", "- ../strategy.toml:/app/strategy.toml:ro"):
         assert needle in text, needle
@@ -195,6 +215,8 @@ def test_compose_structure_with_yaml():
     doc = yaml.safe_load(COMPOSE.read_text())
     svc = doc["services"]["kimpbot"]
     assert svc["restart"] == "unless-stopped" and svc["env_file"] == ["../.env"]
+    # Docker cannot exclude exit 78 from a restart policy: a config error waits instead of exiting
+    assert svc["environment"]["KIMPBOT_ON_CONFIG_ERROR"] == "wait"
     assert "kimpbot-data:/data" in svc["volumes"] and "kimpbot-data" in doc["volumes"]
     assert svc["healthcheck"]["test"][0] == "CMD" and "/health" in " ".join(svc["healthcheck"]["test"])
     assert svc["environment"]["KIMPBOT_DATA_DIR"] == "/data"
