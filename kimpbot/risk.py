@@ -17,7 +17,7 @@ from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot
-from kimpbot.store import Store
+from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class RiskManager:
         self.configure(owner)
         self._prices: dict[tuple[str, str], deque[tuple[int, float]]] = {}
         self.failures = 0
+        self.unsaved_halt: tuple[str, str] | None = None  # (reason, by) a failed store write could not persist
 
     def configure(self, owner: OwnerConfig) -> None:
         """Read the owner's limits (at start, and when a confirmed /set changes one)."""
@@ -64,22 +65,34 @@ class RiskManager:
 
     @property
     def halted(self) -> bool:
-        return self.store.halt_state().halted
+        return self.unsaved_halt is not None or self.store.halt_state().halted
 
     def halt(self, reason: str, by: str = "risk") -> bool:
         """Halt new entries (persisted). Returns False if already halted."""
-        if self.store.halt_state().halted:
+        if self.halted:
             return False
-        self.store.set_halt(True, reason, by)
+        try:
+            self.store.set_halt(True, reason, by)
+        except StoreFailed:  # the disk refuses: halt in memory now, persist once it writes again
+            self.unsaved_halt = (reason, by)
         msg = f"HALTED: {reason}. New entries stop; /resume lifts it."
         log.critical("%s", msg)
         self.bus.publish(Event("halt", msg, "critical", {"reason": reason, "by": by}))
         return True
 
+    def persist_unsaved(self) -> None:
+        """The store writes again: persist a halt only memory held (raises StoreFailed if not)."""
+        if self.unsaved_halt is not None:
+            reason, by = self.unsaved_halt
+            self.store.set_halt(True, reason, by)
+            self.unsaved_halt = None
+
     def resume(self, by: str) -> bool:
-        if not self.store.halt_state().halted:
+        if not self.halted:
             return False
-        self.store.set_halt(False, "resumed", by)
+        if self.store.halt_state().halted:
+            self.store.set_halt(False, "resumed", by)
+        self.unsaved_halt = None
         self.failures = 0
         self.bus.publish(Event("halt", f"resumed by {by}: new entries allowed again", "info", {"by": by}))
         return True
@@ -125,6 +138,8 @@ class RiskManager:
         hs = self.store.halt_state()
         if hs.halted:
             out.append(f"halted: {hs.reason} (by {hs.by}); /resume lifts it")
+        elif self.unsaved_halt is not None:
+            out.append(f"halted: {self.unsaved_halt[0]} (by {self.unsaved_halt[1]}); /resume lifts it")
         if not ctx.running:
             out.append("entries paused (/stop); /start allows them")
         for p in ctx.data_problems:
