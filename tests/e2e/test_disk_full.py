@@ -39,6 +39,7 @@ class FullDiskOS:
     def __init__(self) -> None:
         self.full = False
         self.refused = 0
+        self.fill_after: bytes | None = None  # the disk fills right after a record holding these bytes
 
     def __getattr__(self, name: str):
         return getattr(os, name)
@@ -47,7 +48,10 @@ class FullDiskOS:
         if self.full:
             self.refused += 1
             raise OSError(errno.ENOSPC, "No space left on device")
-        return os.write(fd, data)
+        n = os.write(fd, data)
+        if self.fill_after is not None and self.fill_after in bytes(data):
+            self.full, self.fill_after = True, None
+        return n
 
 
 class Tmpfs:
@@ -165,3 +169,85 @@ async def test_full_disk_sends_nothing_alerts_once_and_recovers(sim, tmp_path, m
     finally:
         if disk == "real_tmpfs":
             fs.umount()
+
+
+async def test_unwind_that_cannot_be_journaled_is_not_sent_named_and_done_on_recovery(sim, tmp_path, monkeypatch):
+    """The Binance leg is rejected, the Upbit leg fills, and the disk fills up right after the
+    rejection is journaled: the unwind cannot be journaled. It is NOT sent (an unjournaled unwind
+    would be sent again by a restart's reconciliation); the unhedged Upbit leg is named in a
+    critical alert; once the disk has room the recovery unwinds it, journaled, and the halt that
+    the exposure caused (held in memory meanwhile) is persisted."""
+    full_os = FullDiskOS()
+    monkeypatch.setattr(wal_mod, "os", full_os)
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(STRATEGY)
+    data = tmp_path / "data"
+    env = sim.env() | {"KIMPBOT_DATA_DIR": str(data), "KIMPBOT_TRADE_MODE": "auto", "KIMPBOT_MODE": "live"}
+    bot = Bot(load_settings(env), load_owner_config(sf))
+    await bot.start()
+    try:
+        assert bot.trader is not None and bot.store is not None
+        t, m = bot.trader, bot.market
+        t.journal.probe_s = 0.5
+        assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=20.0)
+        coin0 = (await t.upbit.balances()).coins.get("BTC", 0)
+        since, orders_before = len(bot.bus.history), len(sim.orders)
+        sim.market.faults.inject("binance", "/fapi/v1/order", "reject", count=1)
+        full_os.fill_after = b'"status":"rejected"'
+        sim.market.set_premium("BTC", -3.0)
+        assert await wait_until(lambda: any(e.kind == "exposure" for e in bot.bus.history[since:]), timeout=30.0)
+        exposure = next(e for e in bot.bus.history[since:] if e.kind == "exposure")
+        assert exposure.level == "critical" and "BTC upbit buy" in exposure.message and "unhedged" in exposure.message
+        assert "unwinds it as soon as the journal writes again" in exposure.message
+        sent = sim.orders[orders_before:]
+        assert sorted(o["client_id"].split("-")[-2] for o in sent if o["method"] == "POST") == ["B", "U"]  # no unwind
+        assert (await t.upbit.balances()).coins.get("BTC", 0) > coin0  # the leg really is unhedged
+        assert t.risk.halted and t.risk.unsaved_halt is not None  # the exposure halt, in memory
+        assert t.journal.halted
+        full_os.full = False
+        assert await wait_until(lambda: not t.journal.halted, timeout=40.0)
+        unwinds = [o for o in sim.orders[orders_before:] if o["method"] == "POST" and "-UU-" in o["client_id"]]
+        assert len(unwinds) == 1 and bot.store.journal_get(unwinds[0]["client_id"]) is not None
+        assert abs((await t.upbit.balances()).coins.get("BTC", 0) - coin0) < 1e-8  # flat again
+        assert bot.store.halt_state().halted and "unhedged" in bot.store.halt_state().reason  # persisted
+        assert t.positions() == [] and not bot.store.journal_open()
+        settled = [e for e in bot.bus.history[since:] if e.kind == "reconcile"]
+        assert settled and "journal writable again" in settled[-1].message
+    finally:
+        await bot.stop()
+
+
+async def test_exit_and_reconcile_close_wait_for_the_journal(sim, tmp_path, monkeypatch):
+    """An open pair whose exit signal fires while the disk is full: no exit order goes out, nor
+    a reconcile Close pressed meanwhile; both work once the disk has room."""
+    full_os = FullDiskOS()
+    monkeypatch.setattr(wal_mod, "os", full_os)
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(STRATEGY)
+    env = sim.env() | {"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_TRADE_MODE": "auto",
+                       "KIMPBOT_MODE": "live"}
+    bot = Bot(load_settings(env), load_owner_config(sf))
+    await bot.start()
+    try:
+        assert bot.trader is not None and bot.store is not None
+        t, m = bot.trader, bot.market
+        t.journal.probe_s = 0.5
+        assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=20.0)
+        sim.market.set_premium("BTC", -3.0)
+        assert await wait_until(lambda: len(t.positions()) == 1, timeout=30.0)
+        assert await wait_until(lambda: not t._busy and not bot.store.journal_open(), timeout=15.0)
+        orders_before = len(sim.orders)
+        full_os.full = True
+        sim.market.set_premium("BTC", 1.5)  # reverts: the exit signal fires on every tick
+        assert await wait_until(lambda: t.journal.halted, timeout=10.0)
+        skipped = t.journal.skipped
+        assert await wait_until(lambda: t.journal.skipped >= skipped + 25, timeout=20.0)
+        fail = await t.close_finding({"kind": "binance_position", "symbol": "BTC", "gap": "0.5"}, "test")
+        assert fail[0] == "open" and "journal cannot be written" in fail[1]
+        assert len(sim.orders) == orders_before and len(t.positions()) == 1
+        full_os.full = False
+        assert await wait_until(lambda: not t.positions(), timeout=40.0)  # the exit, once it can be journaled
+        exits = [o for o in sim.orders[orders_before:] if o["method"] == "POST"]
+        assert exits and all(bot.store.journal_get(o["client_id"]) is not None for o in exits)
+    finally:
+        await bot.stop()
