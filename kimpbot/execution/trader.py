@@ -218,6 +218,8 @@ class Trader:
         now = self.clock.now_ms()
         if p.state != "pending":
             return f"signal {pending_id} was already {p.state}"
+        if self.journal.check():
+            return f"nothing sent: the {self.journal.reason()}"
         if now >= p.expires_ms:
             p.state = "expired"
             return f"signal {pending_id} expired {(now - p.expires_ms) / 1000:.0f} s ago; nothing sent"
