@@ -413,7 +413,10 @@ class Trader:
         try:
             found = await self._recheck_journal(late=True)
             for t in self.store.trades(status="sending"):
-                found += await self._finish_trade(t)
+                async with self.executor.lock(t["symbol"]):  # a close-all trade in flight ends first
+                    cur = self.store.get_trade(t["id"]) or {}
+                    if cur.get("status") == "sending":
+                        found += await self._finish_trade(cur)
         finally:
             self._busy -= syms
         if found:
