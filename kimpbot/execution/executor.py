@@ -302,7 +302,7 @@ class Executor:
         return n
 
     def _not_sent(self, req: OrderRequest, exc: StoreFailed) -> OrderResult:
-        log.error("%s order %s NOT SENT: the journal cannot be written", req.venue, req.client_id)
+        log.error("%s order %s NOT SENT: the journal cannot be written (%s)", req.venue, req.client_id, exc)
         return OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.REJECTED,
                            error="not sent: the journal cannot be written (disk full?)")
 
@@ -312,7 +312,7 @@ class Executor:
         legs = [r for r in (out.upbit, out.binance, *out.unwinds) if r is not None]
         if not out.exposure and all(r.filled_qty == 0 and r.status is not OrderStatus.UNKNOWN for r in legs):
             out.status = "failed"  # nothing went out or nothing filled: nothing to book
-            log.warning("trade %s not booked (journal failed); nothing filled", out.trade_id)
+            log.warning("trade %s not booked (%s); nothing filled", out.trade_id, exc)
         elif out.exposure and out.status != "exposed":
             out.status = "exposed"
             self._exposure(out)  # names every unhedged leg
