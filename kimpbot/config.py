@@ -60,6 +60,8 @@ OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("startup.retry_max_s", float, 120.0,
               "not trading: longest wait between tries (the wait doubles up to this, with jitter)",
               origin="open", min=0.1),
+    ParamSpec("store.alert_reminder_s", float, 300.0, "while the journal cannot be written (disk full): one alert, "
+              "then a reminder at most this often", origin="open", min=1.0),
     ParamSpec("fees.upbit_taker", float, 0.0005, "Upbit KRW market taker fee (fraction)", origin="exchange",
               min=0.0, max=0.01),
     ParamSpec("fees.binance_taker", float, 0.0005, "Binance USDT-M taker fee (fraction)", origin="exchange",

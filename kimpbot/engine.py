@@ -591,7 +591,7 @@ class Bot:
             return
         if self.store.journal_open() and not self.trader._busy:
             await self.trader.recheck_open_orders()
-        if self.store.compaction_due and not self.trader._busy:
+        if self.store.compaction_due and not self.trader._busy and self.store.failed is None:
             await asyncio.to_thread(self.store.compact)
 
     async def _warm_up(self) -> None:

@@ -18,7 +18,7 @@ from kimpbot.events import Event, EventBus
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot
 from kimpbot.protections import ProtectionGuard
-from kimpbot.store import Store
+from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class RiskManager:
         self.protections = ProtectionGuard(owner, store, bus, clock.now_ms, lambda why, by: self.halt(why, by=by))
         self._prices: dict[tuple[str, str], deque[tuple[int, float]]] = {}
         self.failures = 0
+        self.unsaved_halt: tuple[str, str] | None = None  # (reason, by) a failed store write could not persist
 
     def configure(self, owner: OwnerConfig) -> None:
         """Read the owner's limits (at start, and when a confirmed /set changes one)."""
@@ -69,27 +70,39 @@ class RiskManager:
 
     @property
     def halted(self) -> bool:
-        return self.store.halt_state().halted
+        return self.unsaved_halt is not None or self.store.halt_state().halted
 
     def halt(self, reason: str, by: str = "risk") -> bool:
         """Halt new entries (persisted). Returns False if already halted."""
-        if self.store.halt_state().halted:
+        if self.halted:
             return False
-        self.store.set_halt(True, reason, by)
+        try:
+            self.store.set_halt(True, reason, by)
+        except StoreFailed:  # the disk refuses: halt in memory now, persist once it writes again
+            self.unsaved_halt = (reason, by)
         msg = f"HALTED: {reason}. New entries stop; /resume lifts it."
         log.critical("%s", msg)
         self.bus.publish(Event("halt", msg, "critical", {"reason": reason, "by": by}))
         return True
 
+    def persist_unsaved(self) -> None:
+        """The store writes again: persist a halt only memory held (raises StoreFailed if not)."""
+        if self.unsaved_halt is not None:
+            reason, by = self.unsaved_halt
+            self.store.set_halt(True, reason, by)
+            self.unsaved_halt = None
+
     def resume(self, by: str) -> bool:
-        if not self.store.halt_state().halted:
+        if not self.halted:
             if self.protections is not None and self.protections.cooling():
                 self.protections.reset()  # /resume lifts a protection's cooldown early too
                 self.bus.publish(Event("halt", f"cooldown lifted by {by}: new entries allowed again", "info",
                                        {"by": by}))
                 return True
             return False
-        self.store.set_halt(False, "resumed", by)
+        if self.store.halt_state().halted:
+            self.store.set_halt(False, "resumed", by)
+        self.unsaved_halt = None
         self.failures = 0
         if self.protections is not None:
             self.protections.reset()  # the protections count again from now
@@ -153,6 +166,8 @@ class RiskManager:
         hs = self.store.halt_state()
         if hs.halted:
             out.append(f"halted: {hs.reason} (by {hs.by}); /resume lifts it")
+        elif self.unsaved_halt is not None:
+            out.append(f"halted: {self.unsaved_halt[0]} (by {self.unsaved_halt[1]}); /resume lifts it")
         if not ctx.running:
             out.append("entries paused (/stop); /start allows them")
         why = self.protection_refusal(sig.symbol)

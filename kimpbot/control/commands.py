@@ -318,6 +318,8 @@ class CommandCore:
             if store is not None and store.halt_state().halted:  # a /halt before trading started
                 hs = store.halt_state()
                 run += f" · HALTED ({hs.reason}, by {hs.by})"
+        elif t.journal.halted:
+            run = f"HALTED (store: {t.journal.reason()})"
         elif t.risk.halted:
             hs = t.store.halt_state()
             run = f"HALTED ({hs.reason}, by {hs.by})"
@@ -820,7 +822,14 @@ class CommandCore:
             self._audit("resume_command", by, {"lifted": ok, "before_trading": True})
             return Reply(text="▶️ Halt lifted: entries allowed once trading starts." if ok else "Not halted.",
                          data={"halted": False})
+        was_store = t.journal.halted
+        if was_store and not await t.journal.probe():  # halt kind "store": lifts itself, /resume retries
+            return Reply(text=f"🛑 Still halted: the {t.journal.reason()}. It lifts by itself once a write "
+                              "succeeds (free disk space); tried again just now.", data={"halted": True})
         ok = t.risk.resume(by)
+        if not ok and was_store:
+            return Reply(text="▶️ The journal writes again: store halt lifted, new entries allowed.",
+                         data={"halted": False})
         self._audit("resume_command", by, {"lifted": ok})
         if not ok:
             return Reply(text="Not halted.", data={"halted": False})

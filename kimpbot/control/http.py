@@ -175,6 +175,8 @@ def status_report(bot: Any) -> dict[str, Any]:
         hs = trader.store.halt_state()
         out["halted"] = bool(hs.halted)
         out["halt"] = {"reason": hs.reason, "by": hs.by, "ts": hs.ts} if hs.halted else None
+        journal = getattr(trader, "journal", None)  # halt kind "store": the journal cannot be written
+        out["store_halt"] = journal.reason() if journal is not None and journal.halted else None
         pending = getattr(trader.state, "pending", {}) or {}
         out["pending_signals"] = sum(1 for p in pending.values() if getattr(p, "state", "") == "pending")
         out["open_positions"] = len(trader.positions())

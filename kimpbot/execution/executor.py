@@ -19,6 +19,14 @@ Order of operations for every pair (entry, add or exit):
 5. every fill, partial fill, rollback and unwind is published; anything left
    unhedged is published as a critical ``exposure`` event naming symbol, venue,
    side and quantity, and new entries are halted.
+
+When the journal cannot be written (disk full), nothing more is sent: an order whose intent (or
+"sent" mark) fails to write is answered REJECTED "not sent" without reaching the exchange, unwinds
+included. An unjournaled unwind would be sent a second time by the restart reconciliation, which
+would still see the leg unhedged: so the leg is left as it is, named in a critical alert, and
+unwound by that same reconciliation once the journal writes again (``Trader``'s store recovery).
+Results that arrive for orders already sent are kept in memory (``unjournaled``) and written first
+thing when the journal writes again.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from kimpbot.events import Event, EventBus
 from kimpbot.execution.venues import (MarketRules, OrderRequest, OrderResult, OrderStatus, PerpVenue, Side,
                                       TradingVenue)
 from kimpbot.models import Direction
-from kimpbot.store import Store
+from kimpbot.store import Store, StoreFailed
 from kimpbot.store.codec import parse_client_order_id
 from kimpbot.strategy.base import PairFill, Position, Signal, add_to_position, open_position
 
@@ -157,6 +165,8 @@ class Executor:
         self._watchers: dict[str, asyncio.Task[None]] = {}  # client id -> late-booking watch
         self.activity: dict[str, int] = {}  # symbol -> orders started + finished (position checks skip a change)
         self._wake: dict[str, asyncio.Event] = {}
+        # order results the journal refused (disk full), written by flush_unjournaled() on recovery
+        self.unjournaled: dict[str, tuple[OrderRequest, OrderResult]] = {}
 
     # ---- orders without a final answer ---------------------------------------------------
 
@@ -352,14 +362,18 @@ class Executor:
             out.skew_ms = abs(ures.latency_ms - bres.latency_ms)
             log.info("trade %s %s %s sent both legs in %.1f ms", trade_id, signal.symbol, signal.action,
                      (time.perf_counter() - t0) * 1000)
-            if signal.action == "exit":
-                assert position is not None
-                await self._settle_exit(out, signal, position, ureq, breq, fx)
-            else:
-                await self._settle_entry(out, signal, position, ureq, breq, fx)
-            self.store.upsert_trade({"id": trade_id, "status": out.status, "position_id": out.position_id,
-                                     "cost_krw": out.cost_krw, "exposure": out.exposure,
-                                     "messages": out.messages, "closed_ms": self.clock.now_ms()})
+            try:
+                if signal.action == "exit":
+                    assert position is not None
+                    await self._settle_exit(out, signal, position, ureq, breq, fx)
+                else:
+                    await self._settle_entry(out, signal, position, ureq, breq, fx)
+                self.store.upsert_trade({"id": trade_id, "status": out.status, "position_id": out.position_id,
+                                         "cost_krw": out.cost_krw, "exposure": out.exposure,
+                                         "messages": out.messages, "closed_ms": self.clock.now_ms()})
+            except StoreFailed as exc:
+                self._unbooked(out, exc)
+                return out
             if out.status in ("failed", "rolled_back", "exposed"):
                 self.consecutive_failures += 1
                 if self.on_failure:
@@ -430,7 +444,10 @@ class Executor:
     async def _send_once(self, venue: TradingVenue, req: OrderRequest) -> OrderResult:
         attempt = 0
         while True:
-            self.store.journal_update(req.client_id, "sent", None, None, None, None)
+            try:
+                self.store.journal_update(req.client_id, "sent", None, None, None, None)
+            except StoreFailed as exc:  # never send what the journal does not hold
+                return self._not_sent(req, exc)
             t0 = time.perf_counter()
             try:
                 res = await venue.place_market(req, self.cfg.order_timeout_s)
@@ -513,10 +530,53 @@ class Executor:
                                    error=last.error or first.error or "no answer")
 
     def _journal(self, req: OrderRequest, res: OrderResult) -> None:
-        self.store.journal_update(req.client_id, _J_STATUS[res.status], res.filled_qty,
-                                  res.avg_price if res.filled_qty > 0 else None, res.fee,
-                                  res.exchange_id or None, res.error or None,
-                                  fee_asset="KRW" if req.venue == "upbit" else "USDT")
+        try:
+            self.store.journal_update(req.client_id, _J_STATUS[res.status], res.filled_qty,
+                                      res.avg_price if res.filled_qty > 0 else None, res.fee,
+                                      res.exchange_id or None, res.error or None,
+                                      fee_asset="KRW" if req.venue == "upbit" else "USDT")
+        except StoreFailed:
+            # the order is out: its answer is kept and written once the journal writes again
+            self.unjournaled[req.client_id] = (req, res)
+            log.warning("%s order %s: %s %s not journaled (store failed); kept in memory", req.venue,
+                        req.client_id, res.status.value, res.filled_qty)
+        else:
+            self.unjournaled.pop(req.client_id, None)
+
+    def flush_unjournaled(self) -> int:
+        """Write the answers the journal refused (oldest first). Raises StoreFailed if it still does."""
+        n = 0
+        for cid, (req, res) in list(self.unjournaled.items()):
+            self.store.journal_update(req.client_id, _J_STATUS[res.status], res.filled_qty,
+                                      res.avg_price if res.filled_qty > 0 else None, res.fee,
+                                      res.exchange_id or None, res.error or None,
+                                      fee_asset="KRW" if req.venue == "upbit" else "USDT")
+            del self.unjournaled[cid]
+            n += 1
+        return n
+
+    def _not_sent(self, req: OrderRequest, exc: StoreFailed) -> OrderResult:
+        log.error("%s order %s NOT SENT: the journal cannot be written (%s)", req.venue, req.client_id, exc)
+        return OrderResult(req.venue, req.symbol, req.side, req.client_id, OrderStatus.REJECTED,
+                           error="not sent: the journal cannot be written (disk full?)")
+
+    def _unbooked(self, out: TradeOutcome, exc: StoreFailed) -> None:
+        """Orders went out, then the journal failed before the trade was booked. What filled is
+        known here and on the exchanges; the store recovery books it, as a restart would."""
+        legs = [r for r in (out.upbit, out.binance, *out.unwinds) if r is not None]
+        if not out.exposure and all(r.filled_qty == 0 and r.status is not OrderStatus.UNKNOWN for r in legs):
+            out.status = "failed"  # nothing went out or nothing filled: nothing to book
+            log.warning("trade %s not booked (%s); nothing filled", out.trade_id, exc)
+        elif out.exposure and out.status != "exposed":
+            out.status = "exposed"
+            self._exposure(out)  # names every unhedged leg
+        elif out.status != "exposed":
+            out.status = "unbooked"
+            self._publish("error", (
+                f"{out.symbol} {out.action} {out.trade_id}: sent, but the journal cannot be written, so it is not "
+                f"booked yet ({out.messages[-1] if out.messages else 'no unhedged leg named'}). It is booked from the "
+                "exchanges' answers as soon as the journal writes again."), "critical", trade_id=out.trade_id,
+                symbol=out.symbol)
 
     async def _order(self, venue: TradingVenue, trade_id: str, leg: str, symbol: str, side: Side, qty: Decimal,
                      price: Decimal, reduce_only: bool, kind: str) -> OrderResult:
@@ -524,7 +584,10 @@ class Executor:
         attempt = sum(1 for e in self.store.journal_for_trade(trade_id) if e.leg == leg)
         cid = self.store.client_order_id(trade_id, leg, attempt)
         req = OrderRequest(venue.name, symbol, side, cid, qty, price, reduce_only)
-        self.store.journal_intent(trade_id, leg, cid, venue.name, symbol, side.value, qty, price, kind)
+        try:
+            self.store.journal_intent(trade_id, leg, cid, venue.name, symbol, side.value, qty, price, kind)
+        except StoreFailed as exc:  # an unwind or retry the journal cannot hold is not sent (see the top)
+            return self._not_sent(req, exc)
         return await self._send(venue, req)
 
     # ---- settling ----------------------------------------------------------------------
@@ -738,6 +801,9 @@ class Executor:
 
     def _exposure(self, out: TradeOutcome) -> None:
         msg = f"UNHEDGED {out.symbol}: " + "; ".join(out.exposure) + f" (trade {out.trade_id}); new entries halted"
+        if self.store.failed is not None:
+            msg += ("; the journal cannot be written, so no unwind was sent (an unjournaled one would be sent "
+                    "again after a restart): kimpbot unwinds it as soon as the journal writes again")
         log.critical("%s", msg)
         self._publish("exposure", msg, "critical", trade_id=out.trade_id, symbol=out.symbol,
                       exposure=list(out.exposure))

@@ -18,12 +18,13 @@ from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, TradeOutcome, _merge,
                                         position_from_doc, position_to_doc)
+from kimpbot.execution.journal_watch import JournalWatch
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
 from kimpbot.protections import unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
-from kimpbot.store import Store
+from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ class Trader:
         self._gaps: dict[str, str] = {}  # symbol -> the position finding already alerted (not repeated)
         self.position_check_s = self.exec_cfg.position_check_s
         self.position_checks = 0  # completed continuous comparisons (for /status and tests)
+        # halt kind "store": while the journal cannot be written nothing is decided or sent
+        self.journal = JournalWatch(store, bus, clock, reminder_s=float(owner["store.alert_reminder_s"]))
+        self.journal.on_recovered = self._after_store_recovered
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -121,6 +125,7 @@ class Trader:
                                             "file)", "warning", {"rule": "minimum order"}))
         if self.position_check_s > 0:
             self._spawn(self._position_watch())
+        self._spawn(self.journal.run())
         hs = self.store.halt_state()
         if hs.halted:
             self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
@@ -152,6 +157,7 @@ class Trader:
         self.risk.configure(owner)
         self.confirm_timeout_ms = int(owner["execution.confirm_timeout_s"] * 1000)
         self.confirm_tolerance = owner["execution.confirm_tolerance_pct"]
+        self.journal.reminder_s = float(owner["store.alert_reminder_s"])
 
     # ---- balances -----------------------------------------------------------------------
 
@@ -176,6 +182,9 @@ class Trader:
         if snap.ts - last < self.eval_interval_ms or sym in self._busy or self.executor is None:
             return
         self._last_eval[sym] = snap.ts
+        if self.journal.check():  # halt kind "store": one alert from the watch, not one per tick
+            self.journal.skipped += 1
+            return
         positions = self.positions()
         coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
         inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
@@ -233,6 +242,8 @@ class Trader:
         now = self.clock.now_ms()
         if p.state != "pending":
             return f"signal {pending_id} was already {p.state}"
+        if self.journal.check():
+            return f"nothing sent: the {self.journal.reason()}"
         if now >= p.expires_ms:
             p.state = "expired"
             return f"signal {pending_id} expired {(now - p.expires_ms) / 1000:.0f} s ago; nothing sent"
@@ -321,6 +332,9 @@ class Trader:
                 self.risk.protections_check()  # SPEC §3 protections: a booked exit may trip one
             await self.refresh_balances()
             return out
+        except StoreFailed:  # nothing unjournaled was sent; the journal watch alerts (once) and halts
+            self.journal.check()
+            return None
         finally:
             self._busy.discard(sym)
 
@@ -414,9 +428,37 @@ class Trader:
             log.warning("%s", msg.replace("\n", " "))
         return found
 
+    async def _after_store_recovered(self) -> None:
+        """The journal writes again (halt kind "store" still on): write the answers kept in memory
+        and any halt memory held, then settle what failed writes interrupted, exactly as a restart
+        would (a leg left unhedged because its unwind could not be journaled is unwound now).
+        A StoreFailed on the way leaves the halt on; the watch tries again."""
+        assert self.executor is not None
+        self.executor.flush_unjournaled()
+        self.risk.persist_unsaved()
+        while self._busy:  # a trade in flight finishes first (its own writes succeed again)
+            await asyncio.sleep(0.05)
+        syms = set(self.market.symbols)
+        self._busy |= syms  # no exit starts while the journal is settled
+        try:
+            found = await self._recheck_journal(late=True)
+            for t in self.store.trades(status="sending"):
+                async with self.executor.lock(t["symbol"]):  # a close-all trade in flight ends first
+                    cur = self.store.get_trade(t["id"]) or {}
+                    if cur.get("status") == "sending":
+                        found += await self._finish_trade(cur)
+        finally:
+            self._busy -= syms
+        if found:
+            msg = "journal writable again, settled:\n- " + "\n- ".join(found)
+            self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
+            log.warning("%s", msg.replace("\n", " "))
+
     async def recheck_open_orders(self) -> list[str]:
         """Periodic: orders the journal still holds open (no final answer) are queried again;
         a late fill of an order given up on is an unhedged leg and is alerted and unwound."""
+        if self.journal.check():  # answers could not be booked: the store recovery does this
+            return []
         found = await self._recheck_journal(late=True)
         self._watch_open()
         if found:
@@ -569,6 +611,8 @@ class Trader:
         failed_since: float | None = None
         while True:
             await asyncio.sleep(self.position_check_s)
+            if self.journal.halted:  # answers the journal could not hold make it differ: compare after recovery
+                continue
             before = {sym: self._activity(sym) for sym in self.market.symbols}
             try:
                 b, u = await asyncio.gather(self.binance.balances(), self.upbit.balances())
@@ -653,6 +697,8 @@ class Trader:
         return have, have - Decimal(str(self._expected_binance(sym)))
 
     def _finding_blocked(self, sym: str) -> str:
+        if self.journal.check():
+            return "the journal cannot be written (disk full?), so no order can be sent or booked"
         if sym in self._busy:
             return f"a {sym} trade is in flight"
         if any(e.symbol == sym for e in self.store.journal_open()):
@@ -767,7 +813,7 @@ class Trader:
                 self.funding_next[sym] = info.next_funding_ms
             except Exception as exc:
                 log.warning("funding info %s failed: %s", sym, exc)
-        if fx is None:
+        if fx is None or self.journal.check():
             return
         for doc in self.store.open_positions():
             try:

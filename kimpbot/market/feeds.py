@@ -11,6 +11,21 @@
 
 A feed only moves bytes; parsing and validation happen in the market engine, which
 tells the feed whether a message was accepted.
+
+Reconnects (a venue that drops every connection must not get hammered: Binance bans an IP that
+keeps reconnecting, Upbit answers 429 then 418):
+
+- the back-off grows on every connection that did not carry real market data for
+  ``healthy_after_s`` (default 10 s). A subscription acknowledgement, a status frame or a few
+  quotes before the drop do not count: a venue that accepts, acks and drops is a storm;
+- delays double per failed connection, capped at ``max_backoff_s``, with jitter over the upper
+  half (``next_delay``): a single drop after a healthy session reconnects within 0.125-0.25 s,
+  a storm reaches the cap (30 s) within a minute and then reconnects under 3 times a minute;
+- a hard budget of connection attempts per window, a fraction (``connect_budget``, default 0.2)
+  of each venue's documented limit, holds whatever the back-off does:
+  Binance USDT-M: 300 connections per 5 minutes per IP (developers.binance.com, "Websocket Market
+  Streams"); Upbit: 5 connection requests per second and 100 per minute (docs.upbit.com,
+  "Rate Limits", WebSocket connection group).
 """
 
 from __future__ import annotations
@@ -19,7 +34,9 @@ import asyncio
 import json
 import logging
 import random
+import time
 import uuid
+from collections import deque
 from typing import Any, Callable
 
 import aiohttp
@@ -35,9 +52,12 @@ class WsFeed:
     """Connect, subscribe, read; on any failure reconnect with capped exponential back-off."""
 
     name = "ws"
+    # the venue's documented limits on new connections: (connections, per seconds)
+    connect_limits: tuple[tuple[int, float], ...] = ()
 
     def __init__(self, url: str, session: aiohttp.ClientSession, on_message: MessageHandler, clock: Clock, *,
-                 idle_timeout_s: float = 15.0, max_backoff_s: float = 30.0, heartbeat_s: float = 20.0) -> None:
+                 idle_timeout_s: float = 15.0, max_backoff_s: float = 30.0, heartbeat_s: float = 20.0,
+                 base_backoff_s: float = 0.25, healthy_after_s: float = 10.0, connect_budget: float = 0.2) -> None:
         self.url = url
         self.session = session
         self.on_message = on_message
@@ -45,6 +65,12 @@ class WsFeed:
         self.idle_timeout_s = idle_timeout_s
         self.max_backoff_s = max_backoff_s
         self.heartbeat_s = heartbeat_s
+        self.base_backoff_s = base_backoff_s
+        self.healthy_after_s = healthy_after_s
+        self.connect_budget = connect_budget
+        self.backoff_s = 0.0  # the last delay drawn
+        self.failed_sessions = 0  # connections in a row that never became healthy
+        self.attempts: deque[float] = deque()  # monotonic times of connection attempts, recent ones
         self.connected = False
         self.connects = 0
         self.disconnects = 0
@@ -75,30 +101,72 @@ class WsFeed:
             self._task = None
 
     async def run(self) -> None:
-        attempt = 0
         while not self._stopping:
-            received = False
+            await self._respect_budget()
+            self.attempts.append(time.monotonic())
             try:
-                received = await self._session_once()
+                await self._session_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any network or protocol failure: log one line, back off, retry
                 self.last_error = f"{type(exc).__name__}: {exc}"[:200]
             self.connected = False
-            # A session that delivered data resets the back-off; a failing one doubles it.
-            attempt = 0 if received else attempt + 1
             if self._stopping:
                 break
             self.disconnects += 1
-            delay = min(self.max_backoff_s, 0.25 * 2 ** min(attempt, 10)) * (0.8 + 0.4 * random.random())
-            log.warning("%s websocket disconnected (%s); reconnecting in %.1f s", self.name,
-                        self.last_error or "closed by server", delay)
+            self.failed_sessions += 1
+            delay = self.next_delay()
+            log.warning("%s websocket disconnected (%s); reconnecting in %.1f s (%d failed connection(s) in a row)",
+                        self.name, self.last_error or "closed by server", delay, self.failed_sessions)
             await asyncio.sleep(delay)
 
+    def next_delay(self) -> float:
+        """Exponential back-off with jitter over its upper half ("equal jitter"): the n-th failed
+        session in a row waits ``d/2 + uniform(0, d/2)``, ``d = min(cap, base x 2^(n-1))``. Jitter
+        spreads reconnects; the half that is not random keeps the growth steady (a full jitter
+        ``uniform(0, d)`` can draw near zero several times running, a burst the venue counts)."""
+        n = max(0, self.failed_sessions - 1)
+        d = min(max(self.max_backoff_s, self.base_backoff_s), self.base_backoff_s * 2 ** min(n, 20))
+        self.backoff_s = d / 2 + random.uniform(0, d / 2)
+        return self.backoff_s
+
+    def _healthy(self) -> None:
+        """Real market data has flowed for ``healthy_after_s``: the next drop reconnects quickly."""
+        log.info("%s websocket healthy again after %d failed connection(s)", self.name, self.failed_sessions)
+        self.failed_sessions = 0
+
+    def budget(self) -> list[tuple[int, float]]:
+        """Connection attempts allowed per window: ``connect_budget`` of each documented limit (>= 1)."""
+        return [(max(1, int(n * self.connect_budget)), w) for n, w in self.connect_limits]
+
+    async def _respect_budget(self) -> None:
+        """Wait until one more connection attempt stays within every window's budget."""
+        budget = self.budget()
+        keep = max((w for _, w in budget), default=0.0)
+        while not self._stopping:
+            now = time.monotonic()
+            while self.attempts and now - self.attempts[0] > keep:
+                self.attempts.popleft()
+            wait = 0.0
+            for n, w in budget:
+                recent = [t for t in self.attempts if now - t < w]
+                if len(recent) >= n:
+                    wait = max(wait, recent[-n] + w - now)
+            if wait <= 0:
+                return
+            log.warning("%s websocket: %d connection attempts recently, at the budget of %s; waiting %.1f s",
+                        self.name, len(self.attempts), ", ".join(f"{n} per {w:g} s" for n, w in budget), wait)
+            await asyncio.sleep(wait)
+
+    def is_market_data(self, payload: dict[str, Any]) -> bool:
+        """A quote or book (not an acknowledgement or a status frame)."""
+        return True
+
     async def _session_once(self) -> bool:
-        """One connection's life; returns whether it delivered any message."""
+        """One connection's life; returns whether it delivered any market data."""
         self.last_error = ""
         received = False
+        first_data: float | None = None  # monotonic time of the first market data on this connection
         async with self.session.ws_connect(self.url, heartbeat=self.heartbeat_s,
                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                                            autoping=True, max_msg_size=4 * 1024 * 1024) as ws:
@@ -126,8 +194,14 @@ class WsFeed:
                                     str(exc)[:80])
                         continue
                     if isinstance(payload, dict):
-                        received = True
                         self.last_message_ms = self.clock.now_ms()
+                        if self.is_market_data(payload):
+                            received = True
+                            now = time.monotonic()
+                            if first_data is None:
+                                first_data = now
+                            elif self.failed_sessions and now - first_data >= self.healthy_after_s:
+                                self._healthy()
                         self.on_message(payload)
                     else:
                         self.rejected += 1
@@ -143,6 +217,10 @@ class WsFeed:
 
 class UpbitFeed(WsFeed):
     name = "upbit"
+    connect_limits = ((5, 1.0), (100, 60.0))  # connection requests: 5 per second, 100 per minute
+
+    def is_market_data(self, payload: dict[str, Any]) -> bool:
+        return (payload.get("type") or payload.get("ty")) in ("orderbook", "ticker")
 
     def __init__(self, url: str, session: aiohttp.ClientSession, on_message: MessageHandler, clock: Clock,
                  symbols: list[str], **kw: Any) -> None:
@@ -160,6 +238,10 @@ class UpbitFeed(WsFeed):
 
 class BinanceFeed(WsFeed):
     name = "binance"
+    connect_limits = ((300, 300.0),)  # 300 connections per 5 minutes per IP
+
+    def is_market_data(self, payload: dict[str, Any]) -> bool:
+        return "e" in payload or "stream" in payload  # not the {"result": null, "id": 1} acknowledgement
 
     def __init__(self, url: str, session: aiohttp.ClientSession, on_message: MessageHandler, clock: Clock,
                  symbols: list[str], **kw: Any) -> None:

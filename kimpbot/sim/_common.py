@@ -202,6 +202,7 @@ def control_routes(servers: Any) -> list[web.RouteDef]:
         st = market.state()
         st["faults"] = [f.as_dict() for f in market.faults.pending()]
         st["env"] = servers.env() if getattr(servers, "started", False) else {}
+        st["ws_connects"] = {v: len(ts) for v, ts in getattr(servers, "ws_connects", {}).items()}
         return ok(st)
 
     async def premium(request: web.Request) -> web.Response:

@@ -898,9 +898,11 @@ class BinanceFake(FakeBase):
         ws = web.WebSocketResponse(heartbeat=180.0, autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         self._ws.add(ws)
+        self.servers.note_ws_connect("binance")
         waker: Waker = self.servers._waker
         ev = asyncio.Event()
         waker.events.add(ev)
+        storm = self.market.faults.take("binance", "ws", connection=True)  # drop right after the ack
         combined = request.path.endswith("/stream")
         streams: list[str] = []
         tail = request.match_info.get("streams")
@@ -909,7 +911,9 @@ class BinanceFake(FakeBase):
         if combined:
             streams.extend(s for s in split_csv(request.query.get("streams", "").replace("/", ",")) if "@" in s)
         last_u: dict[str, int] = {}
-        pusher = asyncio.ensure_future(self._push(ws, ev, streams, combined, last_u))
+        if storm is not None and streams:  # streams named in the URL: no subscription to ack
+            await ws.close()
+        pusher = asyncio.ensure_future(self._push(ws, ev, streams, combined, last_u)) if storm is None else None
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -926,6 +930,9 @@ class BinanceFake(FakeBase):
                             if isinstance(p, str) and p not in streams:
                                 streams.append(p)
                         await ws.send_str(json.dumps({"result": None, "id": rid}))
+                        if storm is not None:
+                            await ws.close()
+                            break
                         ev.set()
                     elif method == "UNSUBSCRIBE" and isinstance(params, list):
                         for p in params:
@@ -942,7 +949,8 @@ class BinanceFake(FakeBase):
         except Exception:
             pass
         finally:
-            pusher.cancel()
+            if pusher is not None:
+                pusher.cancel()
             waker.events.discard(ev)
             self._ws.discard(ws)
             if not ws.closed:

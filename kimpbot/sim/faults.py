@@ -28,6 +28,11 @@ nan        a price field becomes NaN (a JSON ``NaN`` for Upbit/FX numbers, ``"Na
 negative   a price field becomes negative
 drop       websocket: the server closes the connection
 silence    websocket: the server stops sending for ``delay_s`` (default 30 s)
+storm      websocket: a drop storm. Each use takes one NEW connection: the server accepts it and
+           its subscription (Binance answers its ``{"result": null, "id": 1}`` acknowledgement;
+           Upbit sends none) and closes it before any market data. ``count`` = connections
+           dropped; arm a large count for a venue that drops everything until ``clear``.
+           Connection attempts are counted in ``SimServers.ws_connects``.
 ========== ==================================================================================
 
 ``endpoint`` is the request path (``"/v1/orders"``, ``"/fapi/v1/order"``, ``"/v1/forex/recent"``),
@@ -41,7 +46,8 @@ from dataclasses import dataclass, replace
 
 VENUES = ("upbit", "binance", "fx")
 KINDS = ("reject", "timeout", "lost", "partial", "late", "http429", "malformed", "nan", "negative", "drop",
-         "silence")
+         "silence", "storm")
+WS_CONNECTION_KINDS = ("storm",)  # taken once per websocket connection (at its subscription)
 DEFAULT_WAIT_S = 30.0
 
 
@@ -101,18 +107,21 @@ class FaultPlan:
         with self._lock:
             return list(self._faults)
 
-    def take(self, venue: str, endpoint: str) -> Fault | None:
-        """Consume one use of the first fault armed for ``venue`` + ``endpoint`` (exact path first)."""
+    def take(self, venue: str, endpoint: str, *, connection: bool = False) -> Fault | None:
+        """Consume one use of the first fault armed for ``venue`` + ``endpoint`` (exact path first).
+
+        ``connection=True`` (a new websocket subscription) takes only the per-connection kinds
+        (``storm``); otherwise those are left for the connections they are meant for."""
         venue = venue.lower()
         with self._lock:
             chosen = None
             for i, f in enumerate(self._faults):
-                if f.venue == venue and f.endpoint == endpoint:
+                if f.venue == venue and f.endpoint == endpoint and (f.kind in WS_CONNECTION_KINDS) == connection:
                     chosen = i
                     break
             if chosen is None and endpoint != "ws":
                 for i, f in enumerate(self._faults):
-                    if f.venue == venue and f.endpoint == "*":
+                    if f.venue == venue and f.endpoint == "*" and f.kind not in WS_CONNECTION_KINDS:
                         chosen = i
                         break
             if chosen is None:

@@ -40,6 +40,8 @@ class SimServers:
         self.push_interval_s = float(push_interval_s)
         self.check_signatures = check_signatures
         self.orders: list[dict] = []
+        # websocket connections accepted per venue (monotonic times): how hard a client reconnects
+        self.ws_connects: dict[str, list[float]] = {"upbit": [], "binance": []}
         self.started = False
         self.upbit: UpbitFake | None = None
         self.binance: BinanceFake | None = None
@@ -125,6 +127,9 @@ class SimServers:
         self.orders.append({"venue": venue, "received_at": time.monotonic(), "client_id": client_id,
                             "method": method, "path": path,
                             "params": {k: v for k, v in params.items() if k != "signature"}})
+
+    def note_ws_connect(self, venue: str) -> None:
+        self.ws_connects.setdefault(venue, []).append(time.monotonic())
 
     def orders_json(self) -> list[dict]:
         return copy.deepcopy(self.orders)

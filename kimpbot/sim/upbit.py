@@ -707,10 +707,12 @@ class UpbitFake(FakeBase):
         ws = web.WebSocketResponse(heartbeat=None, autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         self._ws.add(ws)
+        self.servers.note_ws_connect("upbit")
         waker: Waker = self.servers._waker
         ev = asyncio.Event()
         waker.events.add(ev)
         subs: list[tuple[str, str, int | None]] = []  # (type, sym, count)
+        storm_checked = False
         pusher: asyncio.Task | None = None
 
         async def send(msg: dict) -> bool:
@@ -769,6 +771,12 @@ class UpbitFake(FakeBase):
                     if bad and not new:
                         await ws.send_bytes(dumps({"error": {"name": "INVALID_PARAM", "message": "잘못된 요청입니다."}}))
                         continue
+                    if not storm_checked:
+                        storm_checked = True
+                        f = self.market.faults.take("upbit", "ws", connection=True)
+                        if f is not None and f.kind == "storm":  # Upbit sends no ack: close before any data
+                            await ws.close()
+                            break
                     subs[:] = new  # a new request replaces the previous subscription
                     if pusher is not None:
                         pusher.cancel()

@@ -31,10 +31,9 @@ class StoreLocked(StoreError):
 
 
 class StoreFailed(StoreError):
-    """A write to disk failed. The store refuses further writes until the bot is restarted.
-
-    A write that raised this may or may not be on disk (the kernel may have written it before
-    reporting the error): treat it as *unknown*, like a lost exchange response.
+    """A write to disk failed (disk full, read-only, I/O error). Nothing of it stays: the journal is
+    cut back to its last good record and memory keeps what is on disk. The store refuses further
+    writes until ``Store.recover()`` finds the disk writable again (or the bot restarts).
     """
 
 

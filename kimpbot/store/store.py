@@ -24,6 +24,7 @@ threads see GIL stalls of ~1-2 ms). A write past ``auto_compact_at`` log records
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -135,8 +136,10 @@ class HaltState(NamedTuple):
 class Store:
     """Durable state for one mode ("paper" or "live") under ``data_dir/<mode>/``.
 
-    Every write is on disk when the method returns; a method that raises wrote nothing (except
-    ``StoreFailed``, after which the state of that one write is unknown and the store refuses more).
+    Every write is on disk when the method returns; a method that raises wrote nothing. A write
+    that fails at the disk (full, read-only, I/O error) raises ``StoreFailed``: the journal is cut
+    back to its last good record and the store refuses every further write (memory keeps exactly
+    what is on disk) until ``recover()`` proves the disk writes again.
     """
 
     def __init__(
@@ -159,6 +162,11 @@ class Store:
         self._lock = threading.RLock()
         self._compact_lock = threading.Lock()
         self._failed: str | None = None
+        self.failed_since_ms: int | None = None  # when the current write failure began
+        self.failures = 0  # writes refused or failed since the last recovery (one alert covers them)
+        # recover() wants this much free space first: a disk with a few bytes free would take the
+        # probe and fail the next real write (an alert storm of failures and recoveries)
+        self.recover_min_free_bytes = 1 << 20
         self._closed = False
         self._batch_depth = 0
         self._batch_ops: list[list[Any]] = []
@@ -349,7 +357,44 @@ class Store:
         if self._closed:
             raise StoreError(f"{self.dir}: the store is closed")
         if self._failed is not None:
+            self.failures += 1
             raise StoreFailed(self._failed)
+
+    @property
+    def failed(self) -> str | None:
+        """Why writes are refused (a disk failure), or None while the store writes."""
+        return self._failed
+
+    def recover(self) -> bool:
+        """After a write failure: cut the journal back to its last good record and write one empty
+        probe record (fsynced). True when that worked: writes are accepted again. False (still
+        refused) when the disk still fails. Safe to call at any time; cheap when nothing failed."""
+        with self._lock:
+            if self._failed is None:
+                return True
+            if self._closed or self._batch_depth:
+                return False
+            assert self._wal is not None
+            try:
+                st = os.statvfs(self.dir)
+                free = st.f_bavail * st.f_frsize
+                if free < self.recover_min_free_bytes:
+                    raise OSError(errno.ENOSPC, f"only {free} bytes free, {self.recover_min_free_bytes} wanted")
+                self._wal.cut_back()
+                seq = self._seq + 1
+                # a page-sized probe: a few bytes could still fit in the log's last allocated block
+                self._wal.append(encode_line({"seq": seq, "ts": self.clock.now_ms(), "ops": [], "probe": "." * 4096}))
+            except OSError as e:
+                log.debug("%s: still not writable: %s", self.dir, e)
+                return False
+            self._seq = seq
+            self._wal_records += 1
+            log.warning("%s: writes succeed again (failed since %s ms, %d write(s) refused meanwhile)",
+                        self.dir, self.failed_since_ms, self.failures)
+            self._failed = None
+            self.failed_since_ms = None
+            self.failures = 0
+            return True
 
     def _put(self, table: str, key: str | None, doc: dict[str, Any]) -> None:
         """Stage a put (inside the current batch) or commit it as its own record."""
@@ -403,11 +448,12 @@ class Store:
             self._wal.append(line)
         except BaseException as e:
             self._failed = (
-                f"{self._wal.path}: writing record {seq} failed ({type(e).__name__}: {e}). That write and "
-                "everything after it cannot be recorded: stop trading, fix the disk (space, permissions, "
-                "hardware) and restart; the store reloads what was safely written. The failed write itself "
-                "may or may not be on disk: reconcile it with the exchanges."
+                f"{self._wal.path}: writing record {seq} failed ({type(e).__name__}: {e}). Nothing more can be "
+                "recorded until the disk writes again (free space, fix permissions or hardware); the store "
+                "retries by itself and keeps everything written before."
             )
+            self.failed_since_ms = self.clock.now_ms()
+            self.failures = 1
             log.critical(self._failed)
             raise StoreFailed(self._failed) from e
         self._seq = seq

@@ -168,6 +168,15 @@ class WalWriter:
             raise
         self.size += len(line)
 
+    def cut_back(self) -> None:
+        """Drop whatever a failed append left after the last good record, durably (raises OSError
+        if the disk refuses): the next record must follow a good one, or the log would not load."""
+        if os.fstat(self._fd).st_size != self.size:
+            os.ftruncate(self._fd, self.size)
+        os.fsync(self._fd)
+        if os.fstat(self._fd).st_size != self.size:
+            raise OSError(f"{self.path}: still {os.fstat(self._fd).st_size} bytes after cutting back to {self.size}")
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

@@ -308,10 +308,10 @@ def test_failed_write_stops_the_store_and_leaves_no_torn_record(tmp_path, clock,
         monkeypatch.setattr(wal_mod.os, "write", half)
     with pytest.raises(StoreFailed) as ei:
         s.journal_intent(tid, "UE", cid, "upbit", "KRW-BTC", "buy", D("0.001"), None, "market")
-    assert "stop trading" in str(ei.value) and "kimpbot.wal" in str(ei.value)
+    assert "free space" in str(ei.value) and "kimpbot.wal" in str(ei.value)
     monkeypatch.undo()
     assert s.journal_get(cid) is None and s.journal_open() == []  # memory never saw it
-    with pytest.raises(StoreFailed):  # nothing more is accepted until a restart
+    with pytest.raises(StoreFailed):  # nothing more is accepted until recover() (or a restart)
         s.upsert_trade({"id": "x"})
     with pytest.raises(StoreFailed):
         s.set_halt(True, "x", "y")
