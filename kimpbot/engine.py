@@ -27,7 +27,7 @@ from kimpbot.exchanges.binance import BinanceFutures
 from kimpbot.exchanges.upbit import UpbitSpot
 from kimpbot.market.engine import MarketEngine
 from kimpbot.market.feeds import BinanceFeed, UpbitFeed
-from kimpbot.market.fx import BankFxClient
+from kimpbot.market.fx import BankFxClient, retired_notes
 from kimpbot.market.warmup import warm_up
 from kimpbot.execution.executor import ExecConfig
 from kimpbot.execution.paper import PaperVenue
@@ -395,6 +395,7 @@ class Bot:
         ]
         if self.state.warmup_note:
             lines.append(self.state.warmup_note)
+        lines.extend(retired_notes(self.owner))
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return "\n".join(lines)
