@@ -205,8 +205,8 @@ class FxGuard:
                              "confirms it")
         st.previous, st.latest = st.latest, reading
         change = self._judge(reading)
-        if change:
-            notes.append(change)
+        if change:  # suspect / confirmed again says it all: one short message
+            return change
         return "; ".join(notes) or None
 
     def _judge(self, reading: FxRate) -> str | None:
