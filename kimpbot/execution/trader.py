@@ -165,10 +165,6 @@ class Trader:
         for ref in getattr(self.strategy, "last_refusals", []) or []:
             self._refused(ref, [ref.reason])
         for sig in signals:
-            if sig.action == "exit" and self.market.global_problems():
-                # an exit's profit is converted at the FX rate too: none on a rate not trusted now
-                self._refused(sig, self.market.global_problems())
-                continue
             if sig.action == "exit":
                 held = self._exit_retry.get(sig.position_id or "")
                 if held is not None and self.clock.now_ms() < held[0]:

@@ -66,6 +66,7 @@ class MarketEngine:
         self.rejected = 0
         self.warm_bars: dict[str, int] = {s: 0 for s in self.symbols}
         self._problems: dict[str, tuple[str, ...]] = {}
+        self._fx_note_kind = ""
         self.on_snapshot: Callable[[PremiumSnapshot, SymbolView], None] | None = None
 
     # ---- inputs -------------------------------------------------------------------------
@@ -238,6 +239,7 @@ class MarketEngine:
     def check_health(self) -> dict[str, list[str]]:
         """Problems per symbol (global FX problems included); publishes transitions."""
         glob = self.global_problems()
+        self._fx_note_changes()
         result: dict[str, list[str]] = {}
         for sym in self.symbols:
             probs = glob + self.symbol_problems(sym)
@@ -256,6 +258,17 @@ class MarketEngine:
                     self.bus.publish(Event("health", msg, "info", {"symbol": sym, "problems": []}))
             self._problems[sym] = key
         return result
+
+    def _fx_note_changes(self) -> None:
+        """Tell the owner once when trading goes on under an FX caveat (a closed bank market
+        confirmed by USDT, the other source suspect or unavailable); compared by kind, not numbers."""
+        note = self.fx.note()
+        kind = note.split(",")[0].split("(")[0].strip()
+        if kind != self._fx_note_kind:
+            self._fx_note_kind = kind
+            if note:
+                log.info("FX: %s", note)
+                self.bus.publish(Event("fx", f"FX: {note}", "info", {"source": self.fx.source, "note": note}))
 
     def signals_allowed(self, sym: str) -> bool:
         return not self.global_problems() and not self.symbol_problems(sym)

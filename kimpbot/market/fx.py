@@ -226,7 +226,9 @@ class FxGuard:
                 if len(self.history) >= self.policy.confirm_readings:
                     self._confirm()
             return None
-        if chk.in_band:
+        # Once suspect, confirmation needs the ratio well inside (80 % of the range): a ratio
+        # wobbling on the edge must not flap suspect/confirmed in the chat.
+        if chk.in_band and (before is None or abs(chk.dev_pct) <= 0.8 * chk.half_pct):
             self._confirm()
             if sample:
                 self._add(now, chk.ratio)
@@ -235,6 +237,8 @@ class FxGuard:
                 return (f"FX {FX_LABELS[before]} confirmed again by {FX_LABELS[_other(before)]} "
                         f"(USDT/bank {self._pp(chk.ratio)})")
             return None
+        if chk.in_band:
+            return None  # back near the edge of the range: still suspect, not yet confirmed
         name = max(chk.moves, key=lambda k: abs(chk.moves[k])) if chk.moves else reading.source
         self.suspect = name
         mv = chk.moves.get(name, 0.0)

@@ -136,6 +136,8 @@ async def test_weekend_bank_quote_confirmed_by_usdt_keeps_trading(sim, tmp_path)
         assert m.fx.note().startswith("bank rate from ")
         assert "confirmed by USDT" in fx_line(m)  # what /status shows
         assert status_report(bot)["fx"]["note"] == m.fx.note()
+        # told in the chat once (the health job, every second, compares the kind of note)
+        assert await wait_until(lambda: f"FX: {m.fx.note()}" in fx_events(bot), timeout=5.0)
         assert m.signals_allowed("BTC")
         sim.market.set_premium("BTC", -3.0)
         assert await wait_until(lambda: btc_open(bot), timeout=15.0)
@@ -160,3 +162,4 @@ async def test_genuine_fx_move_confirmed_by_both_keeps_trading(sim, tmp_path, so
             (BANK if source == "usdkrw" else USDT) * 1.015, abs=0.6)
     finally:
         await bot.stop()
+

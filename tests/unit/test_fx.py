@@ -111,7 +111,7 @@ def test_genuine_move_confirmed_by_both_sources():
     assert "Upbit KRW-USDT suspect" in g.note()
     notes = feed(g, c, bank=BANK * 1.015)
     assert g.problems() == [] and g.suspect is None and g.note() == ""
-    assert any("jumped +1.50%" in n for n in notes)  # announced, yet trusted: confirmed
+    assert notes == ["FX Upbit KRW-USDT confirmed again by bank USD/KRW (USDT/bank +1.09%)"]
 
 
 def test_usdt_source_needs_the_bank_to_confirm_a_move():
@@ -207,3 +207,14 @@ def test_parse_bank_fx_reads_the_source_time():
     for bad in ([], {}, [{"basePrice": "NaN"}], [{"basePrice": -1}], [{"basePrice": 13.8}], "<html>"):
         with pytest.raises(BadMarketData):
             parse_bank_fx(bad, 5)
+
+
+def test_ratio_on_the_edge_does_not_flap():
+    c = ManualClock()
+    g = learned(c)
+    events = feed(g, c, bank=BANK / (1 - 0.0035))  # ratio 0.35 % below its range's centre
+    assert g.suspect == "usdkrw" and len(events) == 1
+    events = feed(g, c, bank=BANK / (1 - 0.0028))  # back inside, but on the edge
+    assert g.suspect == "usdkrw" and events == [] and g.problems()
+    events = feed(g, c, bank=BANK / (1 - 0.001))
+    assert g.suspect is None and g.problems() == [] and len(events) == 1
