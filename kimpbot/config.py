@@ -271,7 +271,14 @@ def load_owner_config(path: Path | None, text: str | None = None) -> OwnerConfig
     params = resolve(ALL_SPECS, doc, source)
     sp = StrategyParams.from_params(params)
     cross_check(sp)
+    check_fx(params)
     return OwnerConfig(params=params, strategy=sp, source=source)
+
+
+def check_fx(params: ParamSet) -> None:
+    lo, hi = params["fx.ratio_min_band_pct"], params["fx.ratio_max_band_pct"]
+    if lo > hi:
+        raise ConfigError("fx.ratio_min_band_pct", lo, f"at most fx.ratio_max_band_pct ({hi:g})")
 
 
 def cross_check(sp: StrategyParams) -> None:

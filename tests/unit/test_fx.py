@@ -218,3 +218,23 @@ def test_ratio_on_the_edge_does_not_flap():
     assert g.suspect == "usdkrw" and events == [] and g.problems()
     events = feed(g, c, bank=BANK / (1 - 0.001))
     assert g.suspect is None and g.problems() == [] and len(events) == 1
+
+
+def test_fx_keys_from_the_strategy_file():
+    from kimpbot.config import load_owner_config
+    from kimpbot.params import ConfigError
+
+    owner = load_owner_config(None, "[fx]\nratio_window_h = 12\nweekend = \"stop\"\nusdkrw_max_age_s = 600\n")
+    pol = FxPolicy.from_owner(owner)
+    assert (pol.window_h, pol.weekend, pol.usdkrw_max_age_s, pol.min_band_pct) == (12.0, "stop", 600.0, 0.3)
+    rows = {k: st for k, _, st in owner.params.describe()}
+    assert rows["fx.ratio_min_band_pct"] == "default, unset by owner"
+    assert rows["fx.weekend"] == "set by owner"
+    with pytest.raises(ConfigError, match="fx.ratio_min_band_pct.*at most fx.ratio_max_band_pct"):
+        load_owner_config(None, "[fx]\nratio_min_band_pct = 2\nratio_max_band_pct = 1\n")
+    with pytest.raises(ConfigError, match="fx.weekend"):
+        load_owner_config(None, "[fx]\nweekend = \"maybe\"\n")
+    # the retired key still loads, and the start banner says it no longer acts
+    from kimpbot.market.fx import retired_notes
+    assert retired_notes(load_owner_config(None, "[fx]\njump_hold_s = 60\n"))[0].startswith("fx.jump_hold_s is no")
+    assert retired_notes(owner) == []
