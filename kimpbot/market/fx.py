@@ -180,7 +180,8 @@ class FxGuard:
                            "usdt": int(policy.usdt_max_age_s * 1000)}
         self.window_ms = int(policy.window_h * 3_600_000)
         self.states: dict[str, FxState] = {k: FxState() for k in FX_LABELS}
-        self.history: deque[tuple[int, float]] = deque(maxlen=20_000)  # (ms, ratio), confirmed only
+        # (ms, ratio, bank quoting): confirmed readings only
+        self.history: deque[tuple[int, float, bool]] = deque(maxlen=20_000)
         self._band: tuple[float, float] | None = None  # (centre, half-width %), cached per history change
         self.suspect: str | None = None  # the source named suspect, until confirmed again
         self.suspect_text = ""
@@ -217,12 +218,20 @@ class FxGuard:
             return None
         before = self.suspect
         sample = reading.source == "usdkrw"
+        # A closed bank market's frozen quote is judged against the history, never added to it:
+        # USDT drifting against a quote that cannot move would drag the reference along, and the
+        # bank's first real quote after the weekend would then look wrong.
+        quoting = not self._src_stale("usdkrw", now)
+        if sample and quoting and self.history and not any(q for _, _, q in self.history):
+            self.history.clear()  # learned from a closed market (started on a weekend): learn again
+            self._band = None
+            chk = self._check(now)
         if chk.learning:
             if sample and abs(chk.ratio - 1.0) * 100.0 <= self.policy.max_divergence_pct:
                 # First readings: keep the ratio only while it holds still (within the min band).
                 if self.history and abs(chk.ratio / self.history[-1][1] - 1.0) * 100.0 > self.policy.min_band_pct:
                     self.history.clear()
-                self._add(now, chk.ratio)
+                self._add(now, chk.ratio, quoting)
                 if len(self.history) >= self.policy.confirm_readings:
                     self._confirm()
             return None
@@ -230,8 +239,8 @@ class FxGuard:
         # wobbling on the edge must not flap suspect/confirmed in the chat.
         if chk.in_band and (before is None or abs(chk.dev_pct) <= 0.8 * chk.half_pct):
             self._confirm()
-            if sample:
-                self._add(now, chk.ratio)
+            if sample and quoting:
+                self._add(now, chk.ratio, quoting)
             self.suspect, self.suspect_text = None, ""
             if before is not None:
                 return (f"FX {FX_LABELS[before]} confirmed again by {FX_LABELS[_other(before)]} "
@@ -252,8 +261,8 @@ class FxGuard:
     def _pp(self, ratio: float) -> str:
         return f"{(ratio - 1.0) * 100.0:+.2f}%"
 
-    def _add(self, now: int, ratio: float) -> None:
-        self.history.append((now, ratio))
+    def _add(self, now: int, ratio: float, quoting: bool) -> None:
+        self.history.append((now, ratio, quoting))
         # Forget what left the window, but never the last few confirmed readings: without a
         # new confirmation the old reference stands (no trust by waiting).
         keep = max(1, self.policy.confirm_readings)
@@ -289,7 +298,7 @@ class FxGuard:
         if len(self.history) < self.policy.confirm_readings:
             return None
         if self._band is None:
-            vals = [r for _, r in self.history]
+            vals = [r for _, r, _ in self.history]
             c = statistics.median(vals)
             mad = statistics.median(abs(v - c) for v in vals) * 1.4826
             half = self.policy.band_mads * mad / c * 100.0

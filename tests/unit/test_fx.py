@@ -238,3 +238,34 @@ def test_fx_keys_from_the_strategy_file():
     from kimpbot.market.fx import retired_notes
     assert retired_notes(load_owner_config(None, "[fx]\njump_hold_s = 60\n"))[0].startswith("fx.jump_hold_s is no")
     assert retired_notes(owner) == []
+
+
+def test_monday_gap_after_a_weekend_drift_is_confirmed_not_stuck():
+    c = ManualClock()
+    g = learned(c)
+    closed = c.now_ms()
+    usdt = USDT
+    for _ in range(48 * 6):  # a weekend: KRW-USDT drifts up 0.6 % slowly, the bank quote is frozen
+        c.advance(600)
+        usdt *= 1.006 ** (1 / 288)
+        feed(g, c, BANK, usdt, bank_ts=closed)
+    (p,) = g.problems()  # the drift left Friday's range: no longer confirmed
+    assert p.startswith("FX bank USD/KRW unconfirmed: quoted")
+    feed(g, c, BANK * 1.006, usdt)  # Monday: the bank quotes again, the gap matches the drift
+    assert g.problems() == [] and g.note() == ""
+
+
+def test_started_on_a_weekend_learns_again_when_the_bank_quotes():
+    c = ManualClock()
+    g = guard(c)
+    closed = c.now_ms() - 40 * 3_600_000  # Friday's close, 40 hours ago
+    for _ in range(3):
+        feed(g, c, BANK, USDT, bank_ts=closed)
+        c.advance(30)
+    assert g.problems() == [] and "confirmed by USDT" in g.note()
+    feed(g, c, BANK * 1.004, USDT)  # Monday's first quote: the weekend reference is dropped
+    assert g.problems()[0].startswith("FX check learning: 1/3")
+    for _ in range(2):
+        c.advance(30)
+        feed(g, c, BANK * 1.004, USDT)
+    assert g.problems() == []
