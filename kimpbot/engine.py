@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -80,6 +82,7 @@ class Bot:
         # held by a mode switch and by the jobs that use the trader and its store
         self.trading_lock = asyncio.Lock()
         self.switching = False
+        self._fx_save_failed = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -95,6 +98,7 @@ class Bot:
                 f"cannot reach the exchanges ({exc}).\n"
                 "No network? `kimpbot demo` runs the whole bot offline against the local simulated exchanges.")
         syms = list(self.owner.strategy.symbols)
+        self._load_fx_history()
         await self._poll_fx()
         await self._rest_refresh(force=True)
         if self.do_warmup and self.strategy is not None:
@@ -306,6 +310,36 @@ class Bot:
             log.warning("FX bank USD/KRW fetch failed: %s", str(exc) or type(exc).__name__)
             return
         self.market.on_fx(reading)
+        self._save_fx_history()
+
+    def _fx_history_path(self) -> Path:
+        return Path(self.settings.data_dir) / "fx_ratio.json"
+
+    def _load_fx_history(self) -> None:
+        """The FX check's confirmed USDT/bank ratios from the previous run (see FxGuard.restore)."""
+        path = self._fx_history_path()
+        try:
+            if not path.exists():
+                return
+            n = self.market.fx.restore(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("FX ratio history %s not used (%s); the FX check learns it again", path, exc)
+            return
+        log.info("FX ratio history: %d confirmed readings restored from %s", n, path)
+
+    def _save_fx_history(self) -> None:
+        """Written whole (temporary file renamed over it); a failure costs only a relearn at restart."""
+        path = self._fx_history_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(self.market.fx.to_doc(), separators=(",", ":")), encoding="utf-8")
+            os.replace(tmp, path)
+            self._fx_save_failed = False
+        except OSError as exc:
+            if not self._fx_save_failed:  # one line per failure spell, not one per poll
+                log.warning("FX ratio history not saved to %s: %s", path, exc)
+            self._fx_save_failed = True
 
     async def _rest_refresh(self, force: bool = False) -> None:
         """REST fallback: refresh any book the websocket has not kept fresh."""
@@ -395,6 +429,7 @@ class Bot:
         ]
         if self.state.warmup_note:
             lines.append(self.state.warmup_note)
+        lines.append(self.market.fx.start_note())
         lines.extend(retired_notes(self.owner))
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))

@@ -185,6 +185,7 @@ class FxGuard:
         self._band: tuple[float, float] | None = None  # (centre, half-width %), cached per history change
         self.suspect: str | None = None  # the source named suspect, until confirmed again
         self.suspect_text = ""
+        self.restored = 0  # readings taken back from the previous run
 
     @property
     def label(self) -> str:
@@ -389,6 +390,50 @@ class FxGuard:
         if closed:
             return [], f"bank rate from {when_kst(cur.exchange_ts)}, confirmed by USDT"
         return [], ""
+
+    # ---- across restarts ------------------------------------------------------------------
+
+    def to_doc(self) -> dict[str, Any]:
+        """The confirmed ratio history and the last confirmed rates, for the next start."""
+        return {"version": 1, "saved_ms": self.clock.now_ms(),
+                "anchors": {k: st.anchor.rate for k, st in self.states.items() if st.anchor is not None},
+                "history": [[ms, r, q] for ms, r, q in self.history]}
+
+    def restore(self, doc: Any) -> int:
+        """Take back what a previous run confirmed and what is still inside the window, so a
+        restart judges its first readings at once instead of learning them. Returns how many
+        readings were restored (0: too few or too old, learning as on a first start); raises
+        ValueError/TypeError/KeyError for a document that is not one ``to_doc`` wrote."""
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            raise ValueError("not a kimpbot FX ratio history (version 1)")
+        now = self.clock.now_ms()
+        saved = int(doc["saved_ms"])
+        rows: list[tuple[int, float, bool]] = []
+        for ms, r, q in doc["history"]:
+            ms, r = int(ms), float(r)
+            if not (math.isfinite(r) and 0.5 < r < 2.0):
+                raise ValueError(f"implausible USDT/bank ratio {r!r}")
+            if 0 <= now - ms <= self.window_ms:
+                rows.append((ms, r, bool(q)))
+        if len(rows) < self.policy.confirm_readings:
+            return 0
+        self.history.clear()
+        self.history.extend(rows)
+        self._band = None
+        for name, rate in dict(doc.get("anchors") or {}).items():
+            if name in self.states and isinstance(rate, (int, float)) and rate > 0:
+                self.states[name].anchor = FxRate(name, float(rate), saved, saved)
+        self.restored = len(rows)
+        return len(rows)
+
+    def start_note(self) -> str:
+        """What the FX check does in the first minutes, for the start banner."""
+        if self.restored:
+            age = (self.clock.now_ms() - self.history[0][0]) / 60_000
+            return (f"FX check: {self.restored} confirmed USDT/bank readings of the last {age:.0f} min restored; "
+                    "the first readings are judged against them")
+        return (f"FX check: no recent USDT/bank history; signals wait for {self.policy.confirm_readings} steady "
+                "bank readings (fx.confirm_readings)")
 
     def problems(self) -> list[str]:
         """Why the rate in use cannot be trusted right now (empty when it can)."""

@@ -163,3 +163,24 @@ async def test_genuine_fx_move_confirmed_by_both_keeps_trading(sim, tmp_path, so
     finally:
         await bot.stop()
 
+
+
+async def test_restart_under_a_wrong_bank_rate_does_not_learn_it(sim, tmp_path):
+    bot = await start(sim, tmp_path)
+    try:
+        assert await wait_until(lambda: (tmp_path / "data" / "fx_ratio.json").exists(), timeout=10.0)
+    finally:
+        await bot.stop()
+    sim.market.set_usdkrw(BANK * 1.029)  # wrong while the bot is down, and from its first answer
+    env = sim.env() | {"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_TRADE_MODE": "auto"}
+    bot = Bot(load_settings(env), load_owner_config(tmp_path / "strategy.toml"))
+    await bot.start()
+    try:
+        m = bot.market
+        assert "readings of the last" in bot.banner() and "restored" in bot.banner()
+        assert await wait_until(lambda: m.fx.suspect == "usdkrw", timeout=10.0)
+        await decided_on(bot, -1.5)
+        assert bot.trader.positions() == []
+        assert m.global_problems()[0].startswith("FX bank USD/KRW suspect")
+    finally:
+        await bot.stop()

@@ -269,3 +269,24 @@ def test_started_on_a_weekend_learns_again_when_the_bank_quotes():
         c.advance(30)
         feed(g, c, BANK * 1.004, USDT)
     assert g.problems() == []
+
+
+def test_history_survives_a_restart_and_judges_the_first_readings():
+    c = ManualClock()
+    g = learned(c)
+    doc = g.to_doc()
+    c.advance(120)  # a restart two minutes later, the bank rate wrong from its first answer
+    g2 = guard(c)
+    assert g2.restore(doc) == len(g.history) and "restored" in g2.start_note()
+    feed(g2, c, BANK * 1.02, USDT)
+    (p,) = g2.problems()
+    assert p.startswith("FX bank USD/KRW suspect: +2.00% since confirmed")
+    # too old to speak for today's ratio: learn again
+    c.advance(7 * 3600)
+    g3 = guard(c)
+    assert g3.restore(doc) == 0 and "steady bank readings" in g3.start_note()
+    assert g3.problems()[0].startswith("FX bank USD/KRW rate missing")
+    for bad in ({}, {"version": 1}, {"version": 1, "saved_ms": 1, "history": [[1, "x", True]]},
+                {"version": 1, "saved_ms": 1, "history": [[1, 7.0, True]]}, [1, 2]):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            guard(c).restore(bad)
