@@ -177,10 +177,10 @@ async def test_restart_under_a_wrong_bank_rate_does_not_learn_it(sim, tmp_path):
     await bot.start()
     try:
         m = bot.market
-        assert "readings of the last" in bot.banner() and "restored" in bot.banner()
-        assert await wait_until(lambda: m.fx.suspect == "usdkrw", timeout=10.0)
         await decided_on(bot, -1.5)
         assert bot.trader.positions() == []
+        assert m.fx.suspect == "usdkrw"
         assert m.global_problems()[0].startswith("FX bank USD/KRW suspect")
+        assert "readings of the last" in bot.banner() and "restored" in bot.banner()
     finally:
         await bot.stop()
