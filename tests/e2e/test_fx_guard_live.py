@@ -174,11 +174,16 @@ async def test_restart_under_a_wrong_bank_rate_does_not_learn_it(sim, tmp_path):
     sim.market.set_usdkrw(BANK * 1.029)  # wrong while the bot is down, and from its first answer
     env = sim.env() | {"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_TRADE_MODE": "auto"}
     bot = Bot(load_settings(env), load_owner_config(tmp_path / "strategy.toml"))
+    t0 = bot.clock.now_ms()
     await bot.start()
     try:
         m = bot.market
+        # past the first fx.confirm_readings (3) polls, when a fresh learner would trust the rate
+        assert await wait_until(lambda: m.fx.states["usdkrw"].latest.received_ts > t0 + 4000, timeout=15.0)
         await decided_on(bot, -1.5)
         assert bot.trader.positions() == []
+        # Without the saved history the guard learns the wrong rate here and trusts it (this
+        # run's warm-up, rescaled by the same wrong rate, happens to hide the fake premium from z).
         assert m.fx.suspect == "usdkrw"
         assert m.global_problems()[0].startswith("FX bank USD/KRW suspect")
         assert "readings of the last" in bot.banner() and "restored" in bot.banner()
