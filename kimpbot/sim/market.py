@@ -16,7 +16,11 @@ The state is a Binance mid per symbol and an Upbit KRW mid per symbol, so the pr
 
 * ``set_premium`` moves the Upbit mid; ``set_binance_price`` moves both venues and keeps the
   premium; ``set_usdkrw`` changes only the bank rate, so the measured premium moves (a wrong
-  or stale FX rate fakes a premium, exactly the failure the bot must catch).
+  or stale FX rate fakes a premium, exactly the failure the bot must catch). Called once it is a
+  rate that jumps and stays wrong, called repeatedly a rate that walks away in small steps.
+* ``freeze_usdkrw`` holds the bank quote at its source (rate and date/time/timestamp) while the FX
+  fake keeps answering: a weekend, a holiday, a stuck feed. ``freeze_usdt_trades`` holds KRW-USDT's
+  last trade (price and trade_timestamp) while Upbit's tickers keep coming.
 * ``step`` advances a demo path: a geometric random walk on Binance and a mean-reverting
   (Ornstein-Uhlenbeck) premium with rare excursions of several sigma, all drawn from ``seed``.
 * ``candles`` serves history: 1-minute paths generated from ``seed`` for the ``history_days``
