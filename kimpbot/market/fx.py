@@ -196,7 +196,7 @@ class FxGuard:
     def update(self, reading: FxRate) -> str | None:
         """Record a reading; returns a short message for the owner when something changed."""
         st = self.states[reading.source]
-        if st.latest is not None and reading.exchange_ts < st.latest.exchange_ts:
+        if reading.source == "usdt" and st.latest is not None and reading.exchange_ts < st.latest.exchange_ts:
             return None  # older than what we hold (a slow REST answer after the websocket)
         notes: list[str] = []
         if st.latest is not None and st.latest.rate > 0:
