@@ -40,14 +40,32 @@ OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
               origin="open", choices=("usdkrw", "usdt")),
     ParamSpec("fx.poll_seconds", float, 30.0, "how often the bank USD/KRW rate is fetched", origin="open",
               min=1.0),
-    ParamSpec("fx.max_age_s", float, 300.0, "a rate not refreshed for this long is stale: trading stops",
+    ParamSpec("fx.max_age_s", float, 300.0, "no reading of the rate received for this long: stale, trading stops",
               origin="open", min=1.0),
-    ParamSpec("fx.max_jump_pct", float, 1.0, "a move of the rate beyond this between two readings stops signals",
-              origin="open", min=0.0),
-    ParamSpec("fx.jump_hold_s", float, 300.0, "after a jump, signals stay stopped this long", origin="open",
-              min=0.0),
+    ParamSpec("fx.max_jump_pct", float, 1.0, "a move of a rate beyond this between two readings is announced "
+              "(it is traded on only once the other source confirms it)", origin="open", min=0.0),
+    ParamSpec("fx.jump_hold_s", float, 300.0, "retired, ignored: a jump now stays suspect until the other source "
+              "confirms it (fx.ratio_*)", origin="open", min=0.0),
     ParamSpec("fx.max_divergence_pct", float, 5.0,
               "bank USD/KRW and Upbit KRW-USDT further apart than this stop signals", origin="open", min=0.0),
+    # The cross-check (SPEC §3): the rate in use is trusted when the USDT/bank ratio stays within
+    # its own recent range; see kimpbot/market/fx.py.
+    ParamSpec("fx.ratio_window_h", float, 6.0, "hours of confirmed USDT/bank ratio readings the range is taken "
+              "from", origin="open", min=0.1, max=168.0),
+    ParamSpec("fx.ratio_band_mads", float, 5.0, "range half-width in scaled MADs of the ratio (robust sigmas)",
+              origin="open", min=1.0, max=50.0),
+    ParamSpec("fx.ratio_min_band_pct", float, 0.3, "the range is at least this wide each side (percent)",
+              origin="open", min=0.01, max=5.0),
+    ParamSpec("fx.ratio_max_band_pct", float, 1.0, "the range is at most this wide each side (percent)",
+              origin="open", min=0.01, max=5.0),
+    ParamSpec("fx.confirm_readings", int, 3, "first start: steady bank readings with USDT before the ratio is "
+              "trusted (the range's minimum sample)", origin="open", min=1, max=1000),
+    ParamSpec("fx.usdkrw_max_age_s", float, 900.0, "the bank quote's own time older than this: the bank market "
+              "is closed (see fx.weekend)", origin="open", min=1.0),
+    ParamSpec("fx.usdt_max_age_s", float, 300.0, "Upbit KRW-USDT's last trade older than this: stale",
+              origin="open", min=1.0),
+    ParamSpec("fx.weekend", str, "usdt_confirms", "a closed bank quote: usdt_confirms (trade while the USDT "
+              "ratio stays in range) or stop", origin="open", choices=("usdt_confirms", "stop")),
     ParamSpec("market.max_quote_age_s", float, 10.0, "a quote older than this is stale", origin="open", min=0.1),
     ParamSpec("market.order_krw", float, None,
               "order size (KRW) the executable premium is quoted for; default: the strategy's first entry",
@@ -373,6 +391,7 @@ def load_owner_config(path: Path | None, text: str | None = None) -> OwnerConfig
     sp = StrategyParams.from_params(params)
     cross_check(sp)
     check_money(params, sp)
+    check_fx(params)
     return OwnerConfig(params=params, strategy=sp, source=source)
 
 
@@ -423,6 +442,12 @@ def check_money(params: ParamSet, sp: StrategyParams) -> None:
                               f"{sym} order, {krw:,.0f} KRW (capital.initial_capital_krw x allocation x the smallest size"
                               + (", or market.order_krw" if params["market.order_krw"] is not None else "")
                               + ") can never fill; raise the capital or the sizes, or give the coin no allocation")
+
+
+def check_fx(params: ParamSet) -> None:
+    lo, hi = params["fx.ratio_min_band_pct"], params["fx.ratio_max_band_pct"]
+    if lo > hi:
+        raise ConfigError("fx.ratio_min_band_pct", lo, f"at most fx.ratio_max_band_pct ({hi:g})")
 
 
 def cross_check(sp: StrategyParams) -> None:

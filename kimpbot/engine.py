@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +31,7 @@ from kimpbot.exchanges.binance import BinanceFutures
 from kimpbot.exchanges.upbit import UpbitSpot
 from kimpbot.market.engine import MarketEngine
 from kimpbot.market.feeds import BinanceFeed, UpbitFeed
-from kimpbot.market.fx import BankFxClient
+from kimpbot.market.fx import BankFxClient, retired_notes
 from kimpbot.market.warmup import warm_up
 from kimpbot.execution.executor import ExecConfig
 from kimpbot.execution.paper import PaperVenue
@@ -106,6 +108,7 @@ class Bot:
         self._warmup_failures = 0
         self._restart_with: dict[str, Any] = {}  # /stop state and trade mode a retried start keeps
         self._down_announced = False  # the chat was told "not trading" (one message, then one "back")
+        self._fx_save_failed = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Bot:
                 sch.add_job(self._funding, "interval", minutes=5, id="funding", misfire_grace_time=60)
                 sch.add_job(self._housekeeping, "interval", seconds=60, id="housekeeping", misfire_grace_time=30)
             sch.start()
+            self._load_fx_history()  # the FX check's confirmed ratios, before the first FX poll
             ok = await self._bring_up()
         except FatalConfigError:
             await self.stop()
@@ -526,6 +530,36 @@ class Bot:
             log.warning("FX bank USD/KRW fetch failed: %s", str(exc) or type(exc).__name__)
             return
         self.market.on_fx(reading)
+        self._save_fx_history()
+
+    def _fx_history_path(self) -> Path:
+        return Path(self.settings.data_dir) / "fx_ratio.json"
+
+    def _load_fx_history(self) -> None:
+        """The FX check's confirmed USDT/bank ratios from the previous run (see FxGuard.restore)."""
+        path = self._fx_history_path()
+        try:
+            if not path.exists():
+                return
+            n = self.market.fx.restore(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("FX ratio history %s not used (%s); the FX check learns it again", path, exc)
+            return
+        log.info("FX ratio history: %d confirmed readings restored from %s", n, path)
+
+    def _save_fx_history(self) -> None:
+        """Written whole (temporary file renamed over it); a failure costs only a relearn at restart."""
+        path = self._fx_history_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(self.market.fx.to_doc(), separators=(",", ":")), encoding="utf-8")
+            os.replace(tmp, path)
+            self._fx_save_failed = False
+        except OSError as exc:
+            if not self._fx_save_failed:  # one line per failure spell, not one per poll
+                log.warning("FX ratio history not saved to %s: %s", path, exc)
+            self._fx_save_failed = True
 
     async def _rest_refresh(self, force: bool = False) -> None:
         """REST fallback: refresh any book the websocket has not kept fresh."""
@@ -634,6 +668,8 @@ class Bot:
         lines.append(protections_line(self.owner))
         if self.state.not_trading:
             lines.append(self.trading_status())
+        lines.append(self.market.fx.start_note())
+        lines.extend(retired_notes(self.owner))
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return "\n".join(lines)

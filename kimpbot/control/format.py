@@ -30,6 +30,9 @@ def fx_line(market: "MarketEngine") -> str:
     div = fx.divergence_pct()
     if div is not None:
         parts.append(f"USDT vs bank {div:+.2f}%")
+    note = fx.note()  # e.g. "bank rate from Fri 15:30 KST, confirmed by USDT"
+    if note:
+        parts.append(note)
     return " · ".join(parts)
 
 

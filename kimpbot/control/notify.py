@@ -123,7 +123,7 @@ def _title(ev: Event) -> str:
         title = "data healthy again" if ev.level == "info" else "data problem: signals stopped"
         return f"{sym} {title}".strip()
     if ev.kind == "fx":
-        return "FX rate source"
+        return f"FX rate suspect: {d['suspect']}" if d.get("suspect") else "FX rate source"
     if ev.kind == "mode":
         return f"Trading mode: {str(ev.data.get('mode') or '?').upper()}"
     if ev.kind == "error" and ev.level == "critical":

@@ -3,8 +3,8 @@
 Flow (one direction): feed message → strict parse → book/ticker/FX state →
 premium snapshot (quoted, mid, executable both ways) → premium bars → the
 strategy's z window. Signals are allowed for a symbol only while its health is
-clean: both books fresh, the FX rate fresh, not jumping, and agreeing with the
-other source, and the z window warmed up.
+clean: both books fresh, the FX rate fresh by its source's own time and
+confirmed by the other source (kimpbot.market.fx), and the z window warmed up.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.market import parse
 from kimpbot.market.bars import BarBuilder
-from kimpbot.market.fx import FxGuard
+from kimpbot.market.fx import FxGuard, FxPolicy
 from kimpbot.market.premium import make_snapshot
 from kimpbot.models import BadMarketData, BookLevel, FxRate, OrderBook, PremiumBar, PremiumSnapshot, Ticker, Venue
 
@@ -51,9 +51,7 @@ class MarketEngine:
         self.clock = clock
         self.bus = bus
         self.strategy = strategy
-        self.fx = FxGuard(owner["fx.source"], clock, max_age_s=owner["fx.max_age_s"],
-                          max_jump_pct=owner["fx.max_jump_pct"], jump_hold_s=owner["fx.jump_hold_s"],
-                          max_divergence_pct=owner["fx.max_divergence_pct"])
+        self.fx = FxGuard(FxPolicy.from_owner(owner), clock)
         self.max_age_ms = int(owner["market.max_quote_age_s"] * 1000)
         self.upbit_fee = float(owner["fees.upbit_taker"])
         self.binance_fee = float(owner["fees.binance_taker"])
@@ -68,6 +66,7 @@ class MarketEngine:
         self.rejected = 0
         self.warm_bars: dict[str, int] = {s: 0 for s in self.symbols}
         self._problems: dict[str, tuple[str, ...]] = {}
+        self._fx_note_kind = ""
         self.on_snapshot: Callable[[PremiumSnapshot, SymbolView], None] | None = None
 
     # ---- inputs -------------------------------------------------------------------------
@@ -135,9 +134,14 @@ class MarketEngine:
     def on_fx(self, reading: FxRate) -> None:
         note = self.fx.update(reading)
         if note:
-            log.warning("%s", note)
-            self.bus.publish(Event("fx", note, "warning", {"source": reading.source, "rate": reading.rate}))
+            level = "warning" if self.fx.suspect else "info"
+            log.log(logging.WARNING if self.fx.suspect else logging.INFO, "%s", note)
+            self.bus.publish(Event("fx", note, level, {"source": reading.source, "rate": reading.rate,
+                                                       "suspect": self.fx.suspect}))
         if reading.source == self.fx.source:
+            self.recompute_all()
+        elif note:
+            # a confirmation by the other source changes what signals may do: re-evaluate now
             self.recompute_all()
 
     def recompute_all(self) -> None:
@@ -235,6 +239,7 @@ class MarketEngine:
     def check_health(self) -> dict[str, list[str]]:
         """Problems per symbol (global FX problems included); publishes transitions."""
         glob = self.global_problems()
+        self._fx_note_changes()
         result: dict[str, list[str]] = {}
         for sym in self.symbols:
             probs = glob + self.symbol_problems(sym)
@@ -253,6 +258,17 @@ class MarketEngine:
                     self.bus.publish(Event("health", msg, "info", {"symbol": sym, "problems": []}))
             self._problems[sym] = key
         return result
+
+    def _fx_note_changes(self) -> None:
+        """Tell the owner once when trading goes on under an FX caveat (a closed bank market
+        confirmed by USDT, the other source suspect or unavailable); compared by kind, not numbers."""
+        note = self.fx.note()
+        kind = note.split(",")[0].split("(")[0].strip()
+        if kind != self._fx_note_kind:
+            self._fx_note_kind = kind
+            if note:
+                log.info("FX: %s", note)
+                self.bus.publish(Event("fx", f"FX: {note}", "info", {"source": self.fx.source, "note": note}))
 
     def signals_allowed(self, sym: str) -> bool:
         return not self.global_problems() and not self.symbol_problems(sym)

@@ -228,7 +228,19 @@ def control_routes(servers: Any) -> list[web.RouteDef]:
                 market.set_usdkrw(float(d["usdkrw"]))
             if "usdt_krw" in d:
                 market.set_usdt_krw(float(d["usdt_krw"]))
-            return ok({"ok": True, "usdkrw": market.usdkrw, "usdt_krw": market.usdt_krw})
+            # {"freeze_usdkrw": true, "at_ms": ...} holds the bank quote at its source (a weekend);
+            # {"freeze_usdt": true} stops KRW-USDT trades; false releases either.
+            if "freeze_usdkrw" in d:
+                if d["freeze_usdkrw"]:
+                    market.freeze_usdkrw(None if d.get("at_ms") is None else int(d["at_ms"]))
+                else:
+                    market.unfreeze_usdkrw()
+            if "freeze_usdt" in d:
+                market.freeze_usdt_trades() if d["freeze_usdt"] else market.unfreeze_usdt_trades()
+            return ok({"ok": True, "usdkrw": market.usdkrw, "usdt_krw": market.usdt_krw,
+                       "usdkrw_served": market.served_usdkrw()[0],
+                       "usdkrw_frozen": market.usdkrw_frozen is not None,
+                       "usdt_frozen": market.usdt_trade_frozen is not None})
         except Exception as e:
             return bad(f"{type(e).__name__}: {e}")
 

@@ -8,6 +8,10 @@ ttBuyingPrice, ttSellingPrice, tcBuyingPrice, fcSellingPrice, exchangeCommission
 high52wPrice, high52wDate, low52wPrice, low52wDate, currencyUnit, provider, timestamp, id,
 createdAt, modifiedAt, signedChangePrice, signedChangeRate, changeRate``. The rate is
 ``[0].basePrice`` (KRW per 1 USD), served from ``SimMarket.usdkrw``. Unknown codes give ``[]``.
+``date``/``time`` (KST) and ``timestamp`` (ms) are the quote's time at its source: a quote frozen
+with ``SimMarket.freeze_usdkrw`` (a weekend, a stuck feed) keeps answering with its old rate and
+time, as the real endpoint does while the bank market is closed. A rate that jumps and stays
+wrong, or walks away in steps, is ``SimMarket.set_usdkrw`` (once, or repeatedly).
 Errors look like the CDN's: 503 with an HTML body ("reject"), Spring-style JSON 404s.
 """
 
@@ -55,11 +59,12 @@ class FxFake(FakeBase):
 
     def row(self) -> dict:
         mk = self.market
-        rate = round(mk.usdkrw, 2)
+        rate, now_ms = mk.served_usdkrw()  # a frozen quote keeps its rate and its source time
+        rate = round(rate, 2)
         self._hi = max(self._hi, rate)
         self._lo = min(self._lo, rate)
-        self._count += 1
-        now_ms = mk.clock.now_ms()
+        if mk.usdkrw_frozen is None:
+            self._count += 1  # recurrenceCount: the bank's notice round, unchanged while frozen
         kst = datetime.fromtimestamp(now_ms / 1000, KST)
         chg = round(rate - self._prev_close, 2)
         spread_cash = round(rate * 0.0175, 2)

@@ -16,7 +16,11 @@ The state is a Binance mid per symbol and an Upbit KRW mid per symbol, so the pr
 
 * ``set_premium`` moves the Upbit mid; ``set_binance_price`` moves both venues and keeps the
   premium; ``set_usdkrw`` changes only the bank rate, so the measured premium moves (a wrong
-  or stale FX rate fakes a premium, exactly the failure the bot must catch).
+  or stale FX rate fakes a premium, exactly the failure the bot must catch). Called once it is a
+  rate that jumps and stays wrong, called repeatedly a rate that walks away in small steps.
+* ``freeze_usdkrw`` holds the bank quote at its source (rate and date/time/timestamp) while the FX
+  fake keeps answering: a weekend, a holiday, a stuck feed. ``freeze_usdt_trades`` holds KRW-USDT's
+  last trade (price and trade_timestamp) while Upbit's tickers keep coming.
 * ``step`` advances a demo path: a geometric random walk on Binance and a mean-reverting
   (Ornstein-Uhlenbeck) premium with rare excursions of several sigma, all drawn from ``seed``.
 * ``candles`` serves history: 1-minute paths generated from ``seed`` for the ``history_days``
@@ -268,6 +272,9 @@ class SimMarket:
         self._hist: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._live: dict[tuple[str, str], dict[int, list[float]]] = {}
         self._live_keys: dict[tuple[str, str], list[int]] = {}
+        # Source-side FX faults: a quote that keeps being served but no longer moves at its source.
+        self.usdkrw_frozen: tuple[float, int] | None = None  # bank quote held: (rate, source time ms)
+        self.usdt_trade_frozen: tuple[float, int] | None = None  # KRW-USDT: no trade since (price, ms)
         self._fx_hist = (self.usdkrw, self.usdt_krw)
         self._start = (dict(self._bn), dict(self._up), self.usdkrw)
         self._day_cache: dict = {}
@@ -342,6 +349,39 @@ class SimMarket:
             raise ValueError("rate must be positive")
         with self._lock:
             self.usdt_krw = rate
+        self._changed()
+
+    def freeze_usdkrw(self, at_ms: int | None = None, rate: float | None = None) -> None:
+        """The bank quote stops at its source (weekend, holiday, a stuck feed): the FX fake keeps
+        answering, with ``rate`` (default: the current one) stamped ``at_ms`` (default: now) in
+        ``date``/``time``/``timestamp``, until ``unfreeze_usdkrw``. ``set_usdkrw`` meanwhile moves
+        the true rate (what the coins are priced at), not what is served."""
+        with self._lock:
+            self.usdkrw_frozen = (float(self.usdkrw if rate is None else rate),
+                                  int(self.clock.now_ms() if at_ms is None else at_ms))
+        self._changed()
+
+    def unfreeze_usdkrw(self) -> None:
+        with self._lock:
+            self.usdkrw_frozen = None
+        self._changed()
+
+    def served_usdkrw(self) -> tuple[float, int]:
+        """(rate, source time ms) the FX fake serves now."""
+        with self._lock:
+            return self.usdkrw_frozen or (self.usdkrw, int(self.clock.now_ms()))
+
+    def freeze_usdt_trades(self, at_ms: int | None = None) -> None:
+        """No KRW-USDT trade after ``at_ms`` (default now): Upbit's ticker keeps its ``trade_price``
+        and ``trade_timestamp`` while the message ``timestamp`` advances (as a quiet market looks)."""
+        with self._lock:
+            self.usdt_trade_frozen = (self.upbit_last("USDT"),
+                                      int(self.clock.now_ms() if at_ms is None else at_ms))
+        self._changed()
+
+    def unfreeze_usdt_trades(self) -> None:
+        with self._lock:
+            self.usdt_trade_frozen = None
         self._changed()
 
     def set_funding_rate(self, sym: str, rate: float) -> None:

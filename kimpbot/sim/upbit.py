@@ -267,18 +267,22 @@ class UpbitFake(FakeBase):
         mk = self.market
         now = mk.clock.now_ms()
         last = mk.upbit_last(sym)
+        trade_ms = now
+        frozen = mk.usdt_trade_frozen if sym == "USDT" else None
+        if frozen is not None:  # no trade since: last trade's price and time stay, `timestamp` moves on
+            last, trade_ms = frozen
         st = mk.day_stats("upbit", sym)
         hi52, lo52 = self._52w(sym)
         prev = st["prev_close"]
         chg = last - prev
         rate = chg / prev if prev else 0.0
-        utc = datetime.fromtimestamp(now / 1000, timezone.utc)
+        utc = datetime.fromtimestamp(trade_ms / 1000, timezone.utc)
         kst = utc.astimezone(KST)
         return {
             "market": f"KRW-{sym}",
             "trade_date": utc.strftime("%Y%m%d"), "trade_time": utc.strftime("%H%M%S"),
             "trade_date_kst": kst.strftime("%Y%m%d"), "trade_time_kst": kst.strftime("%H%M%S"),
-            "trade_timestamp": now,
+            "trade_timestamp": trade_ms,
             "opening_price": num_out(st["open"]), "high_price": num_out(max(st["high"], last)),
             "low_price": num_out(min(st["low"], last)), "trade_price": num_out(last),
             "prev_closing_price": num_out(prev),

@@ -24,10 +24,16 @@ def binance_depth(clock, bid="99990.0", ask="100010.0", sym="BTCUSDT"):
             "b": [[bid, "5"]], "a": [[ask, "5"]]}
 
 
+def confirm_fx(eng, clock, n=3):
+    """Both FX sources, steady for the guard's first ``fx.confirm_readings`` bank readings."""
+    for _ in range(n):
+        eng.on_fx(FxRate("usdt", 1410.0, clock.now_ms(), clock.now_ms()))
+        eng.on_fx(FxRate("usdkrw", 1400.0, clock.now_ms(), clock.now_ms()))
+
+
 def make(clock):
     eng = MarketEngine(OWNER, clock, EventBus())
-    eng.on_fx(FxRate("usdkrw", 1400.0, clock.now_ms(), clock.now_ms()))
-    eng.on_fx(FxRate("usdt", 1410.0, clock.now_ms(), clock.now_ms()))
+    confirm_fx(eng, clock)
     return eng
 
 
@@ -93,6 +99,7 @@ def test_health_transitions_published_once():
         for m in (upbit_book(c, code=f"KRW-{sym}"),):
             eng.on_upbit_message(m)
         eng.on_binance_message(binance_depth(c, sym=f"{sym}USDT", bid="99990", ask="100010"))
+    confirm_fx(eng, c)
     eng.check_health()
     healthy = [e for e in bus.history if "healthy again" in e.message]
     assert len(healthy) == 3
