@@ -15,6 +15,8 @@ STRATEGY = SHORT_WINDOW + """
 stop_loss_pct = 0.5
 [protections]
 max_consecutive_losses = 1
+[risk]
+emergency_move_pct = 20  # the scripted -3 % -> -4.5 % path moves Upbit ~6 %: not the rule under test
 """
 
 
