@@ -230,11 +230,12 @@ async def _drive_sim(sim: Any, step_s: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kimpbot.config import load_owner_config, load_settings
+    from kimpbot.config import check_data_dir, load_owner_config, load_settings
 
     settings = load_settings()  # a bad .env: no chat to tell, stderr only (exit 78 in main)
-    try:
+    try:  # the same checks as `config check` (_settings_and_owner), with the chat told
         owner = load_owner_config(settings.strategy_file)
+        check_data_dir(settings.data_dir)
     except ConfigError as exc:  # the chat is configured: tell it too
         asyncio.run(_post_config_error(settings, f"config error: {exc}"))
         raise

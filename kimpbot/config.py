@@ -314,11 +314,11 @@ def check_data_dir(data_dir: Path) -> None:
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long
-        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory path ({exc})") from None
+        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a data dir path ({exc})") from None
     if probe.exists() and not probe.is_dir():
-        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory ({probe} is a file)")
+        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a data dir that is a directory ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a directory kimpbot can write ({probe} is read-only for it)")
+        raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a data dir kimpbot can write ({probe} is read-only for it)")
 
 
 HOW_TO_CREATE = ("create it from the repository's strategy.toml (SPEC's defaults; kimpbot ships a copy: "

@@ -51,7 +51,9 @@ def feed(eng: MarketEngine, sim, clock: SystemClock) -> None:
     eng.on_upbit_message({"type": "orderbook", "code": f"KRW-{SYM}", "timestamp": now, "orderbook_units": units})
     eng.on_binance_message({"e": "depthUpdate", "E": now, "T": now, "s": f"{SYM}USDT",
                             "b": [[str(p), str(q)] for p, q in bb], "a": [[str(p), str(q)] for p, q in ba]})
-    eng.on_fx(FxRate("usdkrw", sim.market.usdkrw, now, now))
+    for _ in range(3):  # both sources, steady for the FX check's first fx.confirm_readings readings
+        eng.on_fx(FxRate("usdt", sim.market.usdt_krw, now, now))
+        eng.on_fx(FxRate("usdkrw", sim.market.usdkrw, now, now))
 
 
 class Rig:

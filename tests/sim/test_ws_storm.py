@@ -99,7 +99,9 @@ async def test_connection_budget_caps_attempts_whatever_the_backoff(sim):
             await feed.stop()
     times = sim.ws_connects["binance"]
     for i in range(3, len(times)):
-        assert times[i] - times[i - 3] >= 2.0 - 0.01, times  # never a 4th attempt within 2 s
+        # never a 4th attempt within 2 s; the sim stamps accepts, which a loaded machine may delay
+        # unevenly by a few hundred ms (without the budget the attempts come milliseconds apart)
+        assert times[i] - times[i - 3] >= 2.0 - 0.3, times
 
 
 @pytest.mark.parametrize("venue", ["binance", "upbit"])
