@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kimpbot.backtest.data import SAMPLE_DIR, DataError, describe_gaps, interval_label, iso, load_dataset, parse_time
-from kimpbot.backtest.engine import StrategyRun, bar_lengths, prepare, run_strategy
+from kimpbot.backtest.engine import StrategyRun, bar_lengths, multi_timeframe_problem, prepare, run_strategy
 from kimpbot.backtest.fills import MarketModel, market_model
 from kimpbot.backtest.metrics import compute, trade_rows
 from kimpbot.backtest.progress import Progress
@@ -114,6 +114,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
     t_load = time.perf_counter() - t0
+    refused: dict[str, str] = {}
+    if "multi_timeframe" in names:
+        why = multi_timeframe_problem(sp, ds.interval_ms)
+        if why:
+            if len(names) == 1:
+                print(f"backtest: {why}", file=sys.stderr)
+                return 2
+            names.remove("multi_timeframe")
+            refused["multi_timeframe"] = why
     rows = ds.rows()
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and rows * len(names) >=
                                                             PROGRESS_MIN_ROWS and not args.json)
@@ -129,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         for r in runs:
             results[r.name]["trade_list"] = trade_rows(r.trades)
     meta = _meta(args, owner, ds, model, inventory, from_ms, to_ms, runs, t_load, t_run)
+    for name, why in refused.items():
+        meta["notes"].append(f"not run: {why}")
+    meta["not_run"] = refused
     if args.chart:
         from kimpbot.backtest.chart import write_chart
 
@@ -153,15 +165,11 @@ def _meta(args: argparse.Namespace, owner: Any, ds: Any, model: MarketModel, inv
           ) -> dict[str, Any]:
     sp = owner.strategy
     iv = ds.interval_ms
-    bar_m, conf_m = bar_lengths(sp, iv)
+    bar_m, _conf_m = bar_lengths(sp, iv)
     notes = list(ds.notes)
     if bar_m != sp.bar_minutes:
         notes.append(f"data bars are {interval_label(iv)}: the z window counts the data's own bars, "
                      f"{sp.window_bars_for(bar_m)} bars = {sp.window_days:g} days (the owner's span)")
-    if conf_m != sp.confirm_bar_minutes and any(r.name == "multi_timeframe" for r in runs):
-        notes.append(f"multi_timeframe: no {sp.confirm_bar_minutes}-minute bars in {interval_label(iv)} data: its "
-                     f"{sp.confirm_bars}-bar reversion confirmation uses the data's own {interval_label(iv)} bars, "
-                     f"and exits are checked at every bar")
     symbols = {}
     for sym, sd in ds.symbols.items():
         ind = runs[0].indicators.get(sym) if runs else None

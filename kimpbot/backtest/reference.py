@@ -17,7 +17,8 @@ from dataclasses import replace
 import numpy as np
 
 from kimpbot.backtest.data import Dataset, SymbolData
-from kimpbot.backtest.engine import DecisionRec, SymbolRun, Trade, bar_lengths, inventory_krw
+from kimpbot.backtest.engine import (DecisionRec, StrategyRefused, SymbolRun, Trade, bar_lengths, inventory_krw,
+                                     multi_timeframe_problem)
 from kimpbot.backtest.fills import FUNDING_PERIOD_MS, MarketModel, bar_snapshot, entry_fill, exit_prices
 from kimpbot.models import Direction, PremiumBar
 from kimpbot.strategy import rules
@@ -29,6 +30,8 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                      from_row: int = 0, rows: int | None = None) -> SymbolRun:
     pn = replace(p, strategy=name)
     sym = sd.symbol
+    if name == "multi_timeframe" and multi_timeframe_problem(pn, sd.interval_ms):
+        raise StrategyRefused(multi_timeframe_problem(pn, sd.interval_ms))
     bar_m, conf_m = bar_lengths(pn, sd.interval_ms)
     strat = make_strategy(pn, name, bar_minutes=bar_m, confirm_minutes=conf_m)
     cap = rules.strategy_capital(pn, name, sym)
