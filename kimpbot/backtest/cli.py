@@ -230,9 +230,29 @@ ROWS = (
     ("Fees paid KRW", "fees_paid_krw", "{:,.0f}"),
     ("Funding paid KRW", "funding_paid_krw", "{:,.0f}"),
     ("Long / short premium", None, ""),
+    ("P&L anatomy (KRW):", "", ""),
+    ("  premium move", "anatomy.premium_krw", "{:+,.0f}"),
+    ("  USD/KRW move", "anatomy.usdkrw_krw", "{:+,.0f}"),
+    ("  funding paid", "anatomy.funding_krw", "{:,.0f}"),
+    ("  fees paid", "anatomy.fees_krw", "{:,.0f}"),
+    ("  slippage cost", "anatomy.slippage_krw", "{:,.0f}"),
+    ("  = net", "anatomy.net_krw", "{:+,.0f}"),
+    ("Best trade % of profit", "anatomy.best_trade_share_pct", "{:.1f}"),
+    ("Best 5 trades % of profit", "anatomy.best5_share_pct", "{:.1f}"),
+    ("Best hour % of profit", "anatomy.best_hour_share_pct", "{:.1f}"),
+    ("Best hour", "anatomy.best_hour", "{}"),
+    ("Annual % w/o best trade", "anatomy.annual_return_without_best_pct", "{:+.2f}"),
     ("Refused short entries", "refused_entries", "{:d}"),
     ("Closed at end of data", "end_of_data_exits", "{:d}"),
 )
+
+
+def _lookup(doc: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)  # type: ignore[assignment]
+    return doc
 
 
 def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, Any], runs: list[StrategyRun],
@@ -257,8 +277,10 @@ def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, An
     for label, key, fmt in ROWS:
         if key is None:
             cells = [f"{results[n]['long_premium_trades']} / {results[n]['short_premium_trades']}" for n in names]
+        elif key == "":
+            cells = [""] * len(names)
         else:
-            cells = [_f(results[n].get(key), fmt) for n in names]
+            cells = [_f(_lookup(results[n], key), fmt) for n in names]
             if key.startswith("max_drawdown_") and key != "max_drawdown_pct":
                 cells = [c[:16] if c != "n/a" else ("—" if key == "max_drawdown_end" and
                                                      results[n].get("max_drawdown_start") else c)
@@ -275,7 +297,8 @@ def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, An
             for t in results[n].get("trade_list", []):
                 w(f"  {t['entry'][:16]} -> {t['exit'][:16]} {t['symbol']:4} {t['direction']:13} {t['tier']:7} "
                   f"{t['notional_krw']:>12,} KRW  {t['pnl_krw']:>+11,} KRW ({t['pnl_pct']:+.2f}%)  "
-                  f"{t['exit_reason']}\n")
+                  f"premium {t['premium_krw']:+,} USD/KRW {t['usdkrw_krw']:+,} funding {-t['funding_krw']:+,} "
+                  f"fees {-t['fees_krw']:+,} slippage {-t['slippage_krw']:+,}  {t['exit_reason']}\n")
     if meta.get("chart"):
         w(f"\nchart written to {meta['chart']}\n")
     w(f"\n({meta['seconds']['load_and_run']:.2f} s)\n")

@@ -33,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 
+from kimpbot.backtest.anatomy import Leg, trade_anatomy
 from kimpbot.backtest.data import Dataset, SymbolData
 from kimpbot.backtest.fills import FUNDING_PERIOD_MS, MarketModel, entry_fill, exit_prices
 from kimpbot.models import Direction
@@ -66,6 +67,10 @@ class Trade:
     entry_z: float
     exit_reason: str
     fills: list[tuple[int, str, float]] = field(default_factory=list)  # (fill ms, action, KRW)
+    # P&L anatomy (kimpbot.backtest.anatomy): pnl = premium + usdkrw - funding - fees - slippage
+    premium_krw: float = 0.0
+    usdkrw_krw: float = 0.0
+    slippage_krw: float = 0.0
 
     @property
     def holding_hours(self) -> float:
@@ -283,6 +288,7 @@ class _Pos:
         self.decision_ms = decision_ms
         self.entry_z = entry_z
         self.fills: list[tuple[int, str, float]] = []
+        self.legs: list[Leg] = []  # candle prices of each entry/add, for the P&L anatomy
 
 
 def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, inventory: str | float,
@@ -376,6 +382,8 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
                                  pos.funding_krw)
         exit_fees = rules.leg_fees_krw(pos.upbit_qty, ux, pos.binance_qty, bx, fx, m.upbit_fee, m.binance_fee)
         st.fills.append((t_ms, "exit", pos.entry_notional_krw))
+        an = trade_anatomy(pos.direction.value, st.legs, u_px, b_px, fx, float(pnl), float(pos.fees_krw + exit_fees),
+                           float(pos.funding_krw))
         run.trades.append(Trade(
             strategy=name, symbol=sym, direction=pos.direction.value, tier=pos.tier,
             entry_decision_ms=st.decision_ms, entry_ms=pos.opened_ts, exit_decision_ms=decision_ms, exit_ms=t_ms,
@@ -383,7 +391,8 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
             pnl_pct=float(pnl / pos.entry_notional_krw * 100.0), fees_krw=float(pos.fees_krw + exit_fees),
             funding_krw=float(pos.funding_krw), adds=pos.adds, entry_premium_pct=float(pos.entry_premium_pct),
             exit_premium_pct=float(rules.premium_arr(ux, bx, fx)), entry_z=st.entry_z, exit_reason=reason,
-            fills=st.fills))
+            fills=st.fills, premium_krw=an["premium_krw"], usdkrw_krw=an["usdkrw_krw"],
+            slippage_krw=an["slippage_krw"]))
         realized_rows.append(row)
         realized_amts.append(float(pnl))
         unreal[row:written_to] = 0.0
@@ -422,6 +431,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         pos = open_position(f"{name}-{sym}-{next(ids)}", sig, fill)
         st = _Pos(pos, f, int(ind.fill_ms[f]), int(ind.close_ms[k]), float(sig.z or 0.0))
         st.fills.append((fill.ts, "enter", size))
+        st.legs.append(Leg(fill.upbit_qty, float(ind.fill_u[f]), float(ind.fill_b[f]), float(ind.fill_fx[f])))
         if progress:
             progress(k)
         # ------------------------------------------------------------- in position: scan
@@ -453,6 +463,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
                               float(ind.fill_fx[f]), m, int(ind.fill_ms[f]))
             add_to_position(pos, sig, fill)
             st.fills.append((fill.ts, "add", size))
+            st.legs.append(Leg(fill.upbit_qty, float(ind.fill_u[f]), float(ind.fill_b[f]), float(ind.fill_fx[f])))
             st.seg_row, st.seg_ms = f, int(ind.fill_ms[f])
     rows = np.array(realized_rows, dtype=np.int64)
     realized = np.cumsum(np.bincount(rows, weights=np.array(realized_amts), minlength=n)) if rows.size else np.zeros(n)

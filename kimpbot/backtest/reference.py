@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from kimpbot.backtest.anatomy import Leg, trade_anatomy
 from kimpbot.backtest.data import Dataset, SymbolData
 from kimpbot.backtest.engine import (DecisionRec, StrategyRefused, SymbolRun, Trade, bar_lengths, inventory_krw,
                                      multi_timeframe_problem)
@@ -69,10 +70,13 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                                  pos.funding_krw)
         exit_fees = rules.leg_fees_krw(pos.upbit_qty, ux, pos.binance_qty, bx, fx, m.upbit_fee, m.binance_fee)
         meta["fills"].append((t_ms, "exit", pos.entry_notional_krw))
+        an = trade_anatomy(pos.direction.value, meta["legs"], u_px, b_px, fx, pnl, pos.fees_krw + exit_fees,
+                           pos.funding_krw)
         run.trades.append(Trade(name, sym, pos.direction.value, pos.tier, meta["decision_ms"], pos.opened_ts,
                                 decision_ms, t_ms, pos.entry_notional_krw, pnl, pnl / pos.entry_notional_krw * 100.0,
                                 pos.fees_krw + exit_fees, pos.funding_krw, pos.adds, pos.entry_premium_pct,
-                                rules.premium_arr(ux, bx, fx), meta["entry_z"], reason, meta["fills"]))
+                                rules.premium_arr(ux, bx, fx), meta["entry_z"], reason, meta["fills"],
+                                an["premium_krw"], an["usdkrw_krw"], an["slippage_krw"]))
         return pnl
 
     for i in range(n):
@@ -97,12 +101,14 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
             elif sig.action == "enter":
                 fill = entry_fill(sig.direction, sig.size_krw, fu, fb, ffx, m, tf)
                 pos = open_position(f"{name}-{sym}-{next(ids)}", sig, fill)
-                meta = {"decision_ms": dec_ms, "entry_z": sig.z, "fills": [(tf, "enter", sig.size_krw)]}
+                meta = {"decision_ms": dec_ms, "entry_z": sig.z, "fills": [(tf, "enter", sig.size_krw)],
+                        "legs": [Leg(fill.upbit_qty, fu, fb, ffx)]}
             else:
                 assert pos is not None
                 fill = entry_fill(sig.direction, sig.size_krw, fu, fb, ffx, m, tf)
                 add_to_position(pos, sig, fill)
                 meta["fills"].append((tf, "add", sig.size_krw))
+                meta["legs"].append(Leg(fill.upbit_qty, fu, fb, ffx))
             while next_funding <= c:
                 book(next_funding, i if next_funding >= c else i - 1)
                 next_funding += FUNDING_PERIOD_MS
