@@ -1,19 +1,20 @@
 """P&L anatomy: where a hedged pair's profit came from, and how concentrated it is.
 
 A pair holds ``q`` coin on Upbit (KRW) against ``q`` on the Binance perp (USDT). With
-candle (mid) prices ``U`` (KRW), ``B`` (USDT) and the rate ``fx`` (KRW per USD), the
-KRW gap per coin is ``V = U - B x fx`` (= ``B x fx x premium``). For a long-premium pair
-entered at (U0, B0, fx0) and closed at (U1, B1, fx1), before costs::
+candle (mid) prices ``U`` (KRW), ``B`` (USDT), the rate ``fx`` (KRW per USD) and the
+premium ``p = U / (B fx) - 1``, a long-premium pair entered at (U0, B0, fx0) and closed
+at (U1, B1, fx1) makes, before costs::
 
-    q (U1 - U0) - q (B1 - B0) fx1  =  q (V1 - V0)  +  q B0 (fx1 - fx0)
-                                      premium move     USD/KRW move
+    q (U1 - U0) - q (B1 - B0) fx1
+      =  q B0 fx0 (p1 - p0)          premium move: the premium's change on the entry value
+      +  q B0 (fx1 - fx0)            USD/KRW move: the perp's entry notional revalued at the
+                                     new rate (the pair is long the dollar in KRW terms)
+      +  q p1 (B1 fx1 - B0 fx0)      unhedged: the premium's slice of the Upbit leg, which the
+                                     equal-quantity perp does not hedge, moving with the coin
 
-(short premium: the negative of both). The premium part is the change of the KRW gap
-itself; the USD/KRW part is the perp's entry notional revalued at the new rate — the
-pair is long the dollar in KRW terms, so a rising USD/KRW pays a long-premium pair
-even when the premium does not move. Adds are summed fill by fill. Then::
+(short premium: the negative of each). Adds are summed fill by fill. Then::
 
-    net P&L = premium + usdkrw - funding paid - fees - slippage
+    net P&L = premium + usdkrw + unhedged - funding paid - fees - slippage
 
 where slippage is what the fills cost against the candle prices (the rest, exactly).
 :func:`summarize` adds the totals and the concentration figures; the chat's /stats can
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-COMPONENTS = ("premium_krw", "usdkrw_krw", "funding_krw", "fees_krw", "slippage_krw")
+COMPONENTS = ("premium_krw", "usdkrw_krw", "unhedged_krw", "funding_krw", "fees_krw", "slippage_krw")
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,24 @@ class Leg:
 
 def trade_anatomy(direction: str, legs: Sequence[Leg], exit_upbit_krw: float, exit_binance_usdt: float,
                   exit_fx: float, pnl_krw: float, fees_krw: float, funding_krw: float) -> dict[str, float]:
-    """Split one closed pair's net P&L (KRW) into premium move, USD/KRW move, funding, fees and
-    slippage. ``funding_krw``: funding PAID (negative = received); ``fees_krw``: fees paid.
-    Returns the parts as signed contributions to P&L except ``funding_krw``/``fees_krw``/
-    ``slippage_krw``, which are costs (positive = paid): pnl = premium + usdkrw - the three."""
+    """Split one closed pair's net P&L (KRW) into premium move, USD/KRW move, the unhedged part,
+    funding, fees and slippage. ``funding_krw``: funding PAID (negative = received); ``fees_krw``:
+    fees paid. The first three are signed contributions; ``funding_krw``/``fees_krw``/
+    ``slippage_krw`` are costs (positive = paid): pnl = premium + usdkrw + unhedged - the three."""
     sign = 1.0 if direction == "long_premium" else -1.0
-    v1 = exit_upbit_krw - exit_binance_usdt * exit_fx
-    prem = sum(lg.qty * (v1 - (lg.upbit_krw - lg.binance_usdt * lg.fx)) for lg in legs) * sign
-    fxm = sum(lg.qty * lg.binance_usdt * (exit_fx - lg.fx) for lg in legs) * sign
-    slippage = prem + fxm - funding_krw - fees_krw - pnl_krw
-    return {"premium_krw": prem, "usdkrw_krw": fxm, "funding_krw": funding_krw, "fees_krw": fees_krw,
-            "slippage_krw": slippage}
+    ref1 = exit_binance_usdt * exit_fx
+    p1 = exit_upbit_krw / ref1 - 1.0
+    prem = fxm = unh = 0.0
+    for lg in legs:
+        ref0 = lg.binance_usdt * lg.fx
+        p0 = lg.upbit_krw / ref0 - 1.0
+        prem += lg.qty * ref0 * (p1 - p0)
+        fxm += lg.qty * lg.binance_usdt * (exit_fx - lg.fx)
+        unh += lg.qty * p1 * (ref1 - ref0)
+    prem, fxm, unh = prem * sign, fxm * sign, unh * sign
+    slippage = prem + fxm + unh - funding_krw - fees_krw - pnl_krw
+    return {"premium_krw": prem, "usdkrw_krw": fxm, "unhedged_krw": unh, "funding_krw": funding_krw,
+            "fees_krw": fees_krw, "slippage_krw": slippage}
 
 
 def _get(t: Any, k: str) -> float:

@@ -72,6 +72,7 @@ def write_chart(path: Path | str, runs: Sequence[StrategyRun], initial: float, f
         tx = dt(np.array([t.exit_ms for t in trades]))
         parts = (("premium move", [t.premium_krw for t in trades], "tab:blue"),
                  ("USD/KRW move", [t.usdkrw_krw for t in trades], "tab:green"),
+                 ("unhedged", [t.unhedged_krw for t in trades], "tab:cyan"),
                  ("funding", [-t.funding_krw for t in trades], "tab:purple"),
                  ("fees", [-t.fees_krw for t in trades], "tab:red"),
                  ("slippage", [-t.slippage_krw for t in trades], "tab:orange"),

@@ -233,6 +233,7 @@ ROWS = (
     ("P&L anatomy (KRW):", "", ""),
     ("  premium move", "anatomy.premium_krw", "{:+,.0f}"),
     ("  USD/KRW move", "anatomy.usdkrw_krw", "{:+,.0f}"),
+    ("  unhedged coin x premium", "anatomy.unhedged_krw", "{:+,.0f}"),
     ("  funding paid", "anatomy.funding_krw", "{:,.0f}"),
     ("  fees paid", "anatomy.fees_krw", "{:,.0f}"),
     ("  slippage cost", "anatomy.slippage_krw", "{:,.0f}"),
@@ -297,7 +298,7 @@ def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, An
             for t in results[n].get("trade_list", []):
                 w(f"  {t['entry'][:16]} -> {t['exit'][:16]} {t['symbol']:4} {t['direction']:13} {t['tier']:7} "
                   f"{t['notional_krw']:>12,} KRW  {t['pnl_krw']:>+11,} KRW ({t['pnl_pct']:+.2f}%)  "
-                  f"premium {t['premium_krw']:+,} USD/KRW {t['usdkrw_krw']:+,} funding {-t['funding_krw']:+,} "
+                  f"premium {t['premium_krw']:+,} USD/KRW {t['usdkrw_krw']:+,} unhedged {t['unhedged_krw']:+,} funding {-t['funding_krw']:+,} "
                   f"fees {-t['fees_krw']:+,} slippage {-t['slippage_krw']:+,}  {t['exit_reason']}\n")
     if meta.get("chart"):
         w(f"\nchart written to {meta['chart']}\n")

@@ -67,10 +67,11 @@ class Trade:
     entry_z: float
     exit_reason: str
     fills: list[tuple[int, str, float]] = field(default_factory=list)  # (fill ms, action, KRW)
-    # P&L anatomy (kimpbot.backtest.anatomy): pnl = premium + usdkrw - funding - fees - slippage
+    # P&L anatomy (kimpbot.backtest.anatomy): pnl = premium + usdkrw + unhedged - funding - fees - slippage
     premium_krw: float = 0.0
     usdkrw_krw: float = 0.0
     slippage_krw: float = 0.0
+    unhedged_krw: float = 0.0
 
     @property
     def holding_hours(self) -> float:
@@ -392,7 +393,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
             funding_krw=float(pos.funding_krw), adds=pos.adds, entry_premium_pct=float(pos.entry_premium_pct),
             exit_premium_pct=float(rules.premium_arr(ux, bx, fx)), entry_z=st.entry_z, exit_reason=reason,
             fills=st.fills, premium_krw=an["premium_krw"], usdkrw_krw=an["usdkrw_krw"],
-            slippage_krw=an["slippage_krw"]))
+            slippage_krw=an["slippage_krw"], unhedged_krw=an["unhedged_krw"]))
         realized_rows.append(row)
         realized_amts.append(float(pnl))
         unreal[row:written_to] = 0.0

@@ -76,7 +76,7 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                                 decision_ms, t_ms, pos.entry_notional_krw, pnl, pnl / pos.entry_notional_krw * 100.0,
                                 pos.fees_krw + exit_fees, pos.funding_krw, pos.adds, pos.entry_premium_pct,
                                 rules.premium_arr(ux, bx, fx), meta["entry_z"], reason, meta["fills"],
-                                an["premium_krw"], an["usdkrw_krw"], an["slippage_krw"]))
+                                an["premium_krw"], an["usdkrw_krw"], an["slippage_krw"], an["unhedged_krw"]))
         return pnl
 
     for i in range(n):

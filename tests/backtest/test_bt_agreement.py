@@ -29,7 +29,7 @@ def assert_same(ds, oc, name, inventory="none", **model) -> int:
                                                                           y.tier, y.adds)
             assert x.pnl_krw == pytest.approx(y.pnl_krw, rel=1e-9, abs=1e-6)
             assert x.funding_krw == pytest.approx(y.funding_krw, rel=1e-9, abs=1e-9)
-            for k in ("premium_krw", "usdkrw_krw", "slippage_krw"):
+            for k in ("premium_krw", "usdkrw_krw", "unhedged_krw", "slippage_krw"):
                 assert getattr(x, k) == pytest.approx(getattr(y, k), rel=1e-9, abs=1e-6)
         np.testing.assert_allclose(a.equity, b.equity, rtol=1e-9, atol=1e-6)
         assert a.refusals == b.refusals

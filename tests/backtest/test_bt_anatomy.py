@@ -56,14 +56,16 @@ def fx_move_dataset():
 
 def test_long_premium_profit_split_into_premium_and_usdkrw_by_hand() -> None:
     """Entry at Upbit 99,000 (premium -1 % at 1,000), exit at 103,020 (premium +2 % at 1,010), perp flat
-    at 100 USDT; q = 4,000,000 / 99,000. Net = q x 4,020. Premium move: the KRW gap per coin went from
-    -1,000 to +2,020: q x 3,020. USD/KRW: the perp's 100 USDT revalued by +10 KRW: q x 1,000."""
+    at 100 USDT; q = 4,000,000 / 99,000. Net = q x 4,020. Premium move: +3 points on the entry value
+    100 x 1,000: q x 3,000. USD/KRW: the perp's 100 USDT revalued by +10 KRW: q x 1,000. Unhedged: the
+    2 % premium slice of the Upbit leg rose with the rate, 0.02 x (101,000 - 100,000): q x 20."""
     oc = owner()
     [t] = run_strategy(fx_move_dataset(), oc.strategy, "zscore", market_model(oc)).trades
     q = 4_000_000 / 99_000
     assert t.pnl_krw == pytest.approx(q * 4_020, abs=1e-6)
-    assert t.premium_krw == pytest.approx(q * 3_020, abs=1e-6)
+    assert t.premium_krw == pytest.approx(q * 3_000, abs=1e-6)
     assert t.usdkrw_krw == pytest.approx(q * 1_000, abs=1e-6)
+    assert t.unhedged_krw == pytest.approx(q * 20, abs=1e-6)
     assert t.slippage_krw == pytest.approx(0.0, abs=1e-6) and t.fees_krw == 0.0
 
 
@@ -79,14 +81,14 @@ def test_costs_are_named_and_everything_adds_up_in_both_engines() -> None:
     # USDT P&L, its entry slippage included, is converted at the exit rate 1,010)
     slip = q * (99_000 * 0.0002 + 100 * 0.0002 * 1010 + 103_020 * 0.0002 + 100 * 0.0002 * 1010)
     assert t.slippage_krw == pytest.approx(slip, rel=1e-9)
-    assert t.premium_krw + t.usdkrw_krw - t.funding_krw - t.fees_krw - t.slippage_krw == pytest.approx(t.pnl_krw,
-                                                                                                          abs=1e-6)
-    for k in ("premium_krw", "usdkrw_krw", "slippage_krw"):
+    parts = t.premium_krw + t.usdkrw_krw + t.unhedged_krw - t.funding_krw - t.fees_krw - t.slippage_krw
+    assert parts == pytest.approx(t.pnl_krw, abs=1e-6)
+    for k in ("premium_krw", "usdkrw_krw", "unhedged_krw", "slippage_krw"):
         assert getattr(t, k) == pytest.approx(getattr(r, k), rel=1e-9, abs=1e-6)
 
 
 def test_concentration_figures() -> None:
-    trades = [{"pnl_krw": v, "premium_krw": v, "usdkrw_krw": 0.0, "funding_krw": 0.0, "fees_krw": 0.0,
+    trades = [{"pnl_krw": v, "premium_krw": v, "usdkrw_krw": 0.0, "unhedged_krw": 0.0, "funding_krw": 0.0, "fees_krw": 0.0,
                "slippage_krw": 0.0, "exit_ms": F0 + k * H} for k, v in enumerate([100.0, -50.0, 700.0, 10.0, 20.0,
                                                                                    30.0, 40.0])]
     trades[3]["exit_ms"] = trades[2]["exit_ms"]  # closed in the same hour as the best trade
@@ -107,17 +109,17 @@ def test_report_text_json_and_chart_carry_the_anatomy(tmp_path: Path, capsys, mo
     assert cli.run(p.parse_args(["--strategy", "optimized", "--json", "--trades"])) == 0
     doc = json.loads(capsys.readouterr().out)["optimized"]
     an = doc["anatomy"]
-    assert an["premium_krw"] + an["usdkrw_krw"] - an["funding_krw"] - an["fees_krw"] - an["slippage_krw"] == \
-        pytest.approx(an["net_krw"], abs=5)
+    assert an["premium_krw"] + an["usdkrw_krw"] + an["unhedged_krw"] - an["funding_krw"] - an["fees_krw"] - \
+        an["slippage_krw"] == pytest.approx(an["net_krw"], abs=6)
     assert an["net_krw"] == doc["total_profit_krw"]
     for k in ("best_trade_share_pct", "best5_share_pct", "annual_return_without_best_pct", "best_hour"):
         assert k in an
     t = doc["trade_list"][0]
-    assert {"premium_krw", "usdkrw_krw", "slippage_krw"} <= set(t)
+    assert {"premium_krw", "usdkrw_krw", "unhedged_krw", "slippage_krw"} <= set(t)
     chart = tmp_path / "c.png"
     assert cli.run(p.parse_args(["--strategy", "optimized", "--chart", str(chart)])) == 0
     out = capsys.readouterr().out
-    for label in ("premium move", "USD/KRW move", "slippage cost", "Best trade % of profit",
+    for label in ("premium move", "USD/KRW move", "unhedged coin x premium", "slippage cost", "Best trade % of profit",
                   "Annual % w/o best trade"):
         assert label in out
     assert chart.stat().st_size > 10_000

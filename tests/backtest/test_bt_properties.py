@@ -109,7 +109,7 @@ binance_taker = {fee}
         if fee == 0.0 and slip == 0.0:
             assert t.fees_krw == 0.0
         # the P&L anatomy adds up to the trade's P&L; slippage is a cost, zero without slippage
-        parts = t.premium_krw + t.usdkrw_krw - t.funding_krw - t.fees_krw - t.slippage_krw
+        parts = t.premium_krw + t.usdkrw_krw + t.unhedged_krw - t.funding_krw - t.fees_krw - t.slippage_krw
         assert parts == pytest.approx(t.pnl_krw, rel=1e-9, abs=1e-6)
         assert t.slippage_krw >= -1e-6 * t.entry_notional_krw
         if slip == 0.0:
