@@ -170,6 +170,11 @@ def _meta(args: argparse.Namespace, owner: Any, ds: Any, model: MarketModel, inv
     if bar_m != sp.bar_minutes:
         notes.append(f"data bars are {interval_label(iv)}: the z window counts the data's own bars, "
                      f"{sp.window_bars_for(bar_m)} bars = {sp.window_days:g} days (the owner's span)")
+    funded = {s: sd.report["funding_file_rows"] for s, sd in ds.symbols.items() if sd.report.get("funding_file_rows")}
+    if funded:
+        notes.append("funding: the downloaded history in funding_<SYM>.csv (" + ", ".join(
+            f"{s} {n:,} rates" for s, n in funded.items()) + f"); {model.funding_rate_8h * 100:g}% per 8 h only where "
+            "it has no rate")
     symbols = {}
     for sym, sd in ds.symbols.items():
         ind = runs[0].indicators.get(sym) if runs else None

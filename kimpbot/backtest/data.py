@@ -5,6 +5,10 @@ Directory layout (all UTC):
 * ``upbit_<SYM>.csv``   — ``timestamp,open,high,low,close,volume``: Upbit KRW-<SYM>, prices in KRW
 * ``binance_<SYM>.csv`` — same columns: Binance <SYM>USDT perpetual, prices in USDT
 * ``fx.csv``            — ``timestamp,close``: KRW per USD, stamped when it became known
+* ``funding_<SYM>.csv`` — optional ``timestamp,rate``: the perp's funding at each funding time
+  (fraction; positive = longs pay), as ``kimpbot history`` writes it from Binance
+  /fapi/v1/fundingRate. Where it is present the backtester books these rates instead of
+  the constant ``backtest.funding_rate_8h`` (which still covers times outside the file)
 
 ``timestamp`` is the bar's OPEN time, in milliseconds since the epoch (UTC) or
 ISO-8601 (``2025-01-02T03:00:00Z``; no offset means UTC). Columns are found by
@@ -78,6 +82,7 @@ class Table:
 
 
 CACHE_VERSION = "1"
+FUNDING_COLUMNS = ("rate",)
 
 
 def cache_dir() -> Path | None:
@@ -164,7 +169,10 @@ def _parse_csv(path: Path, columns: tuple[str, ...]) -> Table:
         if seconds:
             arr[:, 0] *= 1000.0
     vals = arr[:, 1:]
-    ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals) & (vals > 0), axis=1)
+    if columns == FUNDING_COLUMNS:  # funding rates may be zero or negative
+        ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals), axis=1)
+    else:
+        ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals) & (vals > 0), axis=1)
     bad += int((~ok).sum())
     arr = arr[ok]
     ts = np.rint(arr[:, 0]).astype(np.int64)
@@ -199,6 +207,8 @@ class SymbolData:
     fx_close: np.ndarray  # rate known at the bar's close (decision time)
     gaps: list[Gap] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    funding_ts: np.ndarray | None = None  # funding_<SYM>.csv: funding times (ms) ...
+    funding_rate: np.ndarray | None = None  # ... and their rates (fractions)
 
     @property
     def n(self) -> int:
@@ -213,7 +223,8 @@ class SymbolData:
         sl = slice(0, rows)
         return SymbolData(self.symbol, self.interval_ms, self.ts[sl], self.u_open[sl], self.u_close[sl],
                           self.b_open[sl], self.b_close[sl], self.fx_open[sl], self.fx_close[sl],
-                          [g for g in self.gaps if rows and g.before_ms <= self.ts[rows - 1]], dict(self.report))
+                          [g for g in self.gaps if rows and g.before_ms <= self.ts[rows - 1]], dict(self.report),
+                          self.funding_ts, self.funding_rate)
 
     @property
     def missing_bars(self) -> int:
@@ -329,6 +340,14 @@ def load_dataset(directory: Path | str, symbols: tuple[str, ...] | list[str] | N
             notes.append(f"{sym}: no data ({up_p.name if not up_p.exists() else bn_p.name} missing): not traded")
             continue
         sd = build_symbol(sym, tables[up_p], tables[bn_p], fx, to_ms)
+        fund_p = d / f"funding_{sym}.csv"
+        if fund_p.exists():
+            ft = read_csv(fund_p, FUNDING_COLUMNS, cache)
+            if ft.ts.shape[0]:
+                sd.funding_ts, sd.funding_rate = ft.ts, ft.cols["rate"]
+                sd.report["funding_file_rows"] = int(ft.ts.shape[0])
+            else:
+                notes.append(f"{fund_p.name}: no usable rows; the constant funding rate is used")
         if sd.n < 2:
             notes.append(f"{sym}: fewer than 2 aligned bars: not traded")
             continue

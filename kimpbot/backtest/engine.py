@@ -17,7 +17,8 @@ How it stays honest and fast
 * No look-ahead: the decision at bar t reads bar t's closes (and the window of
   bars closed by then) and fills at bar t+1 (its open by default, or its close),
   with slippage and fees on both legs. Funding is booked on the perp leg at
-  every 8-hour funding time the position is held over.
+  every funding time the position is held over: the symbol's funding history
+  (``funding_<SYM>.csv``) where given, else every 8 hours at the constant rate.
 * At the end of the data an open position is closed at the last close (its exit
   reason says so), so the equity change equals the sum of the trades' P&L.
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from kimpbot.backtest.anatomy import Leg, trade_anatomy
 from kimpbot.backtest.data import Dataset, SymbolData
-from kimpbot.backtest.fills import FUNDING_PERIOD_MS, MarketModel, entry_fill, exit_prices
+from kimpbot.backtest.fills import MarketModel, entry_fill, exit_prices, funding_events
 from kimpbot.models import Direction
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, Signal, add_to_position, open_position
@@ -208,16 +209,16 @@ class Indicators:
         else:
             self.fill_u, self.fill_b, self.fill_fx, self.fill_ms = sd.u_open, sd.b_open, sd.fx_open, sd.ts
         # funding times and their marks (the perp's last close at or before each)
-        t0 = (int(sd.ts[0]) // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
-        F = np.arange(t0, int(self.close_ms[-1]) + 1, FUNDING_PERIOD_MS, dtype=np.int64)
+        F, R = funding_events(sd, m.funding_rate_8h)
         r = np.searchsorted(self.close_ms, F, side="right") - 1
         F = F[r >= 0]
+        R = R[r >= 0]
         r = r[r >= 0]
         self.funding_ms = F
+        self.funding_rates = R
         self.funding_mark = bc[r]
         self.funding_fx = fx[r]
         self.funding_upto = np.searchsorted(F, self.close_ms, side="right")  # events <= each close
-        self.rate = m.funding_rate_8h
 
     @property
     def z_mid(self) -> np.ndarray:
@@ -367,7 +368,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         f = pos.funding_krw
         if m1 > m0:
             amts = rules.funding_krw(pos.direction, pos.binance_qty, ind.funding_mark[m0:m1], ind.funding_fx[m0:m1],
-                                     ind.rate)
+                                     ind.funding_rates[m0:m1])
             for a in amts.tolist():
                 f = f + a
         pos.funding_krw = f
@@ -526,7 +527,7 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
             mhi = int(ind.funding_upto[k1 - 1])
             if mhi > m0:
                 amts = rules.funding_krw(pos.direction, pos.binance_qty, ind.funding_mark[m0:mhi],
-                                         ind.funding_fx[m0:mhi], ind.rate)
+                                         ind.funding_fx[m0:mhi], ind.funding_rates[m0:mhi])
                 cum = np.cumsum(np.concatenate(([pos.funding_krw], amts)))
                 fund = cum[ind.funding_upto[sl] - m0]
             else:
