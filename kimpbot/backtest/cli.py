@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true",
                         help="do not use or fill the parsed-CSV cache ($KIMPBOT_CACHE_DIR, default "
                              "~/.cache/kimpbot/csv)")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="run a grid over a strategy-file number (repeat for more keys); the file is never "
+                             "changed, the owner's current row is marked; --chart writes a heatmap")
+    parser.add_argument("--walk-forward", type=int, default=0, metavar="N",
+                        help="with --sweep: cut the period into N consecutive parts and report each part's "
+                             "out-of-sample result for every grid point")
+    parser.add_argument("--workers", type=int, default=None, help="processes for --sweep (default: all cores)")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="force the progress bar on stderr")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -123,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             names.remove("multi_timeframe")
             refused["multi_timeframe"] = why
+    if args.sweep or args.walk_forward:
+        return _run_sweep(args, owner, ds, names, inventory, from_ms, out)
     rows = ds.rows()
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and rows * len(names) >=
                                                             PROGRESS_MIN_ROWS and not args.json)
@@ -157,6 +166,45 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
         return 0
     _print_text(out, results, meta, runs, args.trades)
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace, owner: Any, ds: Any, names: list[str], inventory: Any,
+               from_ms: int | None, out: Any) -> int:
+    from kimpbot.backtest import sweep
+
+    try:
+        if len(names) != 1:
+            raise ConfigError("--strategy", "all", "one strategy for --sweep (the grid runs that one)")
+        if not args.sweep:
+            raise ConfigError("--walk-forward", args.walk_forward, "used with --sweep KEY=V1,V2,...")
+        if args.walk_forward < 0 or args.walk_forward == 1:
+            raise ConfigError("--walk-forward", args.walk_forward, "a number of parts >= 2")
+        if args.workers is not None and args.workers < 1:
+            raise ConfigError("--workers", args.workers, ">= 1")
+        axes = sweep.parse_axes(args.sweep, owner.params)
+        overrides = {"slippage_pct": args.slippage_pct, "funding_rate_8h": args.funding_rate_8h, "fill": args.fill}
+        doc = sweep.run_sweep(axes, owner, ds, names[0], inventory, from_ms, overrides, args.walk_forward,
+                              args.workers)
+    except ConfigError as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    doc["data"] = str(ds.source)
+    doc["strategy_file"] = owner.source
+    if args.chart:
+        try:
+            doc["chart"] = sweep.write_heatmap(args.chart, doc)
+        except OSError as exc:
+            print(f"backtest: cannot write chart {args.chart}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.json:
+        json.dump(doc, out, indent=2, allow_nan=False)
+        out.write("\n")
+        return 0
+    out.write(f"kimpbot backtest --sweep — data {doc['data']} — strategy file: {doc['strategy_file']}\n")
+    sweep.print_table(out, doc)
+    if doc.get("chart"):
+        out.write(f"\nheatmap written to {doc['chart']}\n")
     return 0
 
 
