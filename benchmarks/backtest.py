@@ -95,6 +95,8 @@ def main() -> int:
             synth_minutes(d, args.seed)
             src = f"synthetic 1-minute bars (kimpbot.backtest.synth, seed {args.seed})"
         print(f"data: {src}; written in {time.perf_counter() - t:.1f} s (not timed)")
+        print(f"CPU: {os.cpu_count()} core(s), load average {os.getloadavg()[0]:.1f} before timing (figures scale "
+              f"with the machine's other work)")
 
         def fast(names: list[str]) -> tuple[float, float, float, list]:
             t0 = time.perf_counter()
