@@ -28,6 +28,9 @@ MIN_STD = 1e-9  # percent points: below this the window is flat and z is undefin
 # variance below this fraction of the values' mean square is computed exactly (two-pass), not by
 # the O(1) update: real premium windows are far above it (std ~0.1-1 pp at levels of a few %)
 NEAR_FLAT = 1e-8
+# ... and so is any window whose variance is below this (std < 1e-6 pp): around a mean of 0 the
+# relative test above cannot see the update's residue (a window of 0.0s kept std 1e-8)
+ABS_FLAT = 1e-12
 
 
 class RollingStats:
@@ -130,7 +133,8 @@ class RollingStats:
     def _after_update(self) -> None:
         n = len(self._buf)
         self._since_exact += 1
-        if self._since_exact >= self.window or self._m2 < n * NEAR_FLAT * (self._mean * self._mean):
+        if (self._since_exact >= self.window or self._m2 < n * NEAR_FLAT * (self._mean * self._mean)
+                or self._m2 < n * ABS_FLAT):
             # near-flat windows are where the update's cancellation error dominates the true
             # variance (a spike leaving a window of equal values left std 3e-7, not 0, and z huge)
             self._recompute()
@@ -223,7 +227,7 @@ def rolling_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     msq = s2 / window
     var = msq - m * m
     np.maximum(var, 0.0, out=var)
-    for i in np.flatnonzero(var < NEAR_FLAT * msq):  # cancellation-prone: exact two-pass (rare)
+    for i in np.flatnonzero((var < NEAR_FLAT * msq) | (var < ABS_FLAT)):  # cancellation-prone: exact (rare)
         w = x[i: i + window]
         var[i] = float(np.mean((w - w.mean()) ** 2))
     mean[window - 1:] = m + c
@@ -269,7 +273,7 @@ def rolling_mean_std_time(slots: np.ndarray, x: np.ndarray, window: int, min_fil
         var = msq - m * m
     np.maximum(var, 0.0, out=var)
     ok = cnt >= window_need(window, min_fill)
-    for i in np.flatnonzero(ok & (var < NEAR_FLAT * msq)):  # cancellation-prone: exact two-pass (rare)
+    for i in np.flatnonzero(ok & ((var < NEAR_FLAT * msq) | (var < ABS_FLAT))):  # cancellation-prone: exact
         sel = pres[i: i + window] > 0
         w = (y[i: i + window])[sel] + c
         var[i] = float(np.mean((w - w.mean()) ** 2))
