@@ -474,10 +474,6 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
     return run
 
 
-def sym_of(pos: Position) -> str:
-    return pos.symbol
-
-
 def _rows_between(ind: Indicators, t: Trade) -> int:
     return int(np.searchsorted(ind.fill_ms, t.exit_ms) - np.searchsorted(ind.fill_ms, t.entry_ms))
 
@@ -512,7 +508,7 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
         adds_possible = room > 1.0
         cur_rank = rules.TIER_RANK[pos.tier]
         tsz = np.array([0.0] + [min(cap * rules.tier_fraction(t, p) - notional, room) for t in rules.TIERS])
-        one_split = rules.split_krw(p, sym_of(pos))
+        one_split = rules.split_krw(p, pos.symbol)
         held = rules.held_splits(notional, one_split)
         normal_room = min(cap * rules.tier_fraction("normal", p) - notional, room)
         split_left = pos.tier == "normal" and p.normal_splits > 1 and held < p.normal_splits and normal_room > 1.0

@@ -131,3 +131,19 @@ async def test_backtest_runs_on_the_download_with_its_real_funding(sim, tmp_path
     assert await asyncio.to_thread(bt.run, p.parse_args(["--data", str(out), "--json", "--no-cache"])) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["meta"]["symbols"]["BTC"]["funding_file_rows"] > 0
+
+
+def test_bad_arguments_are_named_and_exit_2(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    history.add_arguments(p)
+    args = p.parse_args(["--from", "2025-02-01", "--to", "2025-01-01", "--out", str(tmp_path / "x"),
+                         "--symbols", "BTC"])
+    assert history.run(args) == 2
+    assert "--to must be after --from" in capsys.readouterr().err
+    args = p.parse_args(["--from", "yesterday", "--to", "2025-01-01", "--out", str(tmp_path / "x")])
+    assert history.run(args) == 2
+    assert "not a timestamp" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        p.parse_args(["--from", "2025-01-01", "--to", "2025-01-02", "--out", "x", "--interval", "2m"])
