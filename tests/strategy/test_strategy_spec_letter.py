@@ -87,3 +87,20 @@ def make_and_eval(name: str, snap: PremiumSnapshot) -> bool:
     s = make_strategy(owner().strategy, name)
     warm(s)
     return bool(s.evaluate(snap, [], 0.0, T0))
+
+
+def test_set_one_entry_of_the_unset_zscore_allocation_from_chat(tmp_path) -> None:
+    """/set zscore.allocation.BTC on a file without the table: written as the owner's table, loads."""
+    from kimpbot.strategy_file import plan_change
+
+    f = tmp_path / "strategy.toml"
+    f.write_text('strategy = "optimized"\n[zscore]\nentry_threshold = 2.0\n')
+    ch = plan_change(f, "zscore.allocation.BTC", "0.5", "test", "2026-12-03")
+    assert "uses optimized.allocation" in ch.new_text  # the note names what it replaced
+    oc = load_owner_config(None, text=ch.new_text)
+    assert oc.strategy.zscore_allocation == {"BTC": 0.5}
+    assert oc.params.values["zscore.allocation"].owner_set
+    step = plan_change(f, "optimized.split_step_z", "0.25", "test", "2026-12-03")
+    assert load_owner_config(None, text=step.new_text).strategy.split_thresholds() == [2.0, 2.25, 2.5]
+    with pytest.raises(ConfigError, match="below extreme_z"):
+        plan_change(f, "optimized.split_step_z", "0.5", "test", "2026-12-03")
