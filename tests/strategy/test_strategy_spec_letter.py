@@ -104,3 +104,11 @@ def test_set_one_entry_of_the_unset_zscore_allocation_from_chat(tmp_path) -> Non
     assert load_owner_config(None, text=step.new_text).strategy.split_thresholds() == [2.0, 2.25, 2.5]
     with pytest.raises(ConfigError, match="below extreme_z"):
         plan_change(f, "optimized.split_step_z", "0.5", "test", "2026-12-03")
+
+
+def test_live_multi_timeframe_refuses_confirmation_bars_coarser_than_the_owners() -> None:
+    sp = owner().strategy
+    assert make_strategy(sp, "multi_timeframe", confirm_minutes=1).confirm_minutes == 1
+    with pytest.raises(ValueError, match="1-minute bars; 60-minute confirmation bars would make it a different"):
+        make_strategy(sp, "multi_timeframe", bar_minutes=60, confirm_minutes=60)
+    assert make_strategy(sp, "zscore", bar_minutes=60, confirm_minutes=60).bar_minutes == 60  # zscore: fine
