@@ -115,8 +115,9 @@ class Client:
 
     def __init__(self, session: aiohttp.ClientSession, upbit_url: str, binance_url: str, *,
                  upbit_per_s: float = 8.0, binance_per_s: float = 5.0, funding_per_s: float = 1.5,
-                 retries: int = 6, backoff_s: float = 1.0) -> None:
+                 retries: int = 6, backoff_s: float = 1.0, max_wait_s: float = 300.0) -> None:
         self.s = session
+        self.max_wait_s = max_wait_s
         self.upbit_url = upbit_url.rstrip("/")
         self.binance_url = binance_url.rstrip("/")
         self.paces = {"upbit": Pace(upbit_per_s), "binance": Pace(binance_per_s), "funding": Pace(funding_per_s)}
@@ -135,7 +136,7 @@ class Client:
                     if r.status == 200:
                         return json.loads(body)
                     if r.status in (418, 429) or r.status >= 500:
-                        wait = float(r.headers.get("Retry-After") or delay)
+                        wait = min(float(r.headers.get("Retry-After") or delay), self.max_wait_s)
                         log.warning("%s %s: HTTP %d, retrying in %.1f s", url, params, r.status, wait)
                         if attempt < self.retries:
                             await asyncio.sleep(wait)
@@ -229,7 +230,7 @@ class Bar:
 
 async def download(out: Path, symbols: list[str], start_ms: int, end_ms: int, interval: str, upbit_url: str,
                    binance_url: str, *, progress: bool = False, paces: dict[str, float] | None = None,
-                   retries: int = 6, backoff_s: float = 1.0) -> dict[str, Any]:
+                   retries: int = 6, backoff_s: float = 1.0, max_wait_s: float = 300.0) -> dict[str, Any]:
     """Fill ``out`` with every stream; returns a summary (rows per file, requests)."""
     if interval not in INTERVALS:
         raise HistoryError(f"--interval {interval!r}: one of {', '.join(INTERVALS)}")
@@ -244,7 +245,7 @@ async def download(out: Path, symbols: list[str], start_ms: int, end_ms: int, in
     async with aiohttp.ClientSession() as session:
         cl = Client(session, upbit_url, binance_url, upbit_per_s=p.get("upbit", 8.0),
                     binance_per_s=p.get("binance", 5.0), funding_per_s=p.get("funding", 1.5), retries=retries,
-                    backoff_s=backoff_s)
+                    backoff_s=backoff_s, max_wait_s=max_wait_s)
         n_rows = (end_ms - start_ms) // step
         streams: list[Stream] = [
             Stream(out / "fx.csv", FX_HEADER, step, lambda a, b: cl.upbit_candles("KRW-USDT", minutes, a, b),
@@ -262,7 +263,14 @@ async def download(out: Path, symbols: list[str], start_ms: int, end_ms: int, in
                                   expected=(end_ms - start_ms) // (8 * 3_600_000), label=f"funding {sym}"))
         bar = Bar(streams, progress)
         # one task per stream: each venue's pace is shared, so they interleave within the limits
-        await asyncio.gather(*(fill_stream(s, start_ms, end_ms, bar) for s in streams))
+        tasks = [asyncio.ensure_future(fill_stream(s, start_ms, end_ms, bar)) for s in streams]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:  # one stream failed: stop the others cleanly (what they wrote stays, resumable)
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         bar(final=True)
         summary = {"out": str(out), "from": _iso_z(start_ms), "to": _iso_z(end_ms), "interval": interval,
                    "requests": cl.requests, "files": {s.path.name: s.rows_done for s in streams},

@@ -147,3 +147,33 @@ def test_bad_arguments_are_named_and_exit_2(tmp_path: Path, capsys) -> None:
     assert "not a timestamp" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         p.parse_args(["--from", "2025-01-01", "--to", "2025-01-02", "--out", "x", "--interval", "2m"])
+
+
+async def test_rate_limit_answers_are_waited_out_and_retried(sim, tmp_path: Path) -> None:
+    """Upbit's plain-text 429 and Binance's 429 with Retry-After: the download waits, retries and
+    still ends complete (waits capped short for the test)."""
+    now = sim.market.clock.now_ms()
+    start = (now - 3 * DAY) // H * H
+    end = start + DAY
+    f = sim.market.faults
+    f.inject("upbit", "/v1/candles/minutes/60", "http429", count=2)
+    f.inject("binance", "/fapi/v1/klines", "http429")
+    f.inject("binance", "/fapi/v1/fundingRate", "http429")
+    out = tmp_path / "dl"
+    summary = await history.download(out, ["BTC"], start, end, "1h", sim.upbit_url, sim.binance_url, paces=FAST,
+                                     backoff_s=0.01, max_wait_s=0.05)
+    assert sum(1 for x in f.fired if x.kind == "http429") == 4
+    assert summary["requests"] >= 4 + 4  # each stream once at least, plus the four refused tries
+    assert_complete(out / "upbit_BTC.csv", start, end, H)
+    assert_complete(out / "binance_BTC.csv", start, end, H)
+    assert_complete(out / "fx.csv", start, end, H, offset=H)
+    assert len(lines(out / "funding_BTC.csv")) - 1 == len(range(-(-start // (8 * H)) * 8 * H, end, 8 * H))
+
+
+async def test_a_venue_that_keeps_failing_stops_with_a_clear_message(sim, tmp_path: Path) -> None:
+    now = sim.market.clock.now_ms()
+    start = (now - 3 * DAY) // H * H
+    sim.market.faults.inject("binance", "/fapi/v1/klines", "http429", count=50)
+    with pytest.raises(history.HistoryError, match="fapi/v1/klines.*HTTP 429"):
+        await history.download(tmp_path / "dl", ["BTC"], start, start + DAY, "1h", sim.upbit_url, sim.binance_url,
+                               paces=FAST, retries=2, backoff_s=0.01, max_wait_s=0.02)
