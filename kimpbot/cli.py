@@ -1,4 +1,4 @@
-"""Command line: ``kimpbot run | demo | sim | backtest | config check``."""
+"""Command line: ``kimpbot run | demo | sim | backtest | history | config check``."""
 
 from __future__ import annotations
 
@@ -387,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bt.add_arguments(sp)
     sp.set_defaults(func=cmd_backtest)
+
+    sp = sub.add_parser("history", help="download candles, funding and FX history in the backtester's format")
+    from kimpbot import history
+
+    history.add_arguments(sp)
+    sp.set_defaults(func=lambda a: history.run(a))
 
     sp = sub.add_parser("doctor", help="check exchanges, clock skew, API keys and permissions, chat tokens, "
                         "data dir and strategy file")

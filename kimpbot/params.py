@@ -48,6 +48,7 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     nullable: bool = False  # None means "off" (e.g. no stop loss)
     check: Callable[[Any], str | None] | None = None  # returns an error text or None
+    none_text: str = "none (off)"  # how a None value is shown (nullable keys)
 
     def allowed(self) -> str:
         parts: list[str] = []
@@ -151,7 +152,7 @@ class ParamSet:
         """(key, value, status) rows for /params, `config check` and the start banner."""
         rows = []
         for key, pv in self.values.items():
-            shown = "none (off)" if pv.value is None else _fmt(pv.value)
+            shown = pv.spec.none_text if pv.value is None else _fmt(pv.value)
             rows.append((key, shown, pv.status))
         return rows
 

@@ -364,8 +364,9 @@ def plan_change(path: Path, name: str, raw: str, by: str, today: str) -> ParamCh
     pv = current.params.values[spec.key]
     if sub is not None:
         entry = _entry_value(spec, sub, raw, list(current.params["symbols"]))
-        old_value: Any = pv.value.get(sub)
-        new_value: Any = dict(pv.value)
+        table_now = pv.value or {}  # a table unset by owner may be none (zscore.allocation)
+        old_value: Any = table_now.get(sub)
+        new_value: Any = dict(table_now)
         new_value[sub] = entry
         new_shown: Any = entry
         parent, _, name_in_parent = spec.key.rpartition(".")
@@ -378,14 +379,15 @@ def plan_change(path: Path, name: str, raw: str, by: str, today: str) -> ParamCh
         if table == spec.key:
             was = "no entry" if old_value is None else _fmt_value(old_value)
         else:
-            was = _fmt_value(pv.value)  # the note of a whole-table line tells the table it replaced
+            # the note of a whole-table line tells the table it replaced
+            was = pv.spec.none_text if pv.value is None else _fmt_value(pv.value)
     else:
         new_value = spec.coerce(parse_value(spec, raw))
         old_value = pv.value
         table, _, leaf = spec.key.rpartition(".")
         new_shown = new_value
         literal = '"none"' if new_value is None else toml_literal(new_value)
-        was = _fmt_value(old_value)
+        was = spec.none_text if old_value is None else _fmt_value(old_value)
     if pv.owner_set and (old_value == new_shown if sub is not None else pv.value == new_value):
         raise ConfigError(shown, raw, "a value different from the one in force (it is already that)")
     note = f"set from chat by {by} on {today} (was {was}, {pv.status})"

@@ -1,4 +1,5 @@
-"""PNG of equity, premium and z with entries and exits marked (matplotlib, Agg backend, imported lazily)."""
+"""PNG of equity, premium and z with entries and exits marked, and the P&L anatomy
+(matplotlib, Agg backend, imported lazily)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def write_chart(path: Path | str, runs: Sequence[StrategyRun], initial: float, f
     def dt(ms: np.ndarray) -> np.ndarray:
         return (np.asarray(ms, dtype="int64")).astype("datetime64[ms]")
 
-    fig, axes = plt.subplots(3, 1, figsize=(13, 10), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1.4]})
-    ax_eq, ax_p, ax_z = axes
+    fig, axes = plt.subplots(4, 1, figsize=(13, 13), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1.4, 1.6]})
+    ax_eq, ax_p, ax_z, ax_an = axes
     for run in runs:
         t, eq, _ = equity_curve(run, initial, from_ms)
         if t.shape[0]:
@@ -65,7 +66,26 @@ def write_chart(path: Path | str, runs: Sequence[StrategyRun], initial: float, f
     ax_z.set_ylabel("z (mid)")
     ax_z.legend(loc="upper left", fontsize=8)
     ax_z.grid(alpha=0.3)
-    ax_z.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    # P&L anatomy of the main strategy, cumulative by exit time (costs drawn negative)
+    trades = sorted(main.trades, key=lambda t: t.exit_ms)
+    if trades:
+        tx = dt(np.array([t.exit_ms for t in trades]))
+        parts = (("premium move", [t.premium_krw for t in trades], "tab:blue"),
+                 ("USD/KRW move", [t.usdkrw_krw for t in trades], "tab:green"),
+                 ("unhedged", [t.unhedged_krw for t in trades], "tab:cyan"),
+                 ("funding", [-t.funding_krw for t in trades], "tab:purple"),
+                 ("fees", [-t.fees_krw for t in trades], "tab:red"),
+                 ("slippage", [-t.slippage_krw for t in trades], "tab:orange"),
+                 ("net", [t.pnl_krw for t in trades], "black"))
+        for label, vals, c in parts:
+            ax_an.step(tx, np.cumsum(vals) / 1e6, where="post", color=c, lw=1.4 if label == "net" else 1.0,
+                       label=f"{label} {sum(vals) / 1e6:+.2f}M")
+    ax_an.axhline(0.0, color="grey", lw=0.6)
+    ax_an.set_ylabel("cum. P&L (M KRW)")
+    ax_an.set_title(f"P&L anatomy: {main.name}", fontsize=9)
+    ax_an.legend(loc="upper left", fontsize=8, ncol=3)
+    ax_an.grid(alpha=0.3)
+    ax_an.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
     fig.tight_layout()
     out = Path(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kimpbot.backtest.data import SAMPLE_DIR, DataError, describe_gaps, interval_label, iso, load_dataset, parse_time
-from kimpbot.backtest.engine import StrategyRun, bar_lengths, prepare, run_strategy
+from kimpbot.backtest.engine import StrategyRun, bar_lengths, multi_timeframe_problem, prepare, run_strategy
 from kimpbot.backtest.fills import MarketModel, market_model
 from kimpbot.backtest.metrics import compute, trade_rows
 from kimpbot.backtest.progress import Progress
@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true",
                         help="do not use or fill the parsed-CSV cache ($KIMPBOT_CACHE_DIR, default "
                              "~/.cache/kimpbot/csv)")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="run a grid over a strategy-file number (repeat for more keys); the file is never "
+                             "changed, the owner's current row is marked; --chart writes a heatmap")
+    parser.add_argument("--walk-forward", type=int, default=0, metavar="N",
+                        help="with --sweep: cut the period into N consecutive parts and report each part's "
+                             "out-of-sample result for every grid point")
+    parser.add_argument("--workers", type=int, default=None, help="processes for --sweep (default: all cores)")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="force the progress bar on stderr")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -116,6 +123,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
     t_load = time.perf_counter() - t0
+    refused: dict[str, str] = {}
+    if "multi_timeframe" in names:
+        why = multi_timeframe_problem(sp, ds.interval_ms)
+        if why:
+            if len(names) == 1:
+                print(f"backtest: {why}", file=sys.stderr)
+                return 2
+            names.remove("multi_timeframe")
+            refused["multi_timeframe"] = why
+    if args.sweep or args.walk_forward:
+        return _run_sweep(args, owner, ds, names, inventory, from_ms, out)
     rows = ds.rows()
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and rows * len(names) >=
                                                             PROGRESS_MIN_ROWS and not args.json)
@@ -131,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
         for r in runs:
             results[r.name]["trade_list"] = trade_rows(r.trades)
     meta = _meta(args, owner, ds, model, inventory, from_ms, to_ms, runs, t_load, t_run)
+    for name, why in refused.items():
+        meta["notes"].append(f"not run: {why}")
+    meta["not_run"] = refused
     if args.chart:
         from kimpbot.backtest.chart import write_chart
 
@@ -150,20 +171,60 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_sweep(args: argparse.Namespace, owner: Any, ds: Any, names: list[str], inventory: Any,
+               from_ms: int | None, out: Any) -> int:
+    from kimpbot.backtest import sweep
+
+    try:
+        if len(names) != 1:
+            raise ConfigError("--strategy", "all", "one strategy for --sweep (the grid runs that one)")
+        if not args.sweep:
+            raise ConfigError("--walk-forward", args.walk_forward, "used with --sweep KEY=V1,V2,...")
+        if args.walk_forward < 0 or args.walk_forward == 1:
+            raise ConfigError("--walk-forward", args.walk_forward, "a number of parts >= 2")
+        if args.workers is not None and args.workers < 1:
+            raise ConfigError("--workers", args.workers, ">= 1")
+        axes = sweep.parse_axes(args.sweep, owner.params)
+        overrides = {"slippage_pct": args.slippage_pct, "funding_rate_8h": args.funding_rate_8h, "fill": args.fill}
+        doc = sweep.run_sweep(axes, owner, ds, names[0], inventory, from_ms, overrides, args.walk_forward,
+                              args.workers)
+    except ConfigError as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    doc["data"] = str(ds.source)
+    doc["strategy_file"] = owner.source
+    if args.chart:
+        try:
+            doc["chart"] = sweep.write_heatmap(args.chart, doc)
+        except OSError as exc:
+            print(f"backtest: cannot write chart {args.chart}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.json:
+        json.dump(doc, out, indent=2, allow_nan=False)
+        out.write("\n")
+        return 0
+    out.write(f"kimpbot backtest --sweep — data {doc['data']} — strategy file: {doc['strategy_file']}\n")
+    sweep.print_table(out, doc)
+    if doc.get("chart"):
+        out.write(f"\nheatmap written to {doc['chart']}\n")
+    return 0
+
+
 def _meta(args: argparse.Namespace, owner: Any, ds: Any, model: MarketModel, inventory: str | float,
           from_ms: int | None, to_ms: int | None, runs: list[StrategyRun], t_load: float, t_run: float
           ) -> dict[str, Any]:
     sp = owner.strategy
     iv = ds.interval_ms
-    bar_m, conf_m = bar_lengths(sp, iv)
+    bar_m, _conf_m = bar_lengths(sp, iv)
     notes = list(ds.notes)
     if bar_m != sp.bar_minutes:
         notes.append(f"data bars are {interval_label(iv)}: the z window counts the data's own bars, "
                      f"{sp.window_bars_for(bar_m)} bars = {sp.window_days:g} days (the owner's span)")
-    if conf_m != sp.confirm_bar_minutes and any(r.name == "multi_timeframe" for r in runs):
-        notes.append(f"multi_timeframe: no {sp.confirm_bar_minutes}-minute bars in {interval_label(iv)} data: its "
-                     f"{sp.confirm_bars}-bar reversion confirmation uses the data's own {interval_label(iv)} bars, "
-                     f"and exits are checked at every bar")
+    funded = {s: sd.report["funding_file_rows"] for s, sd in ds.symbols.items() if sd.report.get("funding_file_rows")}
+    if funded:
+        notes.append("funding: the downloaded history in funding_<SYM>.csv (" + ", ".join(
+            f"{s} {n:,} rates" for s, n in funded.items()) + f"); {model.funding_rate_8h * 100:g}% per 8 h only where "
+            "it has no rate")
     symbols = {}
     for sym, sd in ds.symbols.items():
         ind = runs[0].indicators.get(sym) if runs else None
@@ -224,9 +285,30 @@ ROWS = (
     ("Fees paid KRW", "fees_paid_krw", "{:,.0f}"),
     ("Funding paid KRW", "funding_paid_krw", "{:,.0f}"),
     ("Long / short premium", None, ""),
+    ("P&L anatomy (KRW):", "", ""),
+    ("  premium move", "anatomy.premium_krw", "{:+,.0f}"),
+    ("  USD/KRW move", "anatomy.usdkrw_krw", "{:+,.0f}"),
+    ("  unhedged coin x premium", "anatomy.unhedged_krw", "{:+,.0f}"),
+    ("  funding paid", "anatomy.funding_krw", "{:,.0f}"),
+    ("  fees paid", "anatomy.fees_krw", "{:,.0f}"),
+    ("  slippage cost", "anatomy.slippage_krw", "{:,.0f}"),
+    ("  = net", "anatomy.net_krw", "{:+,.0f}"),
+    ("Best trade % of profit", "anatomy.best_trade_share_pct", "{:.1f}"),
+    ("Best 5 trades % of profit", "anatomy.best5_share_pct", "{:.1f}"),
+    ("Best hour % of profit", "anatomy.best_hour_share_pct", "{:.1f}"),
+    ("Best hour", "anatomy.best_hour", "{}"),
+    ("Annual % w/o best trade", "anatomy.annual_return_without_best_pct", "{:+.2f}"),
     ("Refused short entries", "refused_entries", "{:d}"),
     ("Closed at end of data", "end_of_data_exits", "{:d}"),
 )
+
+
+def _lookup(doc: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)  # type: ignore[assignment]
+    return doc
 
 
 def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, Any], runs: list[StrategyRun],
@@ -251,8 +333,10 @@ def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, An
     for label, key, fmt in ROWS:
         if key is None:
             cells = [f"{results[n]['long_premium_trades']} / {results[n]['short_premium_trades']}" for n in names]
+        elif key == "":
+            cells = [""] * len(names)
         else:
-            cells = [_f(results[n].get(key), fmt) for n in names]
+            cells = [_f(_lookup(results[n], key), fmt) for n in names]
             if key.startswith("max_drawdown_") and key != "max_drawdown_pct":
                 cells = [c[:16] if c != "n/a" else ("—" if key == "max_drawdown_end" and
                                                      results[n].get("max_drawdown_start") else c)
@@ -269,7 +353,8 @@ def _print_text(out: Any, results: dict[str, dict[str, Any]], meta: dict[str, An
             for t in results[n].get("trade_list", []):
                 w(f"  {t['entry'][:16]} -> {t['exit'][:16]} {t['symbol']:4} {t['direction']:13} {t['tier']:7} "
                   f"{t['notional_krw']:>12,} KRW  {t['pnl_krw']:>+11,} KRW ({t['pnl_pct']:+.2f}%)  "
-                  f"{t['exit_reason']}\n")
+                  f"premium {t['premium_krw']:+,} USD/KRW {t['usdkrw_krw']:+,} unhedged {t['unhedged_krw']:+,} funding {-t['funding_krw']:+,} "
+                  f"fees {-t['fees_krw']:+,} slippage {-t['slippage_krw']:+,}  {t['exit_reason']}\n")
     if meta.get("chart"):
         w(f"\nchart written to {meta['chart']}\n")
     w(f"\n({meta['seconds']['load_and_run']:.2f} s)\n")

@@ -17,7 +17,8 @@ How it stays honest and fast
 * No look-ahead: the decision at bar t reads bar t's closes (and the window of
   bars closed by then) and fills at bar t+1 (its open by default, or its close),
   with slippage and fees on both legs. Funding is booked on the perp leg at
-  every 8-hour funding time the position is held over.
+  every funding time the position is held over: the symbol's funding history
+  (``funding_<SYM>.csv``) where given, else every 8 hours at the constant rate.
 * At the end of the data an open position is closed at the last close (its exit
   reason says so), so the equity change equals the sum of the trades' P&L.
 
@@ -33,13 +34,14 @@ from typing import Callable
 
 import numpy as np
 
+from kimpbot.backtest.anatomy import Leg, trade_anatomy
 from kimpbot.backtest.data import Dataset, SymbolData
-from kimpbot.backtest.fills import FUNDING_PERIOD_MS, MarketModel, entry_fill, exit_prices
+from kimpbot.backtest.fills import MarketModel, entry_fill, exit_prices, funding_events
 from kimpbot.models import Direction
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, Signal, add_to_position, open_position
 from kimpbot.strategy.params import StrategyParams
-from kimpbot.strategy.rolling import rolling_mean_std, zscores
+from kimpbot.strategy.rolling import rolling_mean_std_time, zscores
 
 LONG = Direction.LONG_PREMIUM
 SHORT = Direction.SHORT_PREMIUM
@@ -66,6 +68,11 @@ class Trade:
     entry_z: float
     exit_reason: str
     fills: list[tuple[int, str, float]] = field(default_factory=list)  # (fill ms, action, KRW)
+    # P&L anatomy (kimpbot.backtest.anatomy): pnl = premium + usdkrw + unhedged - funding - fees - slippage
+    premium_krw: float = 0.0
+    usdkrw_krw: float = 0.0
+    slippage_krw: float = 0.0
+    unhedged_krw: float = 0.0
 
     @property
     def holding_hours(self) -> float:
@@ -97,6 +104,23 @@ class SymbolRun:
     rows_in_position: int = 0
 
 
+class StrategyRefused(ValueError):
+    """A strategy cannot run on this data as SPEC defines it (the message says why and what to do)."""
+
+
+def multi_timeframe_problem(p: StrategyParams, interval_ms: int) -> str | None:
+    """multi_timeframe confirms on 1-minute bars: on coarser data it would be a different strategy."""
+    iv = interval_ms / 60_000
+    if iv <= p.confirm_bar_minutes:
+        return None
+    from kimpbot.backtest.data import interval_label
+
+    return (f"multi_timeframe needs {p.confirm_bar_minutes}-minute bars for its {p.confirm_bars}-bar reversion "
+            f"confirmation (multi_timeframe.confirm_bar_minutes), the data has {interval_label(interval_ms)} bars: "
+            f"confirming on those would be a different strategy, so it is not run. Download "
+            f"{p.confirm_bar_minutes}-minute history (kimpbot history --interval 1m) to backtest it")
+
+
 def bar_lengths(p: StrategyParams, interval_ms: int) -> tuple[int, int]:
     """(window bar minutes, confirmation bar minutes) for data of this interval: the owner's
     lengths, or the data's own bars when those are longer (hourly history: 60 and 60)."""
@@ -107,22 +131,23 @@ def bar_lengths(p: StrategyParams, interval_ms: int) -> tuple[int, int]:
 
 
 def _group_bars(ts: np.ndarray, close_ms: np.ndarray, value: np.ndarray, minutes: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Closed bars of ``minutes`` on the UTC grid: their close value (the last row's) and, per
-    row, how many of them had closed by that row's close."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Closed bars of ``minutes`` on the UTC grid: their close value (the last row's), per
+    row how many of them had closed by that row's close, and each bar's open time."""
     span = minutes * 60_000
     g = ts // span
     n = ts.shape[0]
     last = np.ones(n, dtype=bool)
     np.not_equal(g[1:], g[:-1], out=last[:-1])
     if bool(last.all()) and bool(((g + 1) * span <= close_ms).all()):
-        return value, np.arange(1, n + 1)  # every row is a closed bar of its own (bars >= window bars)
+        # every row is a closed bar of its own (bars >= window bars)
+        return value, np.arange(1, n + 1), g * span
     ends = (g[last] + 1) * span
     first = np.ones(n, dtype=bool)
     first[1:] = last[:-1]
     gi = np.cumsum(first) - 1  # the bar each row belongs to
     count = gi + (ends[gi] <= close_ms)  # earlier bars all closed; its own once its end is reached
-    return value[last], count
+    return value[last], count, g[last] * span
 
 
 def _run_lengths(flags: np.ndarray) -> np.ndarray:
@@ -154,10 +179,18 @@ class Indicators:
         # the z window: closed window bars of the mid premium
         self.bar_minutes, self.confirm_minutes = bar_lengths(p, sd.interval_ms)
         self.window = p.window_bars_for(self.bar_minutes)
-        wvals, wcount = _group_bars(sd.ts, self.close_ms, self.mid, p.bar_minutes)
-        wmean, wstd = rolling_mean_std(wvals, self.window)
-        k = wcount - 1
-        has = k >= 0
+        # the window is a span of time: `window` slots of the window bar length ending at the last
+        # bar boundary a row's close has reached; missing bars are empty slots (never stretch it)
+        wvals, _wcount, wopen = _group_bars(sd.ts, self.close_ms, self.mid, p.bar_minutes)
+        bar_ms = self.bar_minutes * 60_000
+        slots = wopen // bar_ms
+        if slots.shape[0] > 1 and not bool((slots[1:] > slots[:-1]).all()):
+            keep = np.ones(slots.shape[0], dtype=bool)
+            keep[:-1] = slots[1:] != slots[:-1]  # two bars in one slot (irregular data): the last counts
+            slots, wvals = slots[keep], wvals[keep]
+        wmean, wstd, g0 = rolling_mean_std_time(slots, wvals, self.window, p.min_window_fill)
+        k = self.close_ms // bar_ms - 1 - g0  # the last closed slot at each row's close
+        has = (k >= 0) & (k < wmean.shape[0])
         self.mean = np.full(n, np.nan)
         self.std = np.full(n, np.nan)
         self.mean[has] = wmean[k[has]]
@@ -165,6 +198,7 @@ class Indicators:
         self.zL = zscores(self.exec_long, self.mean, self.std)
         self.zS = zscores(self.exec_short, self.mean, self.std)
         ready = np.isfinite(self.mean)
+        self.ready = ready
         self.first_ready_row = int(np.argmax(ready)) if ready.any() else None
         self._params = p
         self._confirm: tuple[np.ndarray, np.ndarray] | None = None
@@ -175,16 +209,16 @@ class Indicators:
         else:
             self.fill_u, self.fill_b, self.fill_fx, self.fill_ms = sd.u_open, sd.b_open, sd.fx_open, sd.ts
         # funding times and their marks (the perp's last close at or before each)
-        t0 = (int(sd.ts[0]) // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
-        F = np.arange(t0, int(self.close_ms[-1]) + 1, FUNDING_PERIOD_MS, dtype=np.int64)
+        F, R = funding_events(sd, m.funding_rate_8h)
         r = np.searchsorted(self.close_ms, F, side="right") - 1
         F = F[r >= 0]
+        R = R[r >= 0]
         r = r[r >= 0]
         self.funding_ms = F
+        self.funding_rates = R
         self.funding_mark = bc[r]
         self.funding_fx = fx[r]
         self.funding_upto = np.searchsorted(F, self.close_ms, side="right")  # events <= each close
-        self.rate = m.funding_rate_8h
 
     @property
     def z_mid(self) -> np.ndarray:
@@ -198,7 +232,7 @@ class Indicators:
         toward the mean (strictly rising for long premium, falling for short), per row."""
         if self._confirm is None:
             p, sd, n = self._params, self.sd, self.n
-            cvals, ccount = _group_bars(sd.ts, self.close_ms, self.mid, p.confirm_bar_minutes)
+            cvals, ccount, _ = _group_bars(sd.ts, self.close_ms, self.mid, p.confirm_bar_minutes)
             need = p.confirm_bars
             up = np.zeros(cvals.shape[0], dtype=bool)
             down = np.zeros(cvals.shape[0], dtype=bool)
@@ -256,6 +290,7 @@ class _Pos:
         self.decision_ms = decision_ms
         self.entry_z = entry_z
         self.fills: list[tuple[int, str, float]] = []
+        self.legs: list[Leg] = []  # candle prices of each entry/add, for the P&L anatomy
 
 
 def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, inventory: str | float,
@@ -277,14 +312,20 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         if name == "optimized":
             rank_l = rules.tier_rank(-ind.zL, p)
             rank_s = rules.tier_rank(ind.zS, p)
-            ok_l = (rank_l >= 1) & (abs(ind.exec_long) >= p.opt_min_kimp_entry)
-            ok_s = (rank_s >= 1) & (abs(ind.exec_short) >= p.opt_min_kimp_entry)
+            ok_l = (rank_l >= 1) & (abs(rules.floor_premium(ind.mid, ind.exec_long, p)) >= p.opt_min_kimp_entry)
+            ok_s = (rank_s >= 1) & (abs(rules.floor_premium(ind.mid, ind.exec_short, p)) >= p.opt_min_kimp_entry)
             sizes = np.array([0.0] + [rules.entry_size_krw(p, name, sym, t) for t in rules.TIERS])
             size_s = sizes[rank_s]
+            if p.normal_splits > 1:  # a normal entry takes every split its |z| has reached
+                nsplit = np.clip(rules.splits_due(ind.zS, p), 1, p.normal_splits)
+                size_s = np.where(rank_s == 1, cap * rules.tier_fraction("normal", p) * nsplit / p.normal_splits,
+                                  size_s)
         else:
             rank_l = rank_s = None
-            ok_l = rules.long_entry_ok(ind.zL, ind.exec_long, p.entry_threshold, p.min_kimp_entry)
-            ok_s = rules.short_entry_ok(ind.zS, ind.exec_short, p.entry_threshold, p.min_kimp_entry)
+            ok_l = rules.long_entry_ok(ind.zL, rules.floor_premium(ind.mid, ind.exec_long, p), p.entry_threshold,
+                                       p.min_kimp_entry)
+            ok_s = rules.short_entry_ok(ind.zS, rules.floor_premium(ind.mid, ind.exec_short, p), p.entry_threshold,
+                                        p.min_kimp_entry)
             if name == "multi_timeframe":
                 ok_l &= ind.confirm_long
                 ok_s &= ind.confirm_short
@@ -327,7 +368,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         f = pos.funding_krw
         if m1 > m0:
             amts = rules.funding_krw(pos.direction, pos.binance_qty, ind.funding_mark[m0:m1], ind.funding_fx[m0:m1],
-                                     ind.rate)
+                                     ind.funding_rates[m0:m1])
             for a in amts.tolist():
                 f = f + a
         pos.funding_krw = f
@@ -343,6 +384,8 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
                                  pos.funding_krw)
         exit_fees = rules.leg_fees_krw(pos.upbit_qty, ux, pos.binance_qty, bx, fx, m.upbit_fee, m.binance_fee)
         st.fills.append((t_ms, "exit", pos.entry_notional_krw))
+        an = trade_anatomy(pos.direction.value, st.legs, u_px, b_px, fx, float(pnl), float(pos.fees_krw + exit_fees),
+                           float(pos.funding_krw))
         run.trades.append(Trade(
             strategy=name, symbol=sym, direction=pos.direction.value, tier=pos.tier,
             entry_decision_ms=st.decision_ms, entry_ms=pos.opened_ts, exit_decision_ms=decision_ms, exit_ms=t_ms,
@@ -350,7 +393,8 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
             pnl_pct=float(pnl / pos.entry_notional_krw * 100.0), fees_krw=float(pos.fees_krw + exit_fees),
             funding_krw=float(pos.funding_krw), adds=pos.adds, entry_premium_pct=float(pos.entry_premium_pct),
             exit_premium_pct=float(rules.premium_arr(ux, bx, fx)), entry_z=st.entry_z, exit_reason=reason,
-            fills=st.fills))
+            fills=st.fills, premium_krw=an["premium_krw"], usdkrw_krw=an["usdkrw_krw"],
+            slippage_krw=an["slippage_krw"], unhedged_krw=an["unhedged_krw"]))
         realized_rows.append(row)
         realized_amts.append(float(pnl))
         unreal[row:written_to] = 0.0
@@ -377,7 +421,8 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         if name == "optimized":
             rank = int(rank_l[k] if direction is LONG else rank_s[k])  # type: ignore[index]
             tier = rules.tier_name(rank) or "normal"
-            size = rules.entry_size_krw(p, name, sym, tier)
+            az_k = float(-ind.zL[k] if direction is LONG else ind.zS[k])
+            size = rules.entry_size_krw(p, name, sym, tier, int(rules.splits_due(az_k, p)))
             target = rules.tier_target(tier, p)
         else:
             tier, size, target = "base", rules.entry_size_krw(p, name, sym, None), p.min_profit_exit
@@ -388,6 +433,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         pos = open_position(f"{name}-{sym}-{next(ids)}", sig, fill)
         st = _Pos(pos, f, int(ind.fill_ms[f]), int(ind.close_ms[k]), float(sig.z or 0.0))
         st.fills.append((fill.ts, "enter", size))
+        st.legs.append(Leg(fill.upbit_qty, float(ind.fill_u[f]), float(ind.fill_b[f]), float(ind.fill_fx[f])))
         if progress:
             progress(k)
         # ------------------------------------------------------------- in position: scan
@@ -419,6 +465,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
                               float(ind.fill_fx[f]), m, int(ind.fill_ms[f]))
             add_to_position(pos, sig, fill)
             st.fills.append((fill.ts, "add", size))
+            st.legs.append(Leg(fill.upbit_qty, float(ind.fill_u[f]), float(ind.fill_b[f]), float(ind.fill_fx[f])))
             st.seg_row, st.seg_ms = f, int(ind.fill_ms[f])
     rows = np.array(realized_rows, dtype=np.int64)
     realized = np.cumsum(np.bincount(rows, weights=np.array(realized_amts), minlength=n)) if rows.size else np.zeros(n)
@@ -450,7 +497,7 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
     b_x = ind.b_buy if long else ind.b_sell
     z_exit = ind.zS if long else ind.zL
     z_add = ind.zL if long else ind.zS
-    prem_add = ind.exec_long if long else ind.exec_short
+    prem_add = rules.floor_premium(ind.mid, ind.exec_long if long else ind.exec_short, p)
     fees = pos.fees_krw
     notional = pos.entry_notional_krw
     m0 = int(np.searchsorted(ind.funding_ms, st.seg_ms, side="right"))
@@ -461,8 +508,10 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
         adds_possible = room > 1.0
         cur_rank = rules.TIER_RANK[pos.tier]
         tsz = np.array([0.0] + [min(cap * rules.tier_fraction(t, p) - notional, room) for t in rules.TIERS])
-        split_size = min(cap * rules.tier_fraction("normal", p) / p.normal_splits, room) if adds_possible else 0.0
-        split_left = pos.tier == "normal" and pos.adds + 1 < p.normal_splits and split_size > 1.0
+        one_split = rules.split_krw(p, pos.symbol)
+        held = rules.held_splits(notional, one_split)
+        normal_room = min(cap * rules.tier_fraction("normal", p) - notional, room)
+        split_left = pos.tier == "normal" and p.normal_splits > 1 and held < p.normal_splits and normal_room > 1.0
         inv_avail = inv_setting - notional
     k0 = st.seg_row
     step = 256
@@ -474,7 +523,7 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
             mhi = int(ind.funding_upto[k1 - 1])
             if mhi > m0:
                 amts = rules.funding_krw(pos.direction, pos.binance_qty, ind.funding_mark[m0:mhi],
-                                         ind.funding_fx[m0:mhi], ind.rate)
+                                         ind.funding_fx[m0:mhi], ind.funding_rates[m0:mhi])
                 cum = np.cumsum(np.concatenate(([pos.funding_krw], amts)))
                 fund = cum[ind.funding_upto[sl] - m0]
             else:
@@ -502,7 +551,14 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
                 rank_now = rules.tier_rank(az, p)
                 topup = (rank_now > cur_rank) & (tsz[rank_now] > 1.0) if p.topup_on_deeper_tier else \
                     np.zeros(k1 - k0, dtype=bool)
-                split = (az >= pos.last_add_abs_z + p.split_step_z) if split_left else np.zeros(k1 - k0, dtype=bool)
+                if split_left:
+                    due_n = rules.splits_due(az, p)
+                    split = due_n > held
+                    split_size = np.minimum(one_split * (due_n - held), normal_room)
+                    split &= split_size > 1.0
+                else:
+                    split = np.zeros(k1 - k0, dtype=bool)
+                    split_size = 0.0
                 cand = (topup | split) & premok & ~ex
                 if long:
                     add_ok = cand
@@ -574,6 +630,11 @@ def run_strategy(ds: Dataset, p: StrategyParams, name: str, m: MarketModel, inve
                  progress: Callable[[str, str, int, int], None] | None = None) -> StrategyRun:
     """Run strategy ``name`` with the owner's numbers ``p`` over every symbol of ``ds``."""
     pn = replace(p, strategy=name)
+    if name == "multi_timeframe":
+        for sd in ds.symbols.values():
+            why = multi_timeframe_problem(pn, sd.interval_ms)
+            if why:
+                raise StrategyRefused(why)
     inds = indicators if indicators is not None else prepare(ds, pn, m)
     out: dict[str, SymbolRun] = {}
     for sym in pn.symbols:

@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from kimpbot.models import Direction, PremiumSnapshot
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import PairFill
 
 if TYPE_CHECKING:  # pragma: no cover
+    from kimpbot.backtest.data import SymbolData
     from kimpbot.config import OwnerConfig
 
 FUNDING_PERIOD_MS = 8 * 3_600_000  # Binance USDT-M: 00:00, 08:00, 16:00 UTC
@@ -33,6 +36,24 @@ class MarketModel:
     @property
     def slip(self) -> float:
         return self.slippage_pct / 100.0
+
+
+def funding_events(sd: "SymbolData", rate_8h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Funding times in (first bar open, last bar close] and their rates: the symbol's funding
+    history (``funding_<SYM>.csv``) where it covers the time, else every 00/08/16 UTC at the
+    constant ``rate_8h``."""
+    start, end = int(sd.ts[0]), int(sd.close_ms[-1])
+    t0 = (start // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+    grid = np.arange(t0, end + 1, FUNDING_PERIOD_MS, dtype=np.int64)
+    if sd.funding_ts is None or sd.funding_rate is None or sd.funding_ts.shape[0] == 0:
+        return grid, np.full(grid.shape[0], float(rate_8h))
+    ft, fr = sd.funding_ts, sd.funding_rate
+    inside = (ft > start) & (ft <= end)
+    outside = (grid < ft[0]) | (grid >= ft[-1] + FUNDING_PERIOD_MS)
+    times = np.concatenate((ft[inside], grid[outside]))
+    rates = np.concatenate((fr[inside], np.full(int(outside.sum()), float(rate_8h))))
+    order = np.argsort(times, kind="stable")
+    return times[order], rates[order]
 
 
 def bar_snapshot(symbol: str, ts: int, u_close: float, b_close: float, fx: float, m: MarketModel,

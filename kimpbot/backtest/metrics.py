@@ -18,6 +18,8 @@ Definitions (all stated in the report too):
   ``expectancy_krw`` = mean net P&L per trade; ``expectancy_ratio`` =
   (1 + avg win / avg loss) x win rate - 1 (freqtrade's definition).
 * A win is a trade with net P&L > 0 (after fees and funding).
+* ``anatomy``: net P&L split into the premium's move, the USD/KRW move, the unhedged part
+  (the premium's slice of the Upbit leg moving with the coin), funding, fees and slippage, with the profit concentration (:mod:`kimpbot.backtest.anatomy`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from kimpbot.backtest.anatomy import summarize
 from kimpbot.backtest.data import iso
 from kimpbot.backtest.engine import StrategyRun, Trade, from_row_for
 
@@ -176,6 +179,7 @@ def compute(run: StrategyRun, initial: float, from_ms: int | None = None) -> dic
         "period_days": _num(years * 365.25, 2),
         "per_symbol": {s: {"trades": len(r.trades), "profit_krw": _num(sum(t.pnl_krw for t in r.trades), 0)}
                        for s, r in run.symbols.items()},
+        "anatomy": summarize(trades, initial, years if years > 0 else None, final),
     })
     return out
 
@@ -188,5 +192,7 @@ def trade_rows(trades: Sequence[Trade]) -> list[dict[str, Any]]:
         "entry_premium_pct": round(t.entry_premium_pct, 4), "exit_premium_pct": round(t.exit_premium_pct, 4),
         "entry_z": round(t.entry_z, 3), "pnl_krw": round(t.pnl_krw), "pnl_pct": round(t.pnl_pct, 4),
         "fees_krw": round(t.fees_krw), "funding_krw": round(t.funding_krw), "holding_hours": round(t.holding_hours, 2),
+        "premium_krw": round(t.premium_krw), "usdkrw_krw": round(t.usdkrw_krw), "slippage_krw": round(t.slippage_krw),
+        "unhedged_krw": round(t.unhedged_krw),
         "exit_reason": t.exit_reason,
     } for t in trades]

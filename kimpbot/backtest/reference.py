@@ -16,9 +16,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from kimpbot.backtest.anatomy import Leg, trade_anatomy
 from kimpbot.backtest.data import Dataset, SymbolData
-from kimpbot.backtest.engine import DecisionRec, SymbolRun, Trade, bar_lengths, inventory_krw
-from kimpbot.backtest.fills import FUNDING_PERIOD_MS, MarketModel, bar_snapshot, entry_fill, exit_prices
+from kimpbot.backtest.engine import (DecisionRec, StrategyRefused, SymbolRun, Trade, bar_lengths, inventory_krw,
+                                     multi_timeframe_problem)
+from kimpbot.backtest.fills import MarketModel, bar_snapshot, entry_fill, exit_prices, funding_events
 from kimpbot.models import Direction, PremiumBar
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, add_to_position, make_strategy, open_position, position_net_profit_krw
@@ -29,6 +31,8 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                      from_row: int = 0, rows: int | None = None) -> SymbolRun:
     pn = replace(p, strategy=name)
     sym = sd.symbol
+    if name == "multi_timeframe" and multi_timeframe_problem(pn, sd.interval_ms):
+        raise StrategyRefused(multi_timeframe_problem(pn, sd.interval_ms))
     bar_m, conf_m = bar_lengths(pn, sd.interval_ms)
     strat = make_strategy(pn, name, bar_minutes=bar_m, confirm_minutes=conf_m)
     cap = rules.strategy_capital(pn, name, sym)
@@ -46,16 +50,18 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
     pos: Position | None = None
     meta: dict = {}
     pending = None
-    next_funding = (ts_l[0] // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS if n else 0
+    f_times, f_rates = funding_events(sd.head(n), m.funding_rate_8h) if n else ([], [])
+    f_times, f_rates = list(f_times), list(f_rates)
+    f_times.append(2**62)  # sentinel
+    fk = 0
     w_group = c_group = None
     w_close = c_close = 0.0
     prev_refused = False
     realized = 0.0
 
-    def book(F: int, mark_row: int) -> None:
+    def book(rate: float, mark_row: int) -> None:
         if pos is not None and mark_row >= 0:
-            a = rules.funding_krw(pos.direction, pos.binance_qty, bc_l[mark_row], fc_l[mark_row],
-                                  m.funding_rate_8h)
+            a = rules.funding_krw(pos.direction, pos.binance_qty, bc_l[mark_row], fc_l[mark_row], rate)
             pos.funding_krw = pos.funding_krw + a
 
     def close(u_px: float, b_px: float, fx: float, t_ms: int, decision_ms: int, reason: str) -> float:
@@ -66,10 +72,13 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                                  pos.funding_krw)
         exit_fees = rules.leg_fees_krw(pos.upbit_qty, ux, pos.binance_qty, bx, fx, m.upbit_fee, m.binance_fee)
         meta["fills"].append((t_ms, "exit", pos.entry_notional_krw))
+        an = trade_anatomy(pos.direction.value, meta["legs"], u_px, b_px, fx, pnl, pos.fees_krw + exit_fees,
+                           pos.funding_krw)
         run.trades.append(Trade(name, sym, pos.direction.value, pos.tier, meta["decision_ms"], pos.opened_ts,
                                 decision_ms, t_ms, pos.entry_notional_krw, pnl, pnl / pos.entry_notional_krw * 100.0,
                                 pos.fees_krw + exit_fees, pos.funding_krw, pos.adds, pos.entry_premium_pct,
-                                rules.premium_arr(ux, bx, fx), meta["entry_z"], reason, meta["fills"]))
+                                rules.premium_arr(ux, bx, fx), meta["entry_z"], reason, meta["fills"],
+                                an["premium_krw"], an["usdkrw_krw"], an["slippage_krw"], an["unhedged_krw"]))
         return pnl
 
     for i in range(n):
@@ -81,9 +90,9 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
             tf, fu, fb, ffx = t, uo_l[i], bo_l[i], fo_l[i]
         # funding due before the pending fill, on the position as it was
         limit = tf if pending is not None else c
-        while next_funding <= limit:
-            book(next_funding, i if next_funding >= c else i - 1)
-            next_funding += FUNDING_PERIOD_MS
+        while f_times[fk] <= limit:
+            book(f_rates[fk], i if f_times[fk] >= c else i - 1)
+            fk += 1
         # the fill decided at the previous bar
         if pending is not None:
             sig, dec_ms = pending
@@ -94,15 +103,17 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
             elif sig.action == "enter":
                 fill = entry_fill(sig.direction, sig.size_krw, fu, fb, ffx, m, tf)
                 pos = open_position(f"{name}-{sym}-{next(ids)}", sig, fill)
-                meta = {"decision_ms": dec_ms, "entry_z": sig.z, "fills": [(tf, "enter", sig.size_krw)]}
+                meta = {"decision_ms": dec_ms, "entry_z": sig.z, "fills": [(tf, "enter", sig.size_krw)],
+                        "legs": [Leg(fill.upbit_qty, fu, fb, ffx)]}
             else:
                 assert pos is not None
                 fill = entry_fill(sig.direction, sig.size_krw, fu, fb, ffx, m, tf)
                 add_to_position(pos, sig, fill)
                 meta["fills"].append((tf, "add", sig.size_krw))
-            while next_funding <= c:
-                book(next_funding, i if next_funding >= c else i - 1)
-                next_funding += FUNDING_PERIOD_MS
+                meta["legs"].append(Leg(fill.upbit_qty, fu, fb, ffx))
+            while f_times[fk] <= c:
+                book(f_rates[fk], i if f_times[fk] >= c else i - 1)
+                fk += 1
         # closed bars
         mid = rules.premium_arr(uc_l[i], bc_l[i], fc_l[i])
         bars = []

@@ -171,9 +171,9 @@ class MarketEngine:
             self._bar_closed(closed)
         strat = self.strategy
         if strat is not None:
-            view.z_mid = strat.zscore(sym, snap.mid)
-            view.z_long = strat.zscore(sym, snap.exec_long) if snap.exec_long is not None else None
-            view.z_short = strat.zscore(sym, snap.exec_short) if snap.exec_short is not None else None
+            view.z_mid = strat.zscore(sym, snap.mid, now)  # now: bars older than the window's span drop out
+            view.z_long = strat.zscore(sym, snap.exec_long, now) if snap.exec_long is not None else None
+            view.z_short = strat.zscore(sym, snap.exec_short, now) if snap.exec_short is not None else None
         if self.on_snapshot is not None:
             self.on_snapshot(snap, view)
 

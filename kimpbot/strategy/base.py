@@ -10,7 +10,10 @@ Window and z
 ------------
 One :class:`~kimpbot.strategy.rolling.RollingStats` per symbol holds the closed
 bars of the MID premium over ``zscore.window_days`` (20 days = 5760 bars of 5
-minutes; on hourly history 480 bars of 60 minutes). At a tick an entry's z is
+minutes; on hourly history 480 bars of 60 minutes). The window is a span of
+time: bars older than 20 days before now leave it even when no newer bar came
+(an outage, gaps in history), and it gives a z once history covers the span and
+``zscore.min_window_fill`` of its bars exist. At a tick an entry's z is
 the z of the EXECUTABLE premium for its direction against that window.
 
 Positions
@@ -214,23 +217,27 @@ class Strategy:
     def stats(self, symbol: str) -> RollingStats:
         st = self._stats.get(symbol)
         if st is None:
-            st = self._stats[symbol] = RollingStats(self.window)
+            st = self._stats[symbol] = RollingStats(self.window, self.bar_minutes * 60_000, self.params.min_window_fill)
         return st
 
     def on_bar(self, bar: PremiumBar) -> None:
         """Closed premium bars: window-length bars feed the z window, confirmation-length
         bars the multi_timeframe confirmation (one bar may be both)."""
         if bar.minutes == self.bar_minutes:
-            self.stats(bar.symbol).push(bar.close)
+            self.stats(bar.symbol).push(bar.close, bar.ts)
         if bar.minutes == self.confirm_minutes:
             dq = self._confirm.get(bar.symbol)
             if dq is None:
                 dq = self._confirm[bar.symbol] = deque(maxlen=self.params.confirm_bars + 1)
             dq.append(bar.close)
 
-    def zscore(self, symbol: str, premium_pct: float) -> float | None:
-        """z of ``premium_pct`` against the symbol's window; None until the window is full."""
-        return self.stats(symbol).zscore(premium_pct)
+    def zscore(self, symbol: str, premium_pct: float, now_ms: int | None = None) -> float | None:
+        """z of ``premium_pct`` against the symbol's window at ``now_ms`` (bars older than the
+        window's span have left it); None until the window is ready."""
+        st = self.stats(symbol)
+        if now_ms is not None:
+            st.advance(now_ms)
+        return st.zscore(premium_pct)
 
     def ready(self, symbol: str) -> bool:
         return self.stats(symbol).ready
@@ -253,8 +260,8 @@ class Strategy:
         out = Decision()
         sym = snap.symbol
         exit_due = self._exit_due(sym, now_ms)
-        zl = self.zscore(sym, snap.exec_long) if snap.exec_long is not None else None
-        zs = self.zscore(sym, snap.exec_short) if snap.exec_short is not None else None
+        zl = self.zscore(sym, snap.exec_long, now_ms) if snap.exec_long is not None else None
+        zs = self.zscore(sym, snap.exec_short, now_ms) if snap.exec_short is not None else None
         mine = [p for p in positions if p.symbol == sym]
         if mine:
             for pos in mine:
@@ -326,4 +333,7 @@ def make_strategy(params: StrategyParams, name: str | None = None, *, bar_minute
                                           "optimized": OptimizedStrategy}
     if which not in classes:
         raise ValueError(f"unknown strategy {which!r}: one of {', '.join(STRATEGIES)}")
+    if which == "multi_timeframe" and confirm_minutes is not None and confirm_minutes > params.confirm_bar_minutes:
+        raise ValueError(f"multi_timeframe confirms on {params.confirm_bar_minutes}-minute bars; "
+                         f"{confirm_minutes}-minute confirmation bars would make it a different strategy")
     return classes[which](params, bar_minutes=bar_minutes, confirm_minutes=confirm_minutes)

@@ -73,8 +73,20 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               max=MAX_PCT, check=_TARGET),
     ParamSpec("zscore.exit_z", float, 0.5, "exit needs |z| <= this (SPEC names a reversion threshold, no number)",
               origin="open", min=0.0),
-    ParamSpec("zscore.position_size", float, 0.10, "size of one entry, fraction of the symbol's capital",
-              min=0.0, max=1.0, check=_SIZE),
+    ParamSpec("zscore.position_size", float, 0.10,
+              "zscore/multi_timeframe: size of one entry, fraction of the symbol's capital (SPEC gives no size)",
+              origin="open", min=0.0, max=1.0, check=_SIZE),
+    ParamSpec("zscore.allocation", dict, None,
+              "zscore/multi_timeframe: capital split per symbol (fractions); none = the owner's "
+              "optimized.allocation", origin="open", nullable=True, check=_allocation_ok,
+              none_text="none (uses optimized.allocation)"),
+    ParamSpec("zscore.min_kimp_on", str, "mid",
+              "which premium the |premium| entry floors (zscore.min_kimp_entry, optimized.min_kimp_entry) read: "
+              "mid (the premium the owner sees, from mid/last prices) or executable (after fees and the book)",
+              origin="open", choices=("mid", "executable")),
+    ParamSpec("zscore.min_window_fill", float, 0.5,
+              "the z window (a span of time) gives a z only when at least this fraction of its bars exist "
+              "(gaps in data, outages)", origin="open", min=0.01, max=1.0),
     # -- multi_timeframe --
     ParamSpec("multi_timeframe.confirm_bars", int, 3,
               "consecutive 1-minute bars moving back toward the mean that confirm an entry", min=1, max=100),
@@ -107,8 +119,10 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               "capital split per symbol (fractions)", check=_allocation_ok),
     ParamSpec("optimized.normal_splits", int, 3,
               "normal tier is added in this many equal splits as |z| deepens", origin="open", min=1, max=20),
-    ParamSpec("optimized.split_step_z", float, 0.5,
-              "each further split needs |z| this much deeper than the last add", origin="open", min=0.01),
+    ParamSpec("optimized.split_step_z", float, None,
+              "split k (k = 0, 1, ...) of the normal tier is in once |z| >= normal_z + k x this; must put the "
+              "last split below extreme_z", origin="open", nullable=True, min=0.0001,
+              none_text="none (derived: (extreme_z - normal_z) / normal_splits)"),
     ParamSpec("optimized.topup_on_deeper_tier", bool, True,
               "when |z| reaches a deeper tier while a position is open, top it up to that tier's size and "
               "adopt that tier's target (never above max_single_position)", origin="open"),
@@ -197,10 +211,47 @@ class StrategyParams:
     opt_min_kimp_entry: float
     allocation: dict[str, float]
     normal_splits: int
-    split_step_z: float
+    split_step_z: float | None  # None: derived from the tiers (see ``split_step``)
     stop_loss_pct: float | None
     max_holding_hours: float | None
     topup_on_deeper_tier: bool = True
+    zscore_allocation: dict[str, float] | None = None  # None: the optimized allocation
+    min_kimp_on: str = "mid"  # the premium the |premium| floors read: mid | executable
+    min_window_fill: float = 0.5  # fraction of the window's bars that must exist for a z
+
+    @property
+    def split_step(self) -> float:
+        """|z| step between normal-tier splits: the owner's, else spread so that every split is in
+        before the extreme tier (split k at normal_z + k x step, the last below extreme_z)."""
+        if self.split_step_z is not None:
+            return self.split_step_z
+        return (self.extreme_z - self.normal_z) / self.normal_splits
+
+    def split_thresholds(self) -> list[float]:
+        """|z| at which normal-tier split k (0-based) is due."""
+        return [self.normal_z + k * self.split_step for k in range(self.normal_splits)]
+
+    def validate(self) -> None:
+        """Cross-key rules of the strategy numbers (ConfigError names the keys and what to do)."""
+        from kimpbot.params import ConfigError
+
+        if self.normal_splits > 1 and self.normal_z < self.extreme_z:
+            last = self.split_thresholds()[-1]
+            if not last < self.extreme_z:
+                raise ConfigError(
+                    "optimized.split_step_z", self.split_step_z,
+                    f"a step that puts the last of {self.normal_splits} normal splits below extreme_z "
+                    f"({self.normal_z:g} + {self.normal_splits - 1} x step < {self.extreme_z:g}, i.e. step < "
+                    f"{(self.extreme_z - self.normal_z) / (self.normal_splits - 1):.6g}), or leave it out to derive it "
+                    f"from the tiers; otherwise the extreme top-up fires before the normal tier reaches "
+                    f"{self.normal_size_mult:g} x base")
+        if self.strategy in ("zscore", "multi_timeframe"):
+            alloc = self.zscore_allocation if self.zscore_allocation is not None else self.allocation
+            key = "zscore.allocation" if self.zscore_allocation is not None else "optimized.allocation"
+            missing = [s for s in self.symbols if s not in alloc]
+            if missing:
+                raise ConfigError(key, alloc, f"an allocation for every traded symbol (missing {', '.join(missing)}); "
+                                              f"zscore uses optimized.allocation unless zscore.allocation is set")
 
     @property
     def window_bars(self) -> int:
@@ -211,21 +262,33 @@ class StrategyParams:
         """The same time span counted in bars of another length (e.g. hourly history)."""
         return max(2, int(round(self.window_days * 1440 / bar_minutes)))
 
+    def allocation_for(self, strategy: str) -> dict[str, float]:
+        """The capital split a strategy trades with: optimized's, or zscore.allocation when the owner
+        set one for zscore/multi_timeframe (else the owner's optimized split: BTC 40 / ETH 35 / XRP 25)."""
+        if strategy != "optimized" and self.zscore_allocation is not None:
+            return self.zscore_allocation
+        return self.allocation
+
     def symbol_capital(self, symbol: str) -> float:
-        """Capital allotted to one symbol: the optimized split, else an equal share."""
-        if self.strategy == "optimized":
-            return self.initial_capital_krw * self.allocation.get(symbol, 0.0)
-        return self.initial_capital_krw / len(self.symbols)
+        """Capital allotted to one symbol by the chosen strategy's allocation."""
+        return self.initial_capital_krw * self.allocation_for(self.strategy).get(symbol, 0.0)
 
     def base_order_krw(self, symbol: str) -> float:
         """Notional of a typical first entry: the size the executable premium is quoted for."""
         cap = self.symbol_capital(symbol)
         if self.strategy == "optimized":
-            return cap * self.base_size * self.normal_size_mult / self.normal_splits
+            return cap * min(self.base_size * self.normal_size_mult, self.max_single_position) / self.normal_splits
         return cap * self.position_size
 
     @classmethod
     def from_params(cls, p: ParamSet) -> "StrategyParams":
+        sp = cls._from_params(p)
+        sp.validate()
+        return sp
+
+    @classmethod
+    def _from_params(cls, p: ParamSet) -> "StrategyParams":
+        za = p["zscore.allocation"]
         return cls(
             strategy=p["strategy"],
             symbols=tuple(p["symbols"]),
@@ -258,4 +321,7 @@ class StrategyParams:
             stop_loss_pct=p["exits.stop_loss_pct"],
             max_holding_hours=p["exits.max_holding_hours"],
             topup_on_deeper_tier=p["optimized.topup_on_deeper_tier"],
+            zscore_allocation={k: float(v) for k, v in za.items()} if za is not None else None,
+            min_kimp_on=p["zscore.min_kimp_on"],
+            min_window_fill=p["zscore.min_window_fill"],
         )

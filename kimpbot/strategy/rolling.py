@@ -28,43 +28,113 @@ MIN_STD = 1e-9  # percent points: below this the window is flat and z is undefin
 # variance below this fraction of the values' mean square is computed exactly (two-pass), not by
 # the O(1) update: real premium windows are far above it (std ~0.1-1 pp at levels of a few %)
 NEAR_FLAT = 1e-8
+# ... and so is any window whose variance is below this (std < 1e-6 pp): around a mean of 0 the
+# relative test above cannot see the update's residue (a window of 0.0s kept std 1e-8)
+ABS_FLAT = 1e-12
 
 
 class RollingStats:
-    """Mean/std of the last ``window`` values, O(1) per push, no float drift."""
+    """Mean/std of the bars in the z window, O(1) amortised per bar, no float drift.
 
-    __slots__ = ("window", "_buf", "_mean", "_m2", "_since_exact")
+    With ``bar_ms`` the window is a span of TIME: ``window`` bar slots of
+    ``bar_ms`` on the UTC grid, ending at the last bar boundary reached (by a
+    pushed bar's close or by :meth:`advance`). Bars older than the span leave it
+    whether or not newer bars arrived, so a gap (an outage, missing history)
+    shrinks the window instead of stretching it back in time. It is ``ready``
+    once history reaches back over the whole span and at least ``min_fill`` of
+    its bars exist. Without ``bar_ms`` it counts the last ``window`` values.
+    """
 
-    def __init__(self, window: int) -> None:
+    __slots__ = ("window", "bar_ms", "need", "_buf", "_ts", "_mean", "_m2", "_since_exact", "_slot_end",
+                 "_first_slot")
+
+    def __init__(self, window: int, bar_ms: int | None = None, min_fill: float = 1.0) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.window = int(window)
-        self._buf: deque[float] = deque(maxlen=self.window)
+        self.bar_ms = int(bar_ms) if bar_ms else None
+        self.need = self.window if self.bar_ms is None else window_need(self.window, min_fill)
+        self._buf: deque[float] = deque(maxlen=None if self.bar_ms else self.window)
+        self._ts: deque[int] = deque()
         self._mean = 0.0
         self._m2 = 0.0
         self._since_exact = 0
+        self._slot_end: int | None = None  # slots < this are closed; the window is [end - window, end)
+        self._first_slot: int | None = None
 
-    def push(self, x: float) -> None:
+    def push(self, x: float, ts: int | None = None) -> None:
+        """Add a closed bar (``ts``: its open time, needed in time mode)."""
         x = float(x)
         if not math.isfinite(x):
             raise ValueError(f"RollingStats.push: not a finite number: {x!r}")
+        if self.bar_ms is not None:
+            if ts is None:
+                raise ValueError("RollingStats.push: a time window needs the bar's open time")
+            slot = int(ts) // self.bar_ms
+            if self._first_slot is None:
+                self._first_slot = slot
+            if self._ts and self._ts[-1] >= slot:  # a second bar in one slot (irregular data): the last counts
+                self._ts.pop()
+                self._remove(self._buf.pop())
+            self._ts.append(slot)
+            self._add(x)
+            self._advance_slot(slot + 1)
+            return
         buf = self._buf
         n = len(buf)
         if n < self.window:
-            buf.append(x)
-            n += 1
-            delta = x - self._mean
-            self._mean += delta / n
-            self._m2 += delta * (x - self._mean)
-        else:
-            old = buf[0]
-            buf.append(x)  # drops ``old`` (maxlen)
-            delta = x - old
-            old_mean = self._mean
-            self._mean = old_mean + delta / n
-            self._m2 += delta * (x - self._mean + old - old_mean)
+            self._add(x)
+            return
+        old = buf[0]
+        buf.append(x)  # drops ``old`` (maxlen)
+        delta = x - old
+        old_mean = self._mean
+        self._mean = old_mean + delta / n
+        self._m2 += delta * (x - self._mean + old - old_mean)
+        self._after_update()
+
+    def advance(self, now_ms: int) -> None:
+        """Time mode: the clock reached ``now_ms``; bars older than the span leave the window."""
+        if self.bar_ms is not None:
+            self._advance_slot(int(now_ms) // self.bar_ms)
+
+    def _advance_slot(self, end: int) -> None:
+        if self._slot_end is not None and end <= self._slot_end:
+            return
+        self._slot_end = end
+        lo = end - self.window
+        ts, buf = self._ts, self._buf
+        removed = False
+        while ts and ts[0] < lo:
+            ts.popleft()
+            self._remove(buf.popleft())
+            removed = True
+        if removed:
+            self._after_update()
+
+    def _remove(self, old: float) -> None:
+        """Welford downdate for a value already taken out of the buffer."""
+        n = len(self._buf)
+        if n == 0:
+            self._mean = self._m2 = 0.0
+            return
+        delta = old - self._mean
+        self._mean -= delta / n
+        self._m2 -= delta * (old - self._mean)
+
+    def _add(self, x: float) -> None:
+        self._buf.append(x)
+        n = len(self._buf)
+        delta = x - self._mean
+        self._mean += delta / n
+        self._m2 += delta * (x - self._mean)
+        self._after_update()
+
+    def _after_update(self) -> None:
+        n = len(self._buf)
         self._since_exact += 1
-        if self._since_exact >= self.window or self._m2 < n * NEAR_FLAT * (self._mean * self._mean):
+        if (self._since_exact >= self.window or self._m2 < n * NEAR_FLAT * (self._mean * self._mean)
+                or self._m2 < n * ABS_FLAT):
             # near-flat windows are where the update's cancellation error dominates the true
             # variance (a spike leaving a window of equal values left std 3e-7, not 0, and z huge)
             self._recompute()
@@ -86,7 +156,11 @@ class RollingStats:
 
     @property
     def ready(self) -> bool:
-        return len(self._buf) >= self.window
+        if self.bar_ms is None:
+            return len(self._buf) >= self.window
+        if self._first_slot is None or self._slot_end is None:
+            return False
+        return self._first_slot <= self._slot_end - self.window and len(self._buf) >= self.need
 
     @property
     def mean(self) -> float:
@@ -101,13 +175,18 @@ class RollingStats:
         return math.sqrt(self._m2 / n) if self._m2 > 0.0 else 0.0
 
     def zscore(self, x: float) -> float | None:
-        """``(x - mean) / std`` once the window is full and not flat, else None."""
-        if len(self._buf) < self.window:
+        """``(x - mean) / std`` once the window is ready and not flat, else None."""
+        if not self.ready:
             return None
         sd = self.std
         if not sd > MIN_STD:
             return None
         return (x - self._mean) / sd
+
+
+def window_need(window: int, min_fill: float) -> int:
+    """Bars a time window must hold to give a z: ``min_fill`` of its slots, at least 2."""
+    return max(2, int(math.ceil(window * min_fill - 1e-9)))
 
 
 def _window_sums(y: np.ndarray, w: int) -> np.ndarray:
@@ -148,12 +227,60 @@ def rolling_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     msq = s2 / window
     var = msq - m * m
     np.maximum(var, 0.0, out=var)
-    for i in np.flatnonzero(var < NEAR_FLAT * msq):  # cancellation-prone: exact two-pass (rare)
+    for i in np.flatnonzero((var < NEAR_FLAT * msq) | (var < ABS_FLAT)):  # cancellation-prone: exact (rare)
         w = x[i: i + window]
         var[i] = float(np.mean((w - w.mean()) ** 2))
     mean[window - 1:] = m + c
     std[window - 1:] = np.sqrt(var)
     return mean, std
+
+
+def rolling_mean_std_time(slots: np.ndarray, x: np.ndarray, window: int, min_fill: float
+                          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Time-window version of :func:`rolling_mean_std`: bars at grid ``slots`` (strictly
+    increasing ints, bar open time // bar length), the window = the last ``window`` SLOTS.
+
+    Returns (mean, std, first slot) indexed by slot - first slot: the statistics of the
+    window ending at (and including) each slot; NaN until history covers the whole span
+    (``window`` slots from the first bar) or while fewer than ``min_fill`` of the window's
+    slots hold a bar. Missing bars are empty slots: they never stretch the window.
+    """
+    slots = np.asarray(slots, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    if slots.shape[0] == 0:
+        return np.zeros(0), np.zeros(0), 0
+    g0 = int(slots[0])
+    G = int(slots[-1]) - g0 + 1
+    mean = np.full(G, np.nan)
+    std = np.full(G, np.nan)
+    if G < window:
+        return mean, std, g0
+    idx = slots - g0
+    if G == x.shape[0]:  # no gaps: the bar-count window is the time window
+        m, s = rolling_mean_std(x, window)
+        return m, s, g0
+    c = x[0]
+    y = np.zeros(G)
+    y[idx] = x - c
+    pres = np.zeros(G)
+    pres[idx] = 1.0
+    s1 = _window_sums(y, window)
+    s2 = _window_sums(y * y, window)
+    cnt = np.rint(_window_sums(pres, window))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = s1 / cnt
+        msq = s2 / cnt
+        var = msq - m * m
+    np.maximum(var, 0.0, out=var)
+    ok = cnt >= window_need(window, min_fill)
+    for i in np.flatnonzero(ok & ((var < NEAR_FLAT * msq) | (var < ABS_FLAT))):  # cancellation-prone: exact
+        sel = pres[i: i + window] > 0
+        w = (y[i: i + window])[sel] + c
+        var[i] = float(np.mean((w - w.mean()) ** 2))
+    m = np.where(ok, m + c, np.nan)
+    mean[window - 1:] = m
+    std[window - 1:] = np.where(ok, np.sqrt(var), np.nan)
+    return mean, std, g0
 
 
 def zscores(premium: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

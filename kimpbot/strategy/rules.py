@@ -92,25 +92,43 @@ def tier_target(tier: str, p: StrategyParams) -> float:
     return p.normal_target
 
 
-def first_entry_fraction(tier: str, p: StrategyParams) -> float:
-    """optimized: the normal tier enters one split; extreme and ultra enter whole."""
+def splits_due(abs_z: Any, p: StrategyParams) -> Any:
+    """optimized normal tier: how many splits |z| has reached (split k is due at
+    ``normal_z + k x split_step``; 0 below normal_z). Works on arrays."""
+    out = abs_z * 0
+    for thr in p.split_thresholds():
+        out = out + (abs_z >= thr) * 1
+    return out
+
+
+def split_krw(p: StrategyParams, symbol: str) -> float:
+    """One normal-tier split, KRW."""
+    return strategy_capital(p, "optimized", symbol) * tier_fraction("normal", p) / p.normal_splits
+
+
+def first_entry_fraction(tier: str, p: StrategyParams, splits: int = 1) -> float:
+    """optimized: the normal tier enters the splits |z| has reached; extreme and ultra enter whole."""
     if tier == "normal":
-        return tier_fraction("normal", p) / p.normal_splits
+        return tier_fraction("normal", p) * min(max(splits, 1), p.normal_splits) / p.normal_splits
     return tier_fraction(tier, p)
 
 
 def strategy_capital(p: StrategyParams, strategy: str, symbol: str) -> float:
-    """Capital allotted to ``symbol`` when ``strategy`` trades (see module docstring)."""
-    if strategy == "optimized":
-        return p.initial_capital_krw * p.allocation.get(symbol, 0.0)
-    return p.initial_capital_krw / len(p.symbols)
+    """Capital allotted to ``symbol`` when ``strategy`` trades: initial capital x the owner's
+    allocation (zscore/multi_timeframe use ``zscore.allocation`` if set, else optimized's)."""
+    return p.initial_capital_krw * p.allocation_for(strategy).get(symbol, 0.0)
 
 
-def entry_size_krw(p: StrategyParams, strategy: str, symbol: str, tier: str | None) -> float:
+def entry_size_krw(p: StrategyParams, strategy: str, symbol: str, tier: str | None, splits: int = 1) -> float:
     cap = strategy_capital(p, strategy, symbol)
     if strategy == "optimized":
-        return cap * first_entry_fraction(tier or "normal", p)
+        return cap * first_entry_fraction(tier or "normal", p, splits)
     return cap * p.position_size
+
+
+def floor_premium(mid: Any, executable: Any, p: StrategyParams) -> Any:
+    """The premium the |premium| >= min_kimp_entry floor reads (``zscore.min_kimp_on``)."""
+    return mid if p.min_kimp_on == "mid" else executable
 
 
 def optimized_add(p: StrategyParams, symbol: str, tier: str, adds: int, last_add_abs_z: float,
@@ -121,9 +139,11 @@ def optimized_add(p: StrategyParams, symbol: str, tier: str, adds: int, last_add
       1. top-up: |z| reached a deeper tier than the position's (and the owner
          left ``optimized.topup_on_deeper_tier`` on) -> add up to that tier's
          full size; the position adopts that tier and its target;
-      2. split: a normal position with splits left, and |z| at least
-         ``split_step_z`` deeper than at the last add -> add one split.
-    Never above ``max_single_position`` of the symbol's capital.
+      2. split: a normal position holding fewer splits than |z| has reached
+         (split k due at ``normal_z + k x split_step``, the last below
+         extreme_z) -> add the missing splits, up to the normal tier's size.
+    Never above ``max_single_position`` of the symbol's capital. Splits held are
+    counted from the position's notional (one split = :func:`split_krw`).
     """
     cap = strategy_capital(p, "optimized", symbol)
     room = cap * p.max_single_position - notional_krw
@@ -136,12 +156,23 @@ def optimized_add(p: StrategyParams, symbol: str, tier: str, adds: int, last_add
         if size > 1.0:
             return new_tier, size, (f"top-up to the {new_tier} tier: |z| {abs_z:.2f} >= "
                                     f"{p.ultra_z if new_tier == 'ultra' else p.extreme_z:g}")
-    if tier == "normal" and adds + 1 < p.normal_splits and abs_z >= last_add_abs_z + p.split_step_z:
-        size = min(cap * tier_fraction("normal", p) / p.normal_splits, room)
-        if size > 1.0:
-            return "normal", size, (f"normal split {adds + 2}/{p.normal_splits}: |z| {abs_z:.2f} >= "
-                                    f"{last_add_abs_z:.2f} + {p.split_step_z:g}")
+    if tier == "normal" and p.normal_splits > 1:
+        one = split_krw(p, symbol)
+        held = held_splits(notional_krw, one)
+        due = int(splits_due(abs_z, p))
+        if due > held:
+            size = min(one * (due - held), cap * tier_fraction("normal", p) - notional_krw, room)
+            if size > 1.0:
+                return "normal", size, (f"normal split {due}/{p.normal_splits}: |z| {abs_z:.2f} >= "
+                                        f"{p.split_thresholds()[due - 1]:.4g}")
     return None
+
+
+def held_splits(notional_krw: float, one_split_krw: float) -> int:
+    """Normal-tier splits a position holds (its notional in splits, rounded: fills are not exact)."""
+    if one_split_krw <= 0:
+        return 0
+    return int(notional_krw / one_split_krw + 0.5)
 
 
 # ---------------------------------------------------------------- exits

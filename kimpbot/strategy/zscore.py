@@ -1,9 +1,11 @@
 """``zscore`` (the base strategy) and ``multi_timeframe`` (zscore confirmed on 1-minute bars).
 
 zscore (SPEC §2.1): enter when ``|z| >= entry_threshold`` and ``|premium| >=
-min_kimp_entry`` (z and premium of the executable premium for the direction);
-one position per symbol of ``position_size`` x the symbol's capital (an equal
-share of the initial capital); exit when net profit ``>= min_profit_exit`` and
+min_kimp_entry`` (z of the executable premium for the direction; the floor reads
+the mid premium the owner sees unless ``zscore.min_kimp_on = "executable"``);
+one position per symbol of ``position_size`` (unset by owner: SPEC gives no size)
+x the symbol's capital (initial capital x the owner's allocation, BTC 40 / ETH 35 /
+XRP 25, unless ``zscore.allocation`` is set); exit when net profit ``>= min_profit_exit`` and
 ``|z| <= exit_z`` (z of the exit-side executable premium).
 
 multi_timeframe (SPEC §2.2): the same, but an entry also needs the last
@@ -36,9 +38,10 @@ class ZScoreStrategy(Strategy):
                                    (Direction.SHORT_PREMIUM, zs, snap.exec_short)):
             if z is None or prem is None:
                 continue
-            ok = (rules.long_entry_ok(z, prem, p.entry_threshold, p.min_kimp_entry)
+            floor = rules.floor_premium(snap.mid, prem, p)
+            ok = (rules.long_entry_ok(z, floor, p.entry_threshold, p.min_kimp_entry)
                   if direction is Direction.LONG_PREMIUM
-                  else rules.short_entry_ok(z, prem, p.entry_threshold, p.min_kimp_entry))
+                  else rules.short_entry_ok(z, floor, p.entry_threshold, p.min_kimp_entry))
             if not ok:
                 continue
             confirmed, how = self._confirmed(sym, direction)
@@ -46,7 +49,7 @@ class ZScoreStrategy(Strategy):
                 continue
             sign = "<= -" if direction is Direction.LONG_PREMIUM else ">= "
             reason = (f"{self.name} entry {_fmt_dir(direction)}: z {z:.2f} {sign}{p.entry_threshold:g} and "
-                      f"|premium| {abs(prem):.3f}% >= {p.min_kimp_entry:g}%{how}; size {p.position_size:g} x "
+                      f"|{p.min_kimp_on} premium| {abs(floor):.3f}% >= {p.min_kimp_entry:g}%{how}; size {p.position_size:g} x "
                       f"{self.capital(sym):,.0f} KRW")
             self._emit(out, Signal(sym, direction, "enter", size, z, prem, "base", p.min_profit_exit, reason,
                                    snap.ts, None, self.name), inventory_krw)

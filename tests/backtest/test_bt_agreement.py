@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kimpbot.backtest.data import SAMPLE_DIR, load_dataset
-from kimpbot.backtest.engine import run_strategy
+from kimpbot.backtest.engine import StrategyRefused, run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, synth_frames
@@ -29,13 +29,18 @@ def assert_same(ds, oc, name, inventory="none", **model) -> int:
                                                                           y.tier, y.adds)
             assert x.pnl_krw == pytest.approx(y.pnl_krw, rel=1e-9, abs=1e-6)
             assert x.funding_krw == pytest.approx(y.funding_krw, rel=1e-9, abs=1e-9)
+            for k in ("premium_krw", "usdkrw_krw", "unhedged_krw", "slippage_krw"):
+                assert getattr(x, k) == pytest.approx(getattr(y, k), rel=1e-9, abs=1e-6)
         np.testing.assert_allclose(a.equity, b.equity, rtol=1e-9, atol=1e-6)
         assert a.refusals == b.refusals
         trades += len(a.trades)
     return trades
 
 
-@pytest.mark.parametrize("name", STRATEGIES)
+HOURLY = ("zscore", "optimized")  # multi_timeframe confirms on 1-minute bars: refused on hourly data
+
+
+@pytest.mark.parametrize("name", HOURLY)
 @pytest.mark.parametrize("inventory", ["none", "full"])
 def test_sample_hourly_with_gaps(name: str, inventory: str) -> None:
     oc = load_owner_config(None)
@@ -43,7 +48,17 @@ def test_sample_hourly_with_gaps(name: str, inventory: str) -> None:
     assert assert_same(ds, oc, name, inventory) > 0
 
 
-@pytest.mark.parametrize("name", STRATEGIES)
+def test_multi_timeframe_on_hourly_bars_is_refused_by_both_never_run_silently() -> None:
+    oc = load_owner_config(None)
+    ds = load_dataset(SAMPLE_DIR, cache=False)
+    m = market_model(oc)
+    with pytest.raises(StrategyRefused, match="needs 1-minute bars.*1h bars.*kimpbot history --interval 1m"):
+        run_strategy(ds, oc.strategy, "multi_timeframe", m)
+    with pytest.raises(StrategyRefused, match="needs 1-minute bars"):
+        reference_run(ds, oc.strategy, "multi_timeframe", m)
+
+
+@pytest.mark.parametrize("name", HOURLY)
 def test_next_close_fills_and_exits_that_are_off_by_default(name: str) -> None:
     oc = load_owner_config(None, text="[exits]\nstop_loss_pct = 0.5\nmax_holding_hours = 30\n")
     ds = load_dataset(SAMPLE_DIR, cache=False)

@@ -137,3 +137,24 @@ def test_sample_regenerates_byte_for_byte(tmp_path: Path) -> None:
     write_sample(tmp_path)
     for p in SAMPLE_DIR.glob("*.csv"):
         assert (tmp_path / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_fast_parser_floats_are_correctly_rounded_and_columns_in_asked_order(tmp_path) -> None:
+    """The fast path (pandas' C parser) must give the same doubles as Python's float() for
+    candle-like decimals, and the columns asked for, whatever their order in the file."""
+    import random
+
+    from kimpbot.backtest.data import _parse_csv
+
+    rng = random.Random(3)
+    rows = []
+    for k in range(3000):
+        close = f"{rng.uniform(1.0, 200_000):.{rng.randint(0, 8)}f}"
+        open_ = f"{rng.uniform(0.1, 3):.{rng.randint(1, 12)}f}"
+        rows.append((1_700_000_000_000 + k * 60_000, close, open_))
+    p = tmp_path / "x.csv"
+    p.write_text("timestamp,close,volume,open\n" + "".join(f"{t},{c},1,{o}\n" for t, c, o in rows))
+    t = _parse_csv(p, ("open", "close"))
+    assert t.ts.tolist() == [r[0] for r in rows]
+    assert t.cols["close"].tolist() == [float(r[1]) for r in rows]
+    assert t.cols["open"].tolist() == [float(r[2]) for r in rows]

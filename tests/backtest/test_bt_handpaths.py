@@ -25,6 +25,8 @@ NO_COSTS = """
 symbols = ["BTC"]
 [zscore]
 window_days = {days}
+[zscore.allocation]         # zscore/multi_timeframe: the whole capital on BTC (hand-checkable sizes)
+BTC = 1.0
 [optimized.allocation]
 BTC = 0.4
 [fees]
@@ -137,10 +139,12 @@ def test_short_premium_needs_inventory() -> None:
     assert t.direction == "short_premium" and t.tier == "ultra"
     assert t.pnl_krw == pytest.approx(6_400_000 / 114_000 * 3_000, abs=1e-6)
     # 6,399,999 KRW of coin is not enough for the 6,400,000 KRW ultra entry at bar 20 (refused); one
-    # bar later |z| is only "normal" and its first split (5 % = 800,000 KRW) fits
+    # bar later |z| is only "normal" (2.90 >= 2.67, the third split's threshold): the entry takes all
+    # three splits (15 % = 2,400,000 KRW), which fit
     short = run_strategy(ds, oc.strategy, "optimized", market_model(oc), inventory=6_399_999.0)
     assert short.symbols["BTC"].refusals == 1
-    assert [(d.row, d.tier, round(d.size_krw)) for d in short.symbols["BTC"].decisions][0] == (21, "normal", 800_000)
+    assert [(d.row, d.tier, round(d.size_krw)) for d in short.symbols["BTC"].decisions][0] == (21, "normal",
+                                                                                                2_400_000)
 
 
 def test_end_of_data_closes_the_position_and_books_it() -> None:

@@ -30,9 +30,25 @@ premiums = st.lists(value, min_size=20, max_size=90)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def dataset(prem, binance=None, start=F0):
+# multi_timeframe confirms on 1-minute bars (refused on hourly data): it runs on 1-minute rows with
+# 1-minute window bars
+MINUTE = load_owner_config(None, text="""
+symbols = ["BTC"]
+[zscore]
+window_days = 0.010416666666666666   # 15 one-minute bars (the smallest span allowed)
+bar_minutes = 1
+[optimized.allocation]
+BTC = 0.4
+""")
+
+
+def dataset(prem, binance=None, start=F0, minutes=60.0):
     b = 100.0 if binance is None else np.asarray(binance)
-    return frames_to_dataset(premium_frames(prem, start, 60.0, binance=b, opens_equal_closes=False))
+    return frames_to_dataset(premium_frames(prem, start, minutes, binance=b, opens_equal_closes=False))
+
+
+def owner_for(name: str, oc=OWNER):
+    return (MINUTE, 1.0) if name == "multi_timeframe" else (oc, 60.0)
 
 
 @SETTINGS
@@ -48,9 +64,10 @@ def test_changing_data_after_t_never_changes_decisions_up_to_t(prem, data, name,
     other = list(prem[: t + 1]) + tail + [tail[-1] if tail else prem[-1]] * extra
     b = np.full(len(other), 100.0)
     b[t + 1:] = b_future
-    m = market_model(OWNER, fill=fill)
-    a = run_strategy(dataset(prem), OWNER.strategy, name, m, inventory).symbols["BTC"]
-    c = run_strategy(dataset(other, b), OWNER.strategy, name, m, inventory).symbols["BTC"]
+    oc, minutes = owner_for(name)
+    m = market_model(oc, fill=fill)
+    a = run_strategy(dataset(prem, minutes=minutes), oc.strategy, name, m, inventory).symbols["BTC"]
+    c = run_strategy(dataset(other, b, minutes=minutes), oc.strategy, name, m, inventory).symbols["BTC"]
     assert [d for d in a.decisions if d.row <= t] == [d for d in c.decisions if d.row <= t]
     # and so is everything booked before bar t+1 (the first bar whose data changed)
     np.testing.assert_array_equal(a.equity[: t + 1], c.equity[: t + 1])
@@ -61,10 +78,12 @@ def test_changing_data_after_t_never_changes_decisions_up_to_t(prem, data, name,
        fee=st.sampled_from([0.0, 0.0005, 0.0025]), slip=st.sampled_from([0.0, 0.02, 0.1]),
        funding=st.sampled_from([-0.0003, 0.0, 0.0001]), drift=st.floats(min_value=-0.01, max_value=0.01))
 def test_sum_of_trade_pnl_equals_equity_change(prem, name, inventory, fee, slip, funding, drift) -> None:
+    window = ("window_days = 0.010416666666666666\nbar_minutes = 1" if name == "multi_timeframe"
+              else "window_days = 0.5")
     oc = load_owner_config(None, text=f"""
 symbols = ["BTC"]
 [zscore]
-window_days = 0.5
+{window}
 [optimized.allocation]
 BTC = 0.4
 [fees]
@@ -72,7 +91,7 @@ upbit_taker = {fee}
 binance_taker = {fee}
 """)
     b = 100.0 * np.exp(drift * np.arange(len(prem)))  # the coin moves too: the hedge must cancel it
-    ds = dataset(prem, b, start=F0 - 5 * 3_600_000)
+    ds = dataset(prem, b, start=F0 - 5 * 3_600_000, minutes=owner_for(name)[1])
     run = run_strategy(ds, oc.strategy, name, market_model(oc, slippage_pct=slip, funding_rate_8h=funding),
                        inventory)
     initial = oc.strategy.initial_capital_krw
@@ -89,3 +108,10 @@ binance_taker = {fee}
         assert t.fees_krw >= 0.0
         if fee == 0.0 and slip == 0.0:
             assert t.fees_krw == 0.0
+        # the P&L anatomy adds up to the trade's P&L; slippage is a cost, zero without slippage
+        parts = t.premium_krw + t.usdkrw_krw + t.unhedged_krw - t.funding_krw - t.fees_krw - t.slippage_krw
+        assert parts == pytest.approx(t.pnl_krw, rel=1e-9, abs=1e-6)
+        assert t.slippage_krw >= -1e-6 * t.entry_notional_krw
+        if slip == 0.0:
+            assert t.slippage_krw == pytest.approx(0.0, abs=1e-6 * t.entry_notional_krw)
+        assert t.usdkrw_krw == 0.0  # one FX rate in these paths: nothing from USD/KRW

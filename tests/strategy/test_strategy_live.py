@@ -60,10 +60,11 @@ def test_zscore_long_entry_names_rule_and_numbers() -> None:
     assert s.zscore("BTC", -0.5) == pytest.approx(-2.5)
     [sig] = s.evaluate(snap(-0.5), [], 0.0, T0)
     assert (sig.action, sig.direction, sig.tier) == ("enter", Direction.LONG_PREMIUM, "base")
-    assert sig.size_krw == pytest.approx(40_000_000 / 3 * 0.10)  # an equal share of capital x position_size
+    # the owner's allocation (BTC 40 %) of the capital x position_size, not an equal share
+    assert sig.size_krw == pytest.approx(40_000_000 * 0.40 * 0.10)
     assert sig.z == pytest.approx(-2.5) and sig.premium_pct == pytest.approx(-0.5)
     assert sig.target_pct == 0.4 and sig.ts == T0 + 3_000_000 and sig.position_id is None
-    assert "z -2.50 <= -2" in sig.reason and "|premium| 0.500% >= 0.5%" in sig.reason
+    assert "z -2.50 <= -2" in sig.reason and "|mid premium| 0.500% >= 0.5%" in sig.reason
 
 
 @pytest.mark.parametrize("p", [-0.4, 0.3, 3.9])  # z -2.4 but |p| < 0.5; z -1.7; z 1.9
@@ -79,9 +80,9 @@ def test_short_premium_entry_refused_without_inventory() -> None:
     assert s.evaluate(snap(4.5), [], 0.0, T0) == []
     [r] = s.last_refusals
     assert r.action == "refused" and r.direction is Direction.SHORT_PREMIUM
-    assert "needs 1,333,333 KRW of BTC on Upbit" in r.reason and "inventory is 0 KRW" in r.reason
-    assert s.evaluate(snap(4.5), [], 1_333_332.0, T0) == []  # one KRW short
-    [sig] = s.evaluate(snap(4.5), [], 1_333_334.0, T0)
+    assert "needs 1,600,000 KRW of BTC on Upbit" in r.reason and "inventory is 0 KRW" in r.reason
+    assert s.evaluate(snap(4.5), [], 1_599_999.0, T0) == []  # one KRW short
+    [sig] = s.evaluate(snap(4.5), [], 1_600_001.0, T0)
     assert sig.direction is Direction.SHORT_PREMIUM and sig.z == pytest.approx(2.5)
     assert s.last_refusals == []
 
@@ -190,37 +191,93 @@ def test_multi_timeframe_checks_exits_every_30_seconds() -> None:
 def test_optimized_tiers_sizes_and_targets() -> None:
     s = make_strategy(params(), "optimized")
     warm(s)
-    # BTC's capital: 40 % of 40,000,000 = 16,000,000 KRW
-    for p, tier, size, target in ((-0.6, "normal", 800_000, 0.8), (-1.1, "extreme", 3_200_000, 1.5),
-                                  (-2.2, "ultra", 6_400_000, 2.0)):
+    # BTC's capital: 40 % of 40,000,000 = 16,000,000 KRW; one normal split = 15 % / 3 = 800,000 KRW,
+    # split k due at |z| >= 2 + k/3 (2.0, 2.33, 2.67): |z| 2.6 has reached two splits
+    for p, tier, size, target in ((-0.6, "normal", 1_600_000, 0.8), (-0.7, "normal", 2_400_000, 0.8),
+                                  (-1.1, "extreme", 3_200_000, 1.5), (-2.2, "ultra", 6_400_000, 2.0)):
         [sig] = s.evaluate(snap(p), [], 0.0, T0)
         assert (sig.tier, round(sig.size_krw), sig.target_pct) == (tier, size, target), p
     assert s.evaluate(snap(-0.1), [], 0.0, T0) == []  # z -2.1 but |premium| 0.1 % < 0.5 %
-    # ETH: 35 % -> normal split 14,000,000 x 15 % / 3
+    # ETH: 35 % -> normal split 14,000,000 x 15 % / 3 = 700,000; |z| 2.5: two splits
     warm(s, "ETH")
     [sig] = s.evaluate(snap(-0.5, symbol="ETH"), [], 0.0, T0)
-    assert sig.size_krw == pytest.approx(700_000)
+    assert sig.size_krw == pytest.approx(1_400_000)
+
+
+DEEP = (4.0, 6.0) * 5  # window mean 5, std 1: z = premium - 5, and premiums stay far above the 0.5 % floor
+
+
+def test_optimized_normal_tier_reaches_15_percent_in_splits_before_the_extreme_tier() -> None:
+    """SPEC §2.3: normal = 1.5 x base (15 %), added in splits as |z| deepens; with the defaults
+    (normal_z 2, extreme_z 3, 3 splits; split_step_z unset -> (3 - 2) / 3) the splits are due at
+    |z| 2, 2.333, 2.667, so the normal position is full (15 %) before the extreme top-up at 3."""
+    s = make_strategy(params(), "optimized")
+    warm(s, values=DEEP)
+    assert s.evaluate(snap(5 - 1.999), [], 0.0, T0) == []  # |z| 1.999 < normal_z
+    [sig] = s.evaluate(snap(5 - 2.001), [], 0.0, T0)  # |z| 2.001: split 1
+    assert (sig.tier, round(sig.size_krw)) == ("normal", 800_000)
+    pos = open_position("o", sig, fill_for(sig, 5 - 2.001))
+    assert s.evaluate(snap(5 - 2.33), [pos], 0.0, T0) == []  # below 2.333
+    [add] = s.evaluate(snap(5 - 2.34), [pos], 0.0, T0)
+    assert (add.action, add.tier, round(add.size_krw)) == ("add", "normal", 800_000) and "split 2/3" in add.reason
+    add_to_position(pos, add, fill_for(add, 5 - 2.34))
+    assert s.evaluate(snap(5 - 2.34), [pos], 0.0, T0) == []  # already holds split 2
+    assert s.evaluate(snap(5 - 2.66), [pos], 0.0, T0) == []  # below 2.667
+    [add] = s.evaluate(snap(5 - 2.67), [pos], 0.0, T0)
+    assert (add.tier, round(add.size_krw)) == ("normal", 800_000) and "split 3/3" in add.reason
+    add_to_position(pos, add, fill_for(add, 5 - 2.67))
+    assert pos.entry_notional_krw == pytest.approx(2_400_000)  # 15 %: full, and |z| is still below 3
+    assert s.evaluate(snap(5 - 2.99), [pos], 0.0, T0) == []  # nothing more in the normal tier
+    [top] = s.evaluate(snap(5 - 3.001), [pos], 0.0, T0)  # extreme: top up to 20 %
+    assert (top.tier, round(top.size_krw), top.target_pct) == ("extreme", 800_000, 1.5)
+
+
+@pytest.mark.parametrize("normal_z,extreme_z,splits", [(2.0, 3.0, 3), (2.0, 2.1, 3), (1.5, 3.5, 5), (2.0, 3.0, 2),
+                                                       (2.5, 2.6, 10), (0.0, 0.01, 20)])
+def test_split_thresholds_put_every_split_below_the_extreme_tier(normal_z, extreme_z, splits) -> None:
+    p = params(f"[optimized]\nnormal_z = {normal_z}\nextreme_z = {extreme_z}\nnormal_splits = {splits}\n")
+    thr = p.split_thresholds()
+    assert thr[0] == normal_z and thr[-1] < extreme_z and len(thr) == splits
+    for k, t in enumerate(thr):  # exactly at a threshold the split is due; just below it is not
+        assert rules.splits_due(t, p) == k + 1
+        assert rules.splits_due(math.nextafter(t, -math.inf), p) == k
+    assert rules.splits_due(math.nextafter(extreme_z, -math.inf), p) == splits  # full before the next tier
+    assert rules.first_entry_fraction("normal", p, splits) == pytest.approx(0.15)
+
+
+def test_owner_split_step_is_used_and_one_that_pushes_a_split_past_extreme_is_refused() -> None:
+    p = params("[optimized]\nsplit_step_z = 0.25\n")
+    assert p.split_thresholds() == [2.0, 2.25, 2.5]
+    assert params("[optimized]\nsplit_step_z = 0.4999\n").split_thresholds()[-1] < 3.0
+    with pytest.raises(ConfigError, match="split_step_z.*below extreme_z"):
+        params("[optimized]\nsplit_step_z = 0.5\n")  # 2 + 2 x 0.5 = 3.0: the extreme top-up would come first
+    with pytest.raises(ConfigError, match="split_step_z"):
+        params("[optimized]\nnormal_splits = 4\nsplit_step_z = 0.34\n")
+    oc = load_owner_config(None)
+    assert oc.params.values["optimized.split_step_z"].status == "default, unset by owner"
+    assert "derived" in dict((k, v) for k, v, _ in oc.params.describe())["optimized.split_step_z"]
+
+
+def test_optimized_first_entry_takes_every_split_its_z_has_reached() -> None:
+    s = make_strategy(params(), "optimized")
+    warm(s, values=DEEP)
+    [sig] = s.evaluate(snap(5 - 2.5), [], 0.0, T0)  # |z| 2.5: splits 1 and 2
+    assert round(sig.size_krw) == 1_600_000 and "splits 2/3" in sig.reason
+    pos = open_position("o", sig, fill_for(sig, 2.5))
+    [add] = s.evaluate(snap(5 - 2.9), [pos], 0.0, T0)
+    assert round(add.size_krw) == 800_000  # only the missing third split
 
 
 def test_optimized_splits_top_ups_and_exit_at_target() -> None:
     s = make_strategy(params(), "optimized")
     warm(s)
-    [sig] = s.evaluate(snap(-0.2 - 0.5), [], 0.0, T0)  # z -2.7 -> normal split 1
+    [sig] = s.evaluate(snap(-0.2 - 0.5), [], 0.0, T0)  # z -2.7 -> all three normal splits (15 %)
     pos = open_position("o", sig, fill_for(sig, -0.7))
-    assert pos.last_add_abs_z == pytest.approx(2.7) and pos.target_pct == 0.8
+    assert pos.target_pct == 0.8 and pos.entry_notional_krw == pytest.approx(2_400_000)
     [top] = s.evaluate(snap(-1.1), [pos], 0.0, T0)  # |z| 3.1: extreme reached -> top up to 20 %
-    assert (top.action, top.tier, round(top.size_krw), top.target_pct) == ("add", "extreme", 2_400_000, 1.5)
-    # the splits, with top-ups switched off by the owner:
+    assert (top.action, top.tier, round(top.size_krw), top.target_pct) == ("add", "extreme", 800_000, 1.5)
     s2 = make_strategy(params("[optimized]\ntopup_on_deeper_tier = false\n"), "optimized")
     warm(s2)
-    assert s2.evaluate(snap(-1.15), [pos], 0.0, T0) == []  # |z| 3.15 < 2.7 + 0.5: no split, no top-up
-    [add] = s2.evaluate(snap(-1.25), [pos], 0.0, T0)  # |z| 3.25 >= 3.2: split 2
-    assert (add.action, add.tier, round(add.size_krw), add.position_id) == ("add", "normal", 800_000, "o")
-    add_to_position(pos, add, fill_for(add, -1.25))
-    assert s2.evaluate(snap(-1.7), [pos], 0.0, T0) == []  # |z| 3.7 < 3.25 + 0.5
-    [add] = s2.evaluate(snap(-1.8), [pos], 0.0, T0)  # split 3
-    add_to_position(pos, add, fill_for(add, -1.8))
-    assert pos.adds == 2 and pos.entry_notional_krw == pytest.approx(2_400_000)  # 15 %: the normal tier is full
     assert s2.evaluate(snap(-3.0), [pos], 0.0, T0) == []  # no top-up when the owner switched it off
     # with top-ups on (the default): |z| 5 reaches ultra -> add up to 40 % = 6,400,000
     [top] = s.evaluate(snap(-3.0), [pos], 0.0, T0)
@@ -246,9 +303,9 @@ def test_optimized_top_up_never_exceeds_max_single_position() -> None:
 def test_optimized_short_premium_add_needs_inventory() -> None:
     s = make_strategy(params(), "optimized")
     warm(s)
-    [sig] = s.evaluate(snap(4.7), [], 1e9, T0)  # z 2.7 short premium, normal split 800,000
-    pos = open_position("s", sig, fill_for(sig, 4.7))
-    assert s.evaluate(snap(5.2), [pos], 100_000.0, T0) == []
+    [sig] = s.evaluate(snap(4.5), [], 1e9, T0)  # z 2.5 short premium, normal splits 1-2: 1,600,000
+    pos = open_position("s", sig, fill_for(sig, 4.5))
+    assert s.evaluate(snap(4.7), [pos], 100_000.0, T0) == []  # split 3 (800,000) needs more coin
     assert "refused: add short premium" in s.last_refusals[0].reason
 
 
