@@ -177,7 +177,7 @@ async def test_hung_connection_flood_keeps_feeds_fresh_and_health_answering(bot)
                 async with s.get(api.url + "/health") as r:
                     body = await r.json()
                 assert r.status == 200, body  # books and FX fresh, scheduler running
-                assert loop.time() - t0 < 2.0
+                assert loop.time() - t0 < 3.0
                 now = bot.clock.now_ms()
                 for f in bot.feeds:
                     assert f.connected and now - f.last_message_ms < 2000, (f.name, now - f.last_message_ms)
