@@ -55,6 +55,7 @@ SLASH = {
     "set": "change a strategy-file number, asks to confirm (args: KEY VALUE)",
     "live": "switch to live trading (checks, then asks to confirm)",
     "paper": "switch back to paper trading (asks to confirm)",
+    "dashboard": "one-time login link for the web dashboard (only you see it)",
     "help": "the command list",
 }
 
@@ -384,9 +385,9 @@ class DiscordFront:
             kw["file"] = discord.File(io.BytesIO(r.photo), filename="chart.png")
         content = redact(_content(r), self.secrets) or "(empty)"
         if interaction.response.is_done():
-            await interaction.followup.send(content, **kw)
+            await interaction.followup.send(content, ephemeral=r.private, **kw)
         else:
-            await interaction.response.send_message(content, ephemeral=r.refused, **kw)
+            await interaction.response.send_message(content, ephemeral=r.refused or r.private, **kw)
 
     async def on_button(self, interaction: Any, data: str) -> None:
         mid = getattr(getattr(interaction, "message", None), "id", None)

@@ -218,7 +218,7 @@ class HttpApi:
 
     def __init__(self, bot: Any, host: str | None = None, port: int | None = None, *, core: Any = None,
                  max_connections: int = 256, header_timeout_s: float = 10.0, request_timeout_s: float = 30.0,
-                 dashboard: bool = False) -> None:
+                 dashboard: bool = True) -> None:
         self.bot = bot
         self.core = core
         self.host = host if host is not None else bot.settings.http_host
@@ -307,8 +307,11 @@ class HttpApi:
 
     # ---- plumbing -------------------------------------------------------------------------
 
+    def _redact_doc(self, data: Any) -> Any:
+        return _redact(jsonable(data), self._redactor)
+
     def _json(self, data: Any, status: int = 200) -> web.Response:
-        body = _redact(jsonable(data), self._redactor)
+        body = self._redact_doc(data)
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
     @staticmethod
@@ -317,6 +320,9 @@ class HttpApi:
         # connection guard's header timeout and cap eviction apply
         if not isinstance(response, web.WebSocketResponse):
             response.force_close()
+            # aiohttp >= 3.10 runs this hook after it wrote its own Connection header: say it here,
+            # or a client reuses the connection and a POST fails with "server disconnected"
+            response.headers["Connection"] = "close"
 
     def host_ok(self, request: web.Request) -> bool:
         raw = (request.headers.get("Host") or "").strip().lower()
