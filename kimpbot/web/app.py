@@ -332,7 +332,9 @@ class Dashboard:
         try:
             doc = await self.snapshot(force=True)
             doc["ts"] = self.bot.clock.now_ms()
-            await ws.send_str(json.dumps(self.charts(), separators=(",", ":")))
+            charts = self.charts()
+            self._chart_marks = {c["sym"]: len(c["p"]) for c in charts["charts"]}
+            await ws.send_str(json.dumps(charts, separators=(",", ":")))
             await ws.send_str(json.dumps(self.api._redact_doc(doc), separators=(",", ":")))
             self._ensure_pump()
             async for msg in ws:  # the page sends nothing that matters; a close ends the loop
