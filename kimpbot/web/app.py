@@ -64,7 +64,7 @@ class Dashboard:
         self._dirty = True
         self._task: asyncio.Task[None] | None = None
         self._last_sent = ""
-        self._chart_marks: dict[str, int] = {}
+        self._chart_marks: dict[str, Any] = {}
         self._subscribed = False
         self._files: dict[str, bytes] = {}
         if core is not None:
@@ -333,7 +333,7 @@ class Dashboard:
             doc = await self.snapshot(force=True)
             doc["ts"] = self.bot.clock.now_ms()
             charts = self.charts()
-            self._chart_marks = {c["sym"]: len(c["p"]) for c in charts["charts"]}
+            self._chart_marks = _marks(charts)
             await ws.send_str(json.dumps(charts, separators=(",", ":")))
             await ws.send_str(json.dumps(self.api._redact_doc(doc), separators=(",", ":")))
             self._ensure_pump()
@@ -373,7 +373,7 @@ class Dashboard:
                 elif now - last_beat >= self.heartbeat_s:
                     msgs.append(json.dumps({"t": "hb", "ts": self.bot.clock.now_ms()}))
                     last_beat = now
-                marks = {c["sym"]: len(c["p"]) for c in self.charts()["charts"]} if force else self._chart_marks
+                marks = _marks(self.charts()) if force else self._chart_marks
                 if marks != self._chart_marks:  # a bar closed: new chart history
                     self._chart_marks = marks
                     msgs.insert(0, json.dumps(self.charts(), separators=(",", ":")))
@@ -441,3 +441,9 @@ class Dashboard:
         resp.headers["Cache-Control"] = "no-cache"
         return resp
 
+
+def _marks(charts: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a chart's history: a closed bar changes its length or (once the 24 h window
+    is full) its last close and first timestamp."""
+    return {c["sym"]: (len(c["p"]), c["p"][-1] if c["p"] else None, c["ts"][0] if c["ts"] else None)
+            for c in charts["charts"]}

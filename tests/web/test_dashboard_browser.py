@@ -206,3 +206,29 @@ async def test_page_weight_manifest_and_service_worker(web, browser):
         assert await page.is_visible('.coin[data-coin="ETH"]')
     finally:
         await ctx.close()
+
+
+async def test_page_says_when_data_is_old_and_reconnects_by_itself(web, browser):
+    api, sim = web.api, web.sim
+    ctx, page = await phone(browser)
+    try:
+        await login(web, page)
+        await page.wait_for_selector("#conn.ok", timeout=10000)
+        await page.evaluate("window.__noReload = 1")
+        port = api.port
+        await api.stop()  # the server goes away (a restart, a proxy hiccup)
+        await page.wait_for_selector("#conn.old", timeout=10000)
+        notice = await page.wait_for_selector("#notice:not([hidden])", timeout=10000)
+        assert "연결" in (await notice.text_content() or "")  # "connection lost: reconnecting…"
+        assert await page.evaluate("document.body.classList.contains('old')")  # values greyed out
+        api._requested_port = port
+        await api.start()  # back on the same address: the page reconnects with back-off, no reload
+        await page.wait_for_selector("#conn.ok", timeout=20000)
+        sim.market.set_premium("ETH", 1.77)
+        await page.wait_for_function(
+            "() => Math.abs(parseFloat(document.querySelector('.coin[data-coin=\"ETH\"] .quoted').textContent)"
+            " - 1.77) < 0.06", timeout=10000)
+        assert await page.evaluate("window.__noReload") == 1
+        assert await page.is_hidden("#notice")
+    finally:
+        await ctx.close()
