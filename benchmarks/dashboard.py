@@ -81,8 +81,9 @@ async def main(a: argparse.Namespace) -> int:
         "KIMPBOT_STRATEGY_FILE": str(REPO / "strategy.toml"), "KIMPBOT_TRADE_MODE": "confirm"}
     env.pop("DISCORD_WEBHOOK_URL", None)
     env.pop("DISCORD_BOT_TOKEN", None)
+    bot_log = open(tmp / "bot.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "kimpbot", "run", "--no-stdin", "--table-every", "3600"],
-                            env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, cwd=tmp, stdout=bot_log, stderr=subprocess.STDOUT)
     pw = browser = None
     try:
         import aiohttp
@@ -115,7 +116,12 @@ async def main(a: argparse.Namespace) -> int:
         for i in range(a.clients):
             since = len(tg.sent)
             tg.send_command(OWNER, OWNER, "/dashboard")
-            rec = await tg.wait_for(lambda r: "/login?token=" in (r.get("text") or ""), since=since, timeout=20)
+            try:
+                rec = await tg.wait_for(lambda r: "/login?token=" in (r.get("text") or ""), since=since, timeout=30)
+            except TimeoutError:
+                print(f"no login link; bot alive: {proc.poll() is None}; log tail:\n"
+                      + (tmp / "bot.log").read_text()[-3000:], flush=True)
+                raise
             url = re.search(r"(http://\S+/login\?token=\S+)", rec["text"]).group(1)  # type: ignore[union-attr]
             ctx = await browser.new_context(viewport={"width": 390, "height": 844})
             page = await ctx.new_page()

@@ -51,7 +51,7 @@ def _static(name: str) -> bytes:
 
 
 class Dashboard:
-    def __init__(self, bot: Any, core: Any, api: Any, *, tick_s: float = 0.2, heartbeat_s: float = 5.0) -> None:
+    def __init__(self, bot: Any, core: Any, api: Any, *, tick_s: float = 0.1, heartbeat_s: float = 5.0) -> None:
         self.bot = bot
         self.core = core
         self.api = api

@@ -75,6 +75,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "size": "size",
         "age": "age",
         "not_run": "not run",
+        "dir_long_premium": "long premium",
+        "dir_short_premium": "short premium",
+        "act_enter": "enter",
+        "act_add": "add",
+        "act_exit": "exit",
     },
     "ko": {
         "title": "kimpbot",
@@ -139,6 +144,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "size": "규모",
         "age": "경과",
         "not_run": "실행 안 함",
+        "dir_long_premium": "김프 롱",
+        "dir_short_premium": "김프 숏",
+        "act_enter": "진입",
+        "act_add": "추가",
+        "act_exit": "청산",
     },
 }
 

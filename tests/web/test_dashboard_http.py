@@ -141,3 +141,12 @@ def test_tls_examples_in_deploy():
     assert "reverse_proxy 127.0.0.1:8787" in caddy and "KIMPBOT_PUBLIC_URL=https://" in caddy
     nginx = (deploy / "nginx-kimpbot.conf").read_text()
     assert "proxy_set_header Host $host" in nginx and "Upgrade" in nginx
+
+
+def test_catalogue_has_every_key_in_both_languages_and_the_page_uses_only_known_keys():
+    ko, en = TEXTS["ko"], TEXTS["en"]
+    assert set(ko) == set(en)
+    assert all(ko[k] != en[k] for k in ko if k not in ("title", "z"))  # translated, not copied
+    static = Path(__file__).resolve().parents[2] / "kimpbot" / "web" / "static" / "app.js"
+    used = set(re.findall(r"\bT\.(\w+)", static.read_text())) | set(re.findall(r'tr\("(\w+)"', static.read_text()))
+    assert used and used <= set(en), used - set(en)

@@ -91,8 +91,8 @@
     void t;
 
     $("pending").innerHTML = s.pending.length ? s.pending.map((p) =>
-      '<div class="sig" data-pid="' + esc(p.id) + '"><span><b>' + esc(p.sym) + "</b> " + esc(p.label) + " " +
-      esc(p.action) + " " + krw(p.size_krw).replace("+", "") + " KRW @ " + fmt(p.premium) + "% (z " + fmt(p.z) +
+      '<div class="sig" data-pid="' + esc(p.id) + '"><span><b>' + esc(p.sym) + "</b> " +
+      esc(T["dir_" + p.dir] || p.label) + " " + esc(T["act_" + p.action] || p.action) + " " + krw(p.size_krw).replace("+", "") + " KRW @ " + fmt(p.premium) + "% (z " + fmt(p.z) +
       ') · <span class="left" data-exp="' + p.expires_ms + '"></span></span><span class="btns">' +
       '<button class="ok" data-act="execute" data-id="' + esc(p.id) + '">' + T.execute + "</button>" +
       '<button class="ghost" data-act="skip" data-id="' + esc(p.id) + '">' + T.skip + "</button></span></div>"
@@ -115,7 +115,7 @@
 
     $("trades").innerHTML = s.trades.length ? '<div class="scroll"><table>' + s.trades.map((x) =>
       "<tr><td>" + kst(x.ts) + "</td><td>" + esc(x.sym) + " " + (x.dir === "long_premium" ? "L" : "S") +
-      "</td><td>" + esc(x.action) + "</td><td>" + esc(x.status) + "</td><td>" + krw(x.size_krw).replace("+", "") +
+      "</td><td>" + esc(T["act_" + x.action] || x.action) + "</td><td>" + esc(x.status) + "</td><td>" + krw(x.size_krw).replace("+", "") +
       "</td></tr>").join("") + "</table></div>" : '<div class="empty">' + T.no_trades + "</div>";
 
     if (!chartSym && s.coins.length) { chartSym = s.coins[0].sym; renderTabs(); }
@@ -168,7 +168,7 @@
       g.fillText(v.toFixed(2), 2, y + 4);
     }
     g.fillText(kst(t0), L, h - 4);
-    g.fillText(kst(t1).slice(6), w - R - 34, h - 4);
+    g.textAlign = "right"; g.fillText(kst(t1), w - R, h - 4); g.textAlign = "left";
     if (bands.length) {
       g.setLineDash([5, 4]); g.strokeStyle = col("--band");
       for (const v of bands) { g.beginPath(); g.moveTo(L, Y(v)); g.lineTo(w - R, Y(v)); g.stroke(); }
