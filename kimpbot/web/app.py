@@ -175,9 +175,11 @@ class Dashboard:
         s = self.session_of(request)
         if s is None:
             return None, self._unauth()
+        if self.core is None:  # a server started without the command core (tests, tools): read-only
+            return None, web.json_response({"error": "this server takes no commands"}, status=503)
         if not self._origin_ok(request) or not self.auth.csrf_ok(s, request.headers.get("X-CSRF-Token")):
             log.warning("dashboard %s refused: missing or wrong CSRF token / Origin (%s)", request.path, s.who)
-            self.core._audit("web_csrf_refused", s.who, {"path": request.path}) if self.core else None
+            self.core._audit("web_csrf_refused", s.who, {"path": request.path})
             return None, web.json_response({"error": "CSRF token missing or wrong: reload the page"}, status=403)
         return s, None
 
