@@ -252,7 +252,8 @@ class CommandCore:
         if front == "telegram" and chat is not None and str(chat) != str(user_id):
             self._audit("web_link_refused", by, {"why": "group chat", "chat": str(chat)})
             return Reply(text="🔒 Login links only in a private chat with the bot: open it and send /dashboard there.")
-        url, ttl = web.login_link(front, int(user_id))
+        # the console is the local operator (no user id): its link logs in as "console:0"
+        url, ttl = web.login_link(front, int(user_id) if user_id is not None else 0)
         self._audit("web_link_issued", by, {})
         return Reply(text=f"🔑 Dashboard login (one use, valid {ttl / 60:.0f} min):\n{url}", private=True,
                      data={"url": url})

@@ -73,8 +73,10 @@ async def test_dashboard_command_in_each_front(served):
     assert "/login?token=" in r.text and r.private  # Discord answers ephemeral: only the owner sees it
     r = await core.handle("telegram", 666, "/dashboard", chat=666)
     assert r.refused and "token" not in r.text
+    r = await core.handle("console", None, "/dashboard")  # `kimpbot demo`: the local operator
+    assert "/login?token=" in r.text
     acts = [a["action"] for a in bot.store.audit_log(limit=20)]
-    assert acts.count("web_link_issued") == 2 and "web_link_refused" in acts and "unauthorized" in acts
+    assert acts.count("web_link_issued") == 3 and "web_link_refused" in acts and "unauthorized" in acts
     core.web_auth = None
     r = await core.handle("telegram", OWNER, "/dashboard", chat=OWNER)
     assert "off" in r.text
