@@ -136,17 +136,28 @@ async def main(a: argparse.Namespace) -> int:
 
         mover_stop.set()
         await mv
+        from playwright.async_api import TimeoutError as PwTimeout
+
         lat = []
+        missed = []
         page = pages[0]
         for i in range(a.changes):
             target = round(0.5 + (i % 10) * 0.37 + (i // 10) * 0.05, 2)
             t0 = time.perf_counter()
             market.set_premium("BTC", target)
-            await page.wait_for_function(
-                "(v) => { const t = document.querySelector('.coin[data-coin=\"BTC\"] .quoted').textContent;"
-                " return Math.abs(parseFloat(t) - v) < 0.015; }", arg=target, timeout=10000, polling="raf")
+            try:
+                await page.wait_for_function(
+                    "(v) => { const t = document.querySelector('.coin[data-coin=\"BTC\"] .quoted').textContent;"
+                    " return Math.abs(parseFloat(t) - v) < 0.015; }", arg=target, timeout=30000, polling="raf")
+            except PwTimeout:
+                shown = await page.text_content('.coin[data-coin="BTC"]')
+                missed.append(target)
+                print(f"change to {target:+.2f}% not shown within 30 s; the page shows: {shown!r}", flush=True)
+                continue
             lat.append(time.perf_counter() - t0)
             await asyncio.sleep(1.0)
+        if missed:
+            print(f"{len(missed)} of {a.changes} changes never reached the page", flush=True)
         lat.sort()
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
