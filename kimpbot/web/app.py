@@ -387,19 +387,22 @@ class Dashboard:
                 log.warning("dashboard update failed: %s: %s", type(exc).__name__, exc)
 
     async def _broadcast(self, text: str) -> None:
-        for ws, key in list(self.clients.items()):
-            if ws.closed:
-                self.clients.pop(ws, None)
-                continue
-            if self.auth.session(key) is None:  # logged out or expired: the stream ends too
-                self.clients.pop(ws, None)
-                await ws.close(code=4401, message=b"session ended")
-                continue
-            try:
-                await asyncio.wait_for(ws.send_str(text), timeout=5)
-            except Exception:  # a dead or stuck client: drop it, the page reconnects
-                self.clients.pop(ws, None)
-                asyncio.ensure_future(ws.close())
+        # in parallel: one stuck phone must not delay the others
+        await asyncio.gather(*(self._send(ws, key, text) for ws, key in list(self.clients.items())))
+
+    async def _send(self, ws: web.WebSocketResponse, key: str, text: str) -> None:
+        if ws.closed:
+            self.clients.pop(ws, None)
+            return
+        if self.auth.session(key) is None:  # logged out or expired: the stream ends too
+            self.clients.pop(ws, None)
+            await ws.close(code=4401, message=b"session ended")
+            return
+        try:
+            await asyncio.wait_for(ws.send_str(text), timeout=5)
+        except Exception:  # a dead or stuck client: drop it, the page reconnects
+            self.clients.pop(ws, None)
+            asyncio.ensure_future(ws.close())
 
     # ---- files -------------------------------------------------------------------------------
 
