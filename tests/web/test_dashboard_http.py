@@ -152,3 +152,28 @@ def test_catalogue_has_every_key_in_both_languages_and_the_page_uses_only_known_
     static = Path(__file__).resolve().parents[2] / "kimpbot" / "web" / "static" / "app.js"
     used = set(re.findall(r"\bT\.(\w+)", static.read_text())) | set(re.findall(r'tr\("(\w+)"', static.read_text()))
     assert used and used <= set(en), used - set(en)
+
+
+async def test_discord_slash_dashboard_answers_only_the_caller(served):
+    """The Discord front registers /dashboard and answers it ephemeral (only the caller sees the
+    link); the handler is called the way discord.py calls it (as tests/chat/test_discord_bot.py)."""
+    from types import SimpleNamespace
+
+    from kimpbot.control.discord_bot import DiscordFront
+
+    bot, core, api = served
+    front = DiscordFront(bot, core, token="unused")
+    assert "dashboard" in {c.name for c in front.build().tree.get_commands()}
+    sent: list = []
+
+    async def send_message(content=None, **kw):
+        sent.append((content, kw))
+
+    inter = SimpleNamespace(user=SimpleNamespace(id=7), channel_id=1,
+                            response=SimpleNamespace(is_done=lambda: False, send_message=send_message))
+    await front.on_slash(inter, "dashboard")
+    content, kw = sent[-1]
+    assert "/login?token=" in content and kw.get("ephemeral") is True
+    token = content.rsplit("token=", 1)[1].split()[0]
+    assert api.dashboard.auth.check_link(token)[0] == "ok"
+    assert api.dashboard.auth.check_link(token)[1].front == "discord"
