@@ -105,7 +105,7 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
     if settings.http_port:
         from kimpbot.control.http import HttpApi, HttpApiError
 
-        http = HttpApi(bot)
+        http = HttpApi(bot, core=core)
         try:
             await http.start()
         except HttpApiError as exc:  # the bot trades without its status endpoint; say so

@@ -132,6 +132,7 @@ SECRET_ENV = (
     "TELEGRAM_BOT_TOKEN",
     "DISCORD_BOT_TOKEN",
     "DISCORD_WEBHOOK_URL",
+    "KIMPBOT_HTTP_TOKEN",
 )
 
 DEFAULT_URLS = {
@@ -202,6 +203,12 @@ class Settings:
     http_port: int = 8787
     trade_mode: str = "confirm"  # auto | confirm
     log_level: str = "INFO"
+    # the status server / dashboard: bearer token for monitors (required off loopback), the public
+    # base URL of login links, extra Host header names accepted, page language
+    http_token: str = field(repr=False, default="")
+    public_url: str = ""
+    http_allowed_hosts: tuple[str, ...] = ()
+    lang: str = "ko"
 
     @property
     def live(self) -> bool:
@@ -210,7 +217,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value in force, for redaction of logs and chat."""
         vals = [self.upbit_access_key, self.upbit_secret_key, self.binance_api_key, self.binance_api_secret,
-                self.telegram_bot_token, self.discord_bot_token, self.discord_webhook_url]
+                self.telegram_bot_token, self.discord_bot_token, self.discord_webhook_url, self.http_token]
         return [v for v in vals if v and len(v) >= 6]
 
 
@@ -235,6 +242,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ValueError
     except ValueError:
         raise ConfigError("KIMPBOT_HTTP_PORT", port_raw, "an integer port 0-65535 (0 switches it off)") from None
+    http = _http_settings(get, port)
     trade_mode = get("KIMPBOT_TRADE_MODE", "confirm").lower()
     if trade_mode not in ("auto", "confirm"):
         raise ConfigError("KIMPBOT_TRADE_MODE", trade_mode, "auto or confirm")
@@ -270,8 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discord_webhook_url=get("DISCORD_WEBHOOK_URL"),
         discord_allowed_users=_parse_ids("DISCORD_ALLOWED_USERS", get("DISCORD_ALLOWED_USERS")),
         discord_channel_id=_channel_id(get("DISCORD_CHANNEL_ID")),
-        http_host=get("KIMPBOT_HTTP_HOST", "127.0.0.1"),
         http_port=port,
+        **http,
     )
     if settings.live:
         missing = [n for n in ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY", "BINANCE_API_KEY", "BINANCE_API_SECRET")
@@ -283,6 +291,51 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if settings.discord_bot_token and not settings.discord_allowed_users:
         raise ConfigError("DISCORD_ALLOWED_USERS", "", "at least one user id when DISCORD_BOT_TOKEN is set")
     return settings
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or "localhost": reachable from this machine only."""
+    import ipaddress
+
+    h = host.strip().strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+MIN_HTTP_TOKEN = 16
+
+
+def _http_settings(get: Any, port: int) -> dict[str, Any]:
+    """KIMPBOT_HTTP_HOST / _TOKEN / _ALLOWED_HOSTS, KIMPBOT_PUBLIC_URL, KIMPBOT_LANG.
+
+    The server shows the owner's positions and takes a halt: off loopback it must not answer
+    anyone who can reach the port, so a non-loopback bind without an access token is refused."""
+    host = get("KIMPBOT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
+    token = get("KIMPBOT_HTTP_TOKEN")
+    if token and len(token) < MIN_HTTP_TOKEN:
+        raise ConfigError("KIMPBOT_HTTP_TOKEN", "(set, too short)",
+                          f"a random string of at least {MIN_HTTP_TOKEN} characters, e.g. `openssl rand -hex 24`")
+    if port and not is_loopback(host) and not token:
+        raise ConfigError("KIMPBOT_HTTP_HOST", host,
+                          "a loopback address (127.0.0.1, the default; reach it through a TLS reverse proxy or an "
+                          "SSH tunnel), or set KIMPBOT_HTTP_TOKEN (`openssl rand -hex 24`) before binding "
+                          f"{host}: the status server and dashboard must not answer everyone who reaches the port")
+    public = get("KIMPBOT_PUBLIC_URL")
+    if public:
+        public = _url("KIMPBOT_PUBLIC_URL", public, ("http", "https"))
+    hosts = tuple(h.strip().lower() for h in get("KIMPBOT_HTTP_ALLOWED_HOSTS").split(",") if h.strip())
+    for h in hosts:
+        if "/" in h or " " in h:
+            raise ConfigError("KIMPBOT_HTTP_ALLOWED_HOSTS", h, "comma-separated host names, e.g. bot.example.com")
+    lang = get("KIMPBOT_LANG", "ko").lower() or "ko"
+    if lang not in ("ko", "en"):
+        raise ConfigError("KIMPBOT_LANG", lang, "ko (Korean, the default) or en (English)")
+    return {"http_host": host, "http_token": token, "public_url": public, "http_allowed_hosts": hosts,
+            "lang": lang}
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ HELP = """kimpbot commands
 /set KEY VALUE  change a strategy-file number (asks to confirm)
 /live  /paper   switch trading mode (asks to confirm)
 /confirm ID  /skip ID   answer a signal by id
+/dashboard  one-time login link for the web dashboard
 /help       this list"""
 
 
@@ -82,6 +83,7 @@ class Reply:
     toast: str = ""                     # button presses: the short answer to the press
     edit: str | None = None             # button presses: new text for the message that carried the buttons
     refused: bool = False               # the caller is not allowed
+    private: bool = False               # only for the caller's eyes (Discord: ephemeral)
     data: Any = None                    # the same content for programs and tests
 
 
@@ -142,6 +144,7 @@ class CommandCore:
         self._keyboards: OrderedDict[MessageKey, frozenset[str]] = OrderedDict()
         self._offering: dict[str, int] = {}          # front -> posts with buttons whose answer is awaited
         self._offers_changed: asyncio.Event | None = None
+        self.web_auth: Any = None  # the web dashboard (kimpbot.web), when the HTTP server runs
 
     # ---- authorization --------------------------------------------------------------------
 
@@ -247,6 +250,8 @@ class CommandCore:
         if not self.authorized(front, user_id):
             return self._refuse(front, user_id, f"/{name}", chat)
         by = who(front, user_id)
+        if name == "dashboard":  # needs the front, the user and the chat, not just "by"
+            return self.dashboard_link(front, user_id, chat)
         fn = getattr(self, f"cmd_{name}", None)
         if fn is None or name in ("",):
             return Reply(text=f"Unknown command /{name}. /help lists the commands.")
@@ -350,6 +355,22 @@ class CommandCore:
                 total += r
                 today += r
         return {"today_krw": today, "total_krw": total, "closed": n, "today_closed": n_today}
+
+    def dashboard_link(self, front: str, user_id: Any, chat: Any = None) -> Reply:
+        """``/dashboard``: a one-time login link (10 min, single use) for this chat user. Never in a
+        group chat: anyone there could open it first."""
+        by = who(front, user_id)
+        web = self.web_auth
+        if web is None:
+            return Reply(text="The web dashboard is off (KIMPBOT_HTTP_PORT=0, or the HTTP server did not start).")
+        if front == "telegram" and chat is not None and str(chat) != str(user_id):
+            self._audit("web_link_refused", by, {"why": "group chat", "chat": str(chat)})
+            return Reply(text="🔒 Login links only in a private chat with the bot: open it and send /dashboard there.")
+        # the console is the local operator (no user id): its link logs in as "console:0"
+        url, ttl = web.login_link(front, int(user_id) if user_id is not None else 0)
+        self._audit("web_link_issued", by, {})
+        return Reply(text=f"🔑 Dashboard login (one use, valid {ttl / 60:.0f} min):\n{url}", private=True,
+                     data={"url": url})
 
     # ---- read-only commands ---------------------------------------------------------------
 

@@ -63,6 +63,7 @@ SLASH = {
     "set": "change a strategy-file number, asks to confirm (args: KEY VALUE)",
     "live": "switch to live trading (checks, then asks to confirm)",
     "paper": "switch back to paper trading (asks to confirm)",
+    "dashboard": "one-time login link for the web dashboard (only you see it)",
     "help": "the command list",
 }
 
@@ -440,10 +441,10 @@ class DiscordFront:
         content = redact(_content(r), self.secrets) or "(empty)"
         with self.core.offering("discord") if r.buttons else contextlib.nullcontext():
             if interaction.response.is_done():
-                msg = await interaction.followup.send(content, wait=True, **kw)
+                msg = await interaction.followup.send(content, wait=True, ephemeral=r.private, **kw)
                 mid = getattr(msg, "id", None)
             else:
-                resp = await interaction.response.send_message(content, ephemeral=r.refused, **kw)
+                resp = await interaction.response.send_message(content, ephemeral=r.refused or r.private, **kw)
                 mid = getattr(resp, "message_id", None)
                 if mid is None and r.buttons:  # an older answer without the message: ask for it
                     mid = getattr(await interaction.original_response(), "id", None)

@@ -1,26 +1,36 @@
-"""A small read-only HTTP endpoint for uptime monitors and a quick look (aiohttp, 127.0.0.1 by default).
+"""kimpbot's HTTP server (aiohttp, 127.0.0.1 by default): uptime monitors and the owner's dashboard.
 
 =================  ==============================================================================
-``GET /health``    200 ``{"status": "ok", ...}`` while every symbol's books are fresh, the FX rate in
-                   use is fresh (not jumping, agreeing with the other source) and the scheduler
-                   runs; otherwise 503 ``{"status": "unhealthy", "reasons": [...]}``. The z window
-                   warming up is not a fault: it is listed under ``notes``.
+``GET /health``    public. 200 ``{"status": "ok", ...}`` while every symbol's books are fresh, the
+                   FX rate in use is fresh (not jumping, agreeing with the other source) and the
+                   scheduler runs; otherwise 503 ``{"status": "unhealthy", "reasons": [...]}``. The
+                   z window warming up is not a fault: it is listed under ``notes``.
 ``GET /status``    mode, trade mode, running/halted, FX source and rate, premium and z per symbol,
                    feed states
 ``GET /positions`` open pair positions (``[]`` and ``"trading": false`` in a bot without trading)
 ``GET /trades``    trades, newest first; ``?limit=N`` (1-1000, default 50)
+``/`` and others   the dashboard (``kimpbot.web``): a login link from ``/dashboard`` in the chat
 =================  ==============================================================================
 
-Nothing here changes state, and no secret ever reaches an answer: every string in every answer is
-passed through the same redaction as the logs (``Settings.secrets()``). The handlers only read
-the bot's in-memory state on the bot's own event loop. The access log is off (a monitor polling
-every 30 s is not an event). Bind it to 127.0.0.1 (the default) and let a reverse proxy or an SSH
-tunnel reach it from outside; ``KIMPBOT_HTTP_PORT=0`` switches it off.
+The three JSON endpoints answer 401 unless the request carries ``Authorization: Bearer
+<KIMPBOT_HTTP_TOKEN>`` (monitors) or a dashboard session. No secret ever reaches an answer:
+every string is passed through the same redaction as the logs (``Settings.secrets()``). The
+handlers only read the bot's in-memory state on the bot's own event loop; the access log is off.
+
+Hardening (issue 10 §5): every connection goes through :class:`~kimpbot.control.httpguard.
+ConnectionGuard` (header and request timeouts, a connection cap that evicts idle sockets first,
+no keep-alive), accept() failures are logged at most once a minute, and the Host header must name
+this server (the bind address, localhost, ``KIMPBOT_PUBLIC_URL``'s host or
+``KIMPBOT_HTTP_ALLOWED_HOSTS``) so a DNS-rebinding page cannot read it through the owner's
+browser. A non-loopback bind without ``KIMPBOT_HTTP_TOKEN`` is refused by the config.
+``KIMPBOT_HTTP_PORT=0`` switches the server off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hmac
 import logging
 import math
 from decimal import Decimal
@@ -29,6 +39,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from kimpbot.config import is_loopback
+from kimpbot.control.httpguard import AcceptErrorLog, ConnectionGuard, GuardedSite
 from kimpbot.logs import RedactingFilter
 
 log = logging.getLogger(__name__)
@@ -205,35 +217,73 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class HttpApi:
-    """``await HttpApi(bot).start()`` serves on ``settings.http_host:http_port``; pass ``port=0`` for an
-    ephemeral port (tests) and read the bound one from ``.port``."""
+    """``await HttpApi(bot, core=core).start()`` serves on ``settings.http_host:http_port``; pass
+    ``port=0`` for an ephemeral port (tests) and read the bound one from ``.port``. With a command
+    core the dashboard is mounted too (its Halt / Execute go through that core)."""
 
-    def __init__(self, bot: Any, host: str | None = None, port: int | None = None) -> None:
+    def __init__(self, bot: Any, host: str | None = None, port: int | None = None, *, core: Any = None,
+                 max_connections: int = 256, header_timeout_s: float = 10.0, request_timeout_s: float = 30.0,
+                 dashboard: bool = True) -> None:
         self.bot = bot
+        self.core = core
         self.host = host if host is not None else bot.settings.http_host
         self._requested_port = int(port if port is not None else bot.settings.http_port)
         self.port: int = 0
         self._runner: web.AppRunner | None = None
         self._redactor = RedactingFilter(bot.settings.secrets())
+        self.guard = ConnectionGuard(max_connections=max_connections, header_timeout_s=header_timeout_s,
+                                     request_timeout_s=request_timeout_s)
+        self.accept_log = AcceptErrorLog()
+        self.token: str = getattr(bot.settings, "http_token", "") or ""
+        self.dashboard: Any = None
+        if dashboard:
+            from kimpbot.web import Dashboard
+
+            self.dashboard = Dashboard(bot, core, self)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def allowed_hosts(self) -> set[str]:
+        """Host header names this server answers (DNS rebinding: a page on evil.example whose name
+        resolves to 127.0.0.1 sends ``Host: evil.example`` and is refused)."""
+        from urllib.parse import urlsplit
+
+        s = self.bot.settings
+        names = {"localhost", "127.0.0.1", "::1"}
+        if self.host not in ("", "0.0.0.0", "::"):
+            names.add(self.host.strip("[]").lower())
+        public = getattr(s, "public_url", "")
+        if public:
+            names.add((urlsplit(public).hostname or "").lower())
+        names.update(getattr(s, "http_allowed_hosts", ()) or ())
+        return {n for n in names if n}
+
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._guard])
-        app.router.add_get("/", self._index)
+        self._hosts = self.allowed_hosts()
+        app = web.Application(middlewares=[self._check_host, self._guard], client_max_size=64 * 1024)
+        app.on_response_prepare.append(self._no_keepalive)
         app.router.add_get("/health", self._health)
         app.router.add_get("/status", self._status)
         app.router.add_get("/positions", self._positions)
         app.router.add_get("/trades", self._trades)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        if self.dashboard is not None:
+            self.dashboard.setup(app)
+        else:
+            app.router.add_get("/", self._index)
+        # keepalive_timeout: aiohttp's own idle close (belt and braces: responses close anyway)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                               keepalive_timeout=self.guard.header_timeout_s)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+            # asyncio accepts up to `backlog` sockets per wake-up before any of them is looked at:
+            # a small backlog bounds the descriptors a connection storm can take at once
+            site = GuardedSite(runner, self.host, self._requested_port, self.guard, reuse_address=True,
+                               backlog=max(8, min(64, self.guard.max_connections // 2)))
             await site.start()
         except OSError as exc:
             await runner.cleanup()
@@ -242,18 +292,76 @@ class HttpApi:
                 "set KIMPBOT_HTTP_PORT to a free port, or 0 to switch the endpoint off") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        log.info("status endpoint on %s (/health /status /positions /trades)", self.url)
+        self.accept_log.install(asyncio.get_running_loop())
+        if self.dashboard is not None:
+            await self.dashboard.start()
+        log.info("HTTP server on %s (/health public; /status /positions /trades with the bearer token; "
+                 "dashboard at /)", self.url)
+        if not is_loopback(self.host):
+            log.warning("HTTP server bound to %s: reachable from other machines; put it behind TLS "
+                        "(deploy/Caddyfile)", self.host)
 
     async def stop(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+        self.accept_log.uninstall()
         if self._runner is not None:
+            self.guard.close_all()
             await self._runner.cleanup()
             self._runner = None
 
     # ---- plumbing -------------------------------------------------------------------------
 
+    def _redact_doc(self, data: Any) -> Any:
+        return _redact(jsonable(data), self._redactor)
+
     def _json(self, data: Any, status: int = 200) -> web.Response:
-        body = _redact(jsonable(data), self._redactor)
+        body = self._redact_doc(data)
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+    @staticmethod
+    async def _no_keepalive(request: web.Request, response: web.StreamResponse) -> None:
+        # one request per connection: "idle" then only exists before the headers, where the
+        # connection guard's header timeout and cap eviction apply
+        if not isinstance(response, web.WebSocketResponse):
+            response.force_close()
+            # aiohttp >= 3.10 runs this hook after it wrote its own Connection header: say it here,
+            # or a client reuses the connection and a POST fails with "server disconnected"
+            response.headers["Connection"] = "close"
+
+    def host_ok(self, request: web.Request) -> bool:
+        raw = (request.headers.get("Host") or "").strip().lower()
+        if raw.startswith("["):
+            name = raw[1:raw.find("]")] if "]" in raw else raw
+        else:
+            name = raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+        return bool(name) and name in self._hosts
+
+    @web.middleware
+    async def _check_host(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.host_ok(request):
+            self.guard.note("host", f"HTTP request refused: Host header {request.headers.get('Host', '')[:80]!r} is "
+                                    "not this server (add it to KIMPBOT_HTTP_ALLOWED_HOSTS or KIMPBOT_PUBLIC_URL)")
+            return web.Response(status=421, text="421 Misdirected Request: unknown Host header. Use this server's "
+                                                 "address, or add the name to KIMPBOT_HTTP_ALLOWED_HOSTS.\n",
+                                headers={"Cache-Control": "no-store"})
+        return await handler(request)
+
+    def bearer_ok(self, request: web.Request) -> bool:
+        if not self.token:
+            return False
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.bearer_ok(request):
+            return True
+        return self.dashboard is not None and self.dashboard.session_of(request) is not None
+
+    def _unauthorized(self) -> web.Response:
+        return self._json({"error": "unauthorized: send Authorization: Bearer <KIMPBOT_HTTP_TOKEN>, or log in "
+                                    "to the dashboard with /dashboard in the chat"}, status=401)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -265,7 +373,7 @@ class HttpApi:
             raise
         except Exception as exc:  # a read failed (e.g. the store is closing): say so, keep serving
             msg = f"{type(exc).__name__}: {exc}"[:300]
-            log.warning("status endpoint %s failed: %s", request.path, self._redactor.redact(msg))
+            log.warning("HTTP %s failed: %s", request.path, self._redactor.redact(msg))
             return self._json({"error": msg}, status=500)
 
     # ---- handlers -------------------------------------------------------------------------
@@ -278,12 +386,18 @@ class HttpApi:
         return self._json(body, status=200 if ok else 503)
 
     async def _status(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
         return self._json(status_report(self.bot))
 
     async def _positions(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
         return self._json(positions_report(self.bot))
 
     async def _trades(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
         raw = request.query.get("limit", str(DEFAULT_TRADES))
         try:
             limit = int(raw)

@@ -37,7 +37,9 @@ CHAT_SECRETS = {
     "DISCORD_BOT_TOKEN": "discord-bot-secret-token-xyz",
     "DISCORD_ALLOWED_USERS": "7",
     "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/123456789012345678/" + "w" * 64,
+    "KIMPBOT_HTTP_TOKEN": "monitor-token-0123456789abcdef",
 }
+AUTH = {"Authorization": "Bearer " + CHAT_SECRETS["KIMPBOT_HTTP_TOKEN"]}
 
 
 
@@ -63,7 +65,7 @@ async def running(sim, tmp_path):
 
 
 async def get(session, api, path):
-    async with session.get(api.url + path) as resp:
+    async with session.get(api.url + path, headers=AUTH) as resp:
         return resp.status, await resp.text()
 
 
@@ -118,6 +120,7 @@ async def test_status_is_complete_and_has_no_secret(sim, running):
     bot.feeds[0].last_error = f"boom {bot.settings.binance_api_secret} {bot.settings.telegram_bot_token}"
     status, text = await get(session, api, "/status")
     assert status == 200
+    assert CHAT_SECRETS["KIMPBOT_HTTP_TOKEN"] in bot.settings.secrets()
     for secret in bot.settings.secrets() + ["w" * 64]:
         assert secret not in text
     doc = json.loads(text)
@@ -188,7 +191,7 @@ async def test_positions_and_trades(running, tmp_path):
 
 async def test_read_only_and_port_in_use(running):
     bot, api, session = running
-    async with session.post(api.url + "/status") as resp:
+    async with session.post(api.url + "/status", headers=AUTH) as resp:
         assert resp.status == 405
     other = HttpApi(bot, "127.0.0.1", api.port)
     with pytest.raises(HttpApiError, match="KIMPBOT_HTTP_PORT"):
