@@ -23,6 +23,7 @@ import asyncio
 import html
 import json
 import logging
+import re
 import time
 from importlib import resources
 from typing import Any, Awaitable, Callable
@@ -314,7 +315,11 @@ class Dashboard:
         pid = request.match_info["pid"][:40]
         if what not in ("execute", "skip"):
             return self._json({"error": "execute or skip"}, status=404)
-        return await self._reply(await self.core.press(s.front, s.user_id, f"{'x' if what == 'execute' else 's'}:{pid}"))
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", pid):
+            return self._json({"error": "no such signal"}, status=404)
+        # as /confirm ID and /skip ID: the page holds no chat message whose buttons a press is bound to
+        cmd = "/confirm" if what == "execute" else "/skip"
+        return await self._reply(await self.core.handle(s.front, s.user_id, f"{cmd} {pid}"))
 
     # ---- live stream -------------------------------------------------------------------------
 
