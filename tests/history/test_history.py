@@ -21,6 +21,7 @@ from kimpbot.backtest import cli as bt
 from kimpbot.backtest.data import load_dataset
 from kimpbot.backtest.engine import run_strategy
 from kimpbot.backtest.fills import market_model
+from kimpbot.clock import ManualClock
 from kimpbot.config import load_owner_config
 from kimpbot.sim.market import SimMarket
 from kimpbot.sim.servers import SimServers
@@ -28,12 +29,16 @@ from kimpbot.sim.servers import SimServers
 ROOT = Path(__file__).resolve().parents[2]
 H = 3_600_000
 DAY = 86_400_000
+FIXED_NOW_MS = 1_796_000_000_000  # 2026-11-30 01:33:20 UTC
 FAST = {"upbit": 500.0, "binance": 500.0, "funding": 500.0}
 
 
 @pytest.fixture
 async def sim():
-    servers = SimServers(SimMarket(seed=3, history_days=5), push_interval_s=0.5)
+    # the sim's history ends at its clock's "now": a fixed clock pins where the hours and the 8-hourly
+    # funding times fall on its seeded path, so what the backtest below sees does not depend on the
+    # time of day the suite runs (it once found no position held over a funding time)
+    servers = SimServers(SimMarket(seed=3, history_days=5, clock=ManualClock(FIXED_NOW_MS)), push_interval_s=0.5)
     await servers.start()
     try:
         yield servers
