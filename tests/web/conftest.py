@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -72,10 +73,16 @@ def chromium_path() -> str:
     except ImportError:
         _skip_reason = "BROWSER TESTS SKIPPED: playwright is not installed (pip install -e '.[dev]')"
     else:
-        path = _find_chromium()
-        if path is None:
-            why = _install_chromium()
+        import fcntl
+
+        # one install at a time: parallel test workers (pytest-xdist) each reach this fixture
+        with open(os.path.join(tempfile.gettempdir(), "kimpbot-chromium-install.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             path = _find_chromium()
+            why = ""
+            if path is None:
+                why = _install_chromium()
+                path = _find_chromium()
             if path is None:
                 _skip_reason = f"BROWSER TESTS SKIPPED: Chromium cannot be installed here ({why or 'not found'})"
     if _skip_reason:
