@@ -141,7 +141,7 @@ def _parse_csv(path: Path, columns: tuple[str, ...]) -> Table:
     idx = [names.index(c) for c in need]
     arr = None
     if first and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", first.split(",")[idx[0]]):
-        arr = _fast_numeric(path, idx)
+        arr = _fast_numeric(path, idx, header)
     bad = 0
     if arr is None:
         rows: list[list[float]] = []
@@ -169,29 +169,53 @@ def _parse_csv(path: Path, columns: tuple[str, ...]) -> Table:
         ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals), axis=1)
     else:
         ok = np.isfinite(arr[:, 0]) & np.all(np.isfinite(vals) & (vals > 0), axis=1)
-    bad += int((~ok).sum())
-    arr = arr[ok]
+    nbad = int((~ok).sum())
+    bad += nbad
+    if nbad:  # copies only where something is dropped or out of order (a clean file is neither)
+        arr = arr[ok]
     ts = np.rint(arr[:, 0]).astype(np.int64)
-    order = np.argsort(ts, kind="stable")
-    ts = ts[order]
-    arr = arr[order]
-    keep = np.ones(ts.shape[0], dtype=bool)
-    keep[1:] = ts[1:] != ts[:-1]
-    dup = int((~keep).sum())
-    ts = ts[keep]
-    arr = arr[keep]
+    if ts.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        order = np.argsort(ts, kind="stable")
+        ts = ts[order]
+        arr = arr[order]
+        keep = np.ones(ts.shape[0], dtype=bool)
+        keep[1:] = ts[1:] != ts[:-1]
+        dup = int((~keep).sum())
+        ts = ts[keep]
+        arr = arr[keep]
+    else:
+        dup = 0
     return Table(ts, {c: np.ascontiguousarray(arr[:, k + 1]) for k, c in enumerate(columns)}, bad, dup, seconds)
 
 
-def _fast_numeric(path: Path, idx: list[int]) -> np.ndarray | None:
+def _fast_numeric(path: Path, idx: list[int], header: str) -> np.ndarray | None:
     """All-numeric CSV: the needed columns as floats, or None (a malformed row: take the careful path).
 
-    pandas' C parser (installed with pyupbit) tokenizes about 5x faster than ``np.loadtxt`` and
-    releases the GIL, so several files parse in parallel threads; its floats are correctly
-    rounded (a test pins them to Python's ``float``). Without pandas, ``np.loadtxt``."""
+    polars' CSV reader (Rust, imported only here: the live bot never loads it) parses only the
+    columns asked for, on all cores, about 1.5x faster than pandas' C parser and with a lighter
+    import; its floats are correctly rounded (a test pins them to Python's ``float``). Without
+    polars, pandas' C parser; without either, ``np.loadtxt``."""
+    try:
+        import polars as pl
+    except ImportError:  # pragma: no cover - polars is a declared dependency
+        pl = None
+    if pl is not None:
+        raw = header.lstrip("\ufeff").rstrip("\r\n").split(",")
+        names = [raw[j] for j in idx]
+        if len(set(raw)) != len(raw) or len(set(names)) != len(names):
+            return None  # duplicate header names: polars would refuse them; the careful path copes
+        try:
+            df = pl.read_csv(path, columns=names, schema_overrides={n: pl.Float64 for n in names},
+                             encoding="utf8")
+            arr = np.empty((df.height, len(idx)), dtype=np.float64)
+            for k, n in enumerate(names):
+                arr[:, k] = df.get_column(n).to_numpy()  # nulls (empty fields) come back as NaN
+            return arr
+        except pl.exceptions.PolarsError:
+            return None  # a field that is not a number, a ragged file...
     try:
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas comes with pyupbit
+    except ImportError:  # pragma: no cover
         pd = None
     try:
         if pd is not None:
@@ -318,8 +342,9 @@ def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None
     fx_o = asof(fx.ts, fx.cols["close"], ts, strict=False)
     ok = np.isfinite(fx_c) & np.isfinite(fx_o)
     report["before_first_fx"] = int((~ok).sum())
-    ts, u_open, u_close, b_open, b_close, fx_o, fx_c = (a[ok] for a in (ts, u_open, u_close, b_open, b_close, fx_o,
-                                                                      fx_c))
+    if not ok.all():  # copies only when bars precede the first rate
+        ts, u_open, u_close, b_open, b_close, fx_o, fx_c = (a[ok] for a in (ts, u_open, u_close, b_open, b_close,
+                                                                          fx_o, fx_c))
     gaps: list[Gap] = []
     if ts.shape[0] > 1:
         d = np.diff(ts)

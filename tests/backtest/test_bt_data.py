@@ -140,7 +140,7 @@ def test_sample_regenerates_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_fast_parser_floats_are_correctly_rounded_and_columns_in_asked_order(tmp_path) -> None:
-    """The fast path (pandas' C parser) must give the same doubles as Python's float() for
+    """The fast path (polars' CSV reader) must give the same doubles as Python's float() for
     candle-like decimals, and the columns asked for, whatever their order in the file."""
     import random
 
@@ -158,3 +158,15 @@ def test_fast_parser_floats_are_correctly_rounded_and_columns_in_asked_order(tmp
     assert t.ts.tolist() == [r[0] for r in rows]
     assert t.cols["close"].tolist() == [float(r[1]) for r in rows]
     assert t.cols["open"].tolist() == [float(r[2]) for r in rows]
+
+
+def test_live_bot_does_not_import_the_csv_parser() -> None:
+    """polars is the backtester's CSV parser only: importing the bot (and the backtest data module)
+    must not load it; parsing a CSV does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kimpbot.cli, kimpbot.backtest.data as d; assert 'polars' not in sys.modules, 'eager';"
+            "d.load_dataset(d.SAMPLE_DIR, cache=False); assert 'polars' in sys.modules, 'unused'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
