@@ -311,12 +311,29 @@ def _interval(ts: np.ndarray) -> int:
     return int(vals[np.argmax(counts)])
 
 
-def asof(fx_ts: np.ndarray, fx_val: np.ndarray, t: np.ndarray, strict: bool) -> np.ndarray:
-    """Last FX value stamped at or before ``t`` (strictly before if ``strict``); NaN if none."""
-    k = np.searchsorted(fx_ts, t, side="left" if strict else "right") - 1
-    out = np.full(t.shape[0], np.nan)
-    ok = k >= 0
-    out[ok] = fx_val[k[ok]]
+def asof_index(fx_ts: np.ndarray, t: np.ndarray, strict: bool) -> np.ndarray:
+    """Index of the last FX stamp at or before each ``t`` (strictly before if ``strict``); -1 if none."""
+    n = t.shape[0]
+    if n > 8 * fx_ts.shape[0] + 64 and bool(np.all(t[1:] >= t[:-1])):
+        # many sorted bars, few rates (1-minute bars, daily FX): place each rate among the bars
+        # (a binary search per rate, not per bar), then count the rates passed at each bar
+        pos = np.searchsorted(t, fx_ts, side="right" if strict else "left")
+        return np.cumsum(np.bincount(pos, minlength=n + 1)[:n]) - 1
+    return np.searchsorted(fx_ts, t, side="left" if strict else "right") - 1
+
+
+def asof(fx_ts: np.ndarray, fx_val: np.ndarray, t: np.ndarray, strict: bool,
+         k: np.ndarray | None = None) -> np.ndarray:
+    """Last FX value stamped at or before ``t`` (strictly before if ``strict``); NaN if none.
+    ``k``: :func:`asof_index` for these arguments, when the caller has it already."""
+    if k is None:
+        k = asof_index(fx_ts, t, strict)
+    if fx_val.shape[0] == 0:
+        return np.full(t.shape[0], np.nan)
+    out = fx_val[np.maximum(k, 0)]
+    none = k < 0
+    if none.any():
+        out[none] = np.nan
     return out
 
 
@@ -338,13 +355,14 @@ def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None
     if to_ms is not None:
         keep = ts + interval <= to_ms
         ts, u_open, u_close, b_open, b_close = ts[keep], u_open[keep], u_close[keep], b_open[keep], b_close[keep]
-    fx_c = asof(fx.ts, fx.cols["close"], ts + interval, strict=True)
+    k_close = asof_index(fx.ts, ts + interval, strict=True)
+    fx_c = asof(fx.ts, fx.cols["close"], ts + interval, strict=True, k=k_close)
     fx_o = asof(fx.ts, fx.cols["close"], ts, strict=False)
     ok = np.isfinite(fx_c) & np.isfinite(fx_o)
     report["before_first_fx"] = int((~ok).sum())
     if not ok.all():  # copies only when bars precede the first rate
-        ts, u_open, u_close, b_open, b_close, fx_o, fx_c = (a[ok] for a in (ts, u_open, u_close, b_open, b_close,
-                                                                          fx_o, fx_c))
+        ts, u_open, u_close, b_open, b_close, fx_o, fx_c, k_close = (
+            a[ok] for a in (ts, u_open, u_close, b_open, b_close, fx_o, fx_c, k_close))
     gaps: list[Gap] = []
     if ts.shape[0] > 1:
         d = np.diff(ts)
@@ -352,8 +370,7 @@ def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None
             gaps.append(Gap(int(ts[k]), int(ts[k + 1]), int(d[k] // interval) - 1))
     report["aligned_rows"] = int(ts.shape[0])
     if ts.shape[0]:
-        fx_known = np.searchsorted(fx.ts, ts + interval, side="left") - 1
-        age = (ts + interval) - fx.ts[fx_known]
+        age = (ts + interval) - fx.ts[k_close]
         report["max_fx_age_hours"] = round(float(age.max()) / 3.6e6, 1)
     return SymbolData(symbol, interval, ts, u_open, u_close, b_open, b_close, fx_o, fx_c, gaps, report)
 

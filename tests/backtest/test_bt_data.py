@@ -170,3 +170,21 @@ def test_live_bot_does_not_import_the_csv_parser() -> None:
             "d.load_dataset(d.SAMPLE_DIR, cache=False); assert 'polars' in sys.modules, 'unused'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_asof_index_counting_path_equals_binary_search() -> None:
+    """The per-rate placement used for many sorted bars gives the same index as a search per bar,
+    at and around every stamp, strict or not (a rate is never used before it is stamped)."""
+    from kimpbot.backtest.data import asof, asof_index
+
+    rng = np.random.default_rng(5)
+    fx_ts = np.sort(rng.choice(np.arange(0, 100_000, 7), 40, replace=False)).astype(np.int64)
+    fx_val = rng.uniform(1300, 1400, fx_ts.shape[0])
+    t = np.sort(np.concatenate([fx_ts, fx_ts - 1, fx_ts + 1, rng.integers(-50, 100_050, 3000)])).astype(np.int64)
+    assert t.shape[0] > 8 * fx_ts.shape[0] + 64  # the counting path is the one taken
+    for strict in (True, False):
+        want = np.searchsorted(fx_ts, t, side="left" if strict else "right") - 1
+        assert np.array_equal(asof_index(fx_ts, t, strict), want)
+        got = asof(fx_ts, fx_val, t, strict)
+        assert np.array_equal(np.isnan(got), want < 0)
+        assert np.array_equal(got[want >= 0], fx_val[want[want >= 0]])
