@@ -461,7 +461,8 @@ class CommandCore:
                         "size_krw": p.entry_notional_krw, "unrealized_krw": pnl_krw, "unrealized_pct": pnl_pct,
                         "age_ms": now - p.opened_ts, "next_funding_ms": nf})
         text = "\n".join(lines) if lines else "No open positions."
-        return Reply(text=text, data=out)
+        # private (issue 11 item 7): sizes and P&L are for the owner's eyes (Discord: ephemeral)
+        return Reply(text=text, data=out, private=True)
 
     async def cmd_pnl(self, by: str, args: list[str]) -> Reply:
         d = self.pnl_data()
@@ -469,7 +470,7 @@ class CommandCore:
                 f"total: {_krw(d['total_krw'])} KRW ({d['closed']} closed)")
         if self.trader is not None and self.trader.positions():
             text += f"\nopen pairs: {len(self.trader.positions())} (/positions for unrealized)"
-        return Reply(text=text, data=d)
+        return Reply(text=text, data=d, private=True)
 
     async def cmd_trades(self, by: str, args: list[str]) -> Reply:
         store = self.bot.store
@@ -515,7 +516,7 @@ class CommandCore:
         return Reply(text=text, data={k: {"quote_free": str(v.quote_free),
                                           "coins": {c: str(q) for c, q in v.coins.items()},
                                           "positions": {c: str(q) for c, q in v.positions.items()}}
-                                      for k, v in b.items()})
+                                      for k, v in b.items()}, private=True)
 
     async def cmd_params(self, by: str, args: list[str]) -> Reply:
         rows = self.bot.owner.params.describe()

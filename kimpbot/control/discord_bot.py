@@ -226,9 +226,28 @@ class DiscordFront:
             self.channel = client.get_partial_messageable(self.channel_id)
         self._ready.set()
         if gateway:
+            await self._find_gateway(client)
             self._task = asyncio.create_task(client.connect(reconnect=True))
         log.info("Discord bot logged in as %s%s", client.user,
                  f"; signals and findings to channel {self.channel_id}" if self.channel_id else "")
+
+    async def _find_gateway(self, client: dcommands.Bot) -> None:
+        """With a DISCORD_API_URL other than Discord's, ask it where its gateway is (``GET
+        /gateway/bot``, as Discord's docs advise): discord.py itself always connects to
+        wss://gateway.discord.gg. A failure keeps discord.py's default and only warns."""
+        import aiohttp
+
+        from kimpbot.control.discord_http import DEFAULT_DISCORD_API_BASE, set_discord_gateway
+
+        api = (self.bot.settings.discord_api_url or "").rstrip("/")
+        if not api or api == DEFAULT_DISCORD_API_BASE:
+            set_discord_gateway(None)
+            return
+        try:
+            _shards, url, _limit = await asyncio.wait_for(client.http.get_bot_gateway(), self.send_timeout_s)
+            set_discord_gateway(url)
+        except (discord.DiscordException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.warning("Discord gateway URL not found at %s (%s); using Discord's", api, self._safe(exc))
 
     async def _check_channel(self, client: dcommands.Bot) -> None:
         """A wrong DISCORD_CHANNEL_ID fails the start; a network problem only warns."""

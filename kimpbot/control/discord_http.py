@@ -22,7 +22,19 @@ log = logging.getLogger("kimpbot.control.discord")
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 
-__all__ = ["DEFAULT_DISCORD_API_BASE", "get_discord_api_base", "set_discord_api_base"]
+__all__ = ["DEFAULT_DISCORD_API_BASE", "get_discord_api_base", "set_discord_api_base", "set_discord_gateway"]
+
+DEFAULT_DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+def set_discord_gateway(url: str | None) -> None:
+    """Where discord.py's gateway WebSocket connects: ``DiscordWebSocket.DEFAULT_GATEWAY``, a class
+    attribute a single (unsharded) ``Client.connect`` uses as is (it never asks ``GET /gateway/bot``).
+    ``None`` restores Discord's. Process-wide, like ``Route.BASE``."""
+    import yarl
+    from discord.gateway import DiscordWebSocket
+
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url or DEFAULT_DISCORD_GATEWAY)
 
 
 def set_discord_api_base(api_url: str | None) -> None:
@@ -35,6 +47,7 @@ def set_discord_api_base(api_url: str | None) -> None:
 
     if not api_url:
         Route.BASE = DEFAULT_DISCORD_API_BASE
+        set_discord_gateway(None)
         return
     url = api_url.strip().rstrip("/")
     parts = urlsplit(url)

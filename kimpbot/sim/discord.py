@@ -32,8 +32,33 @@ The bot (``Authorization: Bot <token>`` on every request; anything else -> 401
 * ``GET|PUT /applications/{application_id}/commands`` (Get Global Application Commands / Bulk
   Overwrite Global Application Commands,
   https://discord.com/developers/docs/interactions/application-commands): what ``tree.sync()`` calls.
-* No gateway: ``GET /gateway/bot`` answers 404, so ``Client.connect`` is not served. Button presses
-  arrive over the gateway on Discord; tests call the front end's handler directly.
+* ``GET /gateway`` and ``GET /gateway/bot`` (https://discord.com/developers/docs/events/gateway#get-gateway-bot):
+  ``{"url": "ws://127.0.0.1:PORT/gateway", "shards": 1, "session_start_limit": {...}}``.
+
+The gateway (https://discord.com/developers/docs/events/gateway and .../gateway-events), a
+WebSocket at ``/gateway?v=10&encoding=json[&compress=zlib-stream]``, as discord.py 2.x drives it
+(``discord/gateway.py``): the server sends op 10 HELLO ``{"heartbeat_interval": ms}``; op 1
+Heartbeat is answered with op 11 Heartbeat ACK; op 2 Identify with the bot token gets dispatch
+(op 0) ``READY`` (``v``, ``user``, ``session_id``, ``resume_gateway_url``, ``application``
+``{id, flags}``, ``guilds`` as unavailable guilds) and then that guild's ``GUILD_CREATE``; a wrong
+token is closed with 4004 "Authentication failed.", a payload before Identify with 4003 "Not
+authenticated.", an unknown opcode with 4001, a second Identify with 4005; op 6 Resume of a known
+session replays nothing and sends ``RESUMED``, of an unknown one op 9 Invalid Session ``false``.
+``compress=zlib-stream`` (what discord.py asks for without the zstandard package): every payload
+goes through one zlib compressobj per connection, each ended with ``Z_SYNC_FLUSH`` (the
+``00 00 ff ff`` suffix discord.py waits for) and sent as a binary frame; ``zstd-stream`` is served
+when the ``zstandard`` package is importable, otherwise the connection is closed with 4000.
+
+Interactions (https://discord.com/developers/docs/interactions/receiving-and-responding): the test
+API :meth:`FakeDiscord.interact_slash` / :meth:`FakeDiscord.press_button` dispatches an
+``INTERACTION_CREATE`` (type 2 APPLICATION_COMMAND with ``data.name``/``options``, type 3
+MESSAGE_COMPONENT with ``data.custom_id`` and the ``message``) with a fresh ``id`` and ``token``,
+and waits for the bot's answer over REST: ``POST /interactions/{id}/{token}/callback`` (types 4
+message, 5 deferred message, 6 deferred update, 7 update message, 9 modal; ``flags: 64``
+ephemeral; ``?with_response=1`` returns the Interaction Callback Response; an unknown interaction
+-> 404 code 10062, a second answer -> 400 code 40060 "Interaction has already been
+acknowledged."), then follow-ups ``POST /webhooks/{application_id}/{token}`` and ``GET|PATCH|DELETE
+/webhooks/{application_id}/{token}/messages/@original|{message_id}``.
 
 Both:
 
@@ -62,9 +87,11 @@ import json
 import logging
 import math
 import re
+import secrets
 import threading
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -74,7 +101,7 @@ from kimpbot.sim._common import serve_app
 
 log = logging.getLogger("kimpbot.sim.discord")
 
-__all__ = ["FakeDiscord", "DiscordFault", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
+__all__ = ["FakeDiscord", "DiscordFault", "FakeInteraction", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 # Webhook.from_url's pattern: id of 17-20 digits, token of 60+ [A-Za-z0-9.-_] characters
@@ -91,7 +118,8 @@ OPERATIONS = {"execute": "POST", "get": "GET", "edit": "PATCH", "delete": "DELET
 BOT_OPERATIONS = {"login": "GET /users/@me", "application": "GET /oauth2/applications/@me",
                   "channel": "GET /channels/{id}", "message": "POST /channels/{id}/messages",
                   "message_get": "GET .../messages/{id}", "message_edit": "PATCH .../messages/{id}",
-                  "message_delete": "DELETE .../messages/{id}", "commands": "GET|PUT /applications/{id}/commands"}
+                  "message_delete": "DELETE .../messages/{id}", "commands": "GET|PUT /applications/{id}/commands",
+                  "gateway": "GET /gateway/bot", "interaction": "interaction callback and follow-ups"}
 NONCE_WINDOW_S = 300.0
 _COMMAND_NAME_RE = re.compile(r"^[-_a-z0-9]{1,32}$")
 
@@ -180,6 +208,68 @@ class _Signal:
             await asyncio.wait_for(ev.wait(), timeout=max(timeout, 0.0))
 
 
+@dataclass
+class FakeInteraction:
+    """One interaction the fake dispatched, and what the bot answered to it over REST."""
+    id: str
+    token: str
+    type: int                      # 2 application command, 3 message component
+    user_id: str
+    payload: dict                  # the INTERACTION_CREATE data as dispatched
+    message_id: str | None = None  # the message a component was pressed on
+    callback: dict | None = None   # {"type", "data", "ephemeral"} of the initial response
+    original_id: str | None = None  # the message the initial response made or updates
+    followups: list[dict] = field(default_factory=list)   # follow-up Message objects
+    edits: list[dict] = field(default_factory=list)       # PATCH .../@original|{id} payloads
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.callback and self.callback["ephemeral"])
+
+    @property
+    def content(self) -> str | None:
+        """The text of the initial response (a deferred one: of its first follow-up or edit)."""
+        if self.callback and self.callback["data"].get("content") is not None:
+            return str(self.callback["data"]["content"])
+        for m in self.edits + self.followups:
+            if m.get("content") is not None:
+                return str(m["content"])
+        return None
+
+
+class _GatewayConn:
+    """One gateway WebSocket: its sequence, compression and session."""
+
+    def __init__(self, ws: web.WebSocketResponse, compress: str | None) -> None:
+        self.ws = ws
+        self.compress = compress
+        self.seq = 0
+        self.session_id: str | None = None
+        self._z = zlib.compressobj() if compress == "zlib-stream" else None
+        self._zstd: Any = None
+        if compress == "zstd-stream":
+            import zstandard  # type: ignore[import-not-found]
+            self._zstd = zstandard.ZstdCompressor().compressobj()
+        self.lock = asyncio.Lock()
+
+    async def send(self, payload: dict) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        async with self.lock:
+            if self._z is not None:
+                # zlib-stream: one shared context, every payload ends on a sync flush (00 00 ff ff)
+                await self.ws.send_bytes(self._z.compress(data) + self._z.flush(zlib.Z_SYNC_FLUSH))
+            elif self._zstd is not None:
+                import zstandard  # type: ignore[import-not-found]
+                await self.ws.send_bytes(self._zstd.compress(data) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+            else:
+                await self.ws.send_str(data.decode())
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        self.seq += 1
+        await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
+
+
 class FakeDiscord:
     """A local Discord API: a webhook, and a bot in one guild (see the module docstring).
 
@@ -193,7 +283,8 @@ class FakeDiscord:
                  guild_id: str = "323456789012345678", name: str = "kimpbot alerts",
                  rate_limit: tuple[int, float] | None = None, bot_token: str = DEFAULT_BOT_TOKEN,
                  application_id: str = "423456789012345678", bot_username: str = "kimpbot",
-                 channels: dict[str, str] | None = None, hidden_channels: tuple[str, ...] = ()) -> None:
+                 channels: dict[str, str] | None = None, hidden_channels: tuple[str, ...] = (),
+                 heartbeat_interval_ms: int = 41250) -> None:
         if not _ID_RE.match(str(webhook_id)):
             raise ValueError("webhook_id must be 17-20 digits (discord.Webhook.from_url refuses others)")
         if not _TOKEN_RE.match(webhook_token):
@@ -231,6 +322,16 @@ class FakeDiscord:
         self.deduplicated = 0                   # Create Message answered from an earlier nonce
         self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
 
+        # gateway
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.identifies: list[dict] = []        # every accepted Identify (token removed)
+        self.heartbeats = 0                     # op 1 received
+        self.gateway_connects: list[dict] = []  # the query of every gateway connection
+        self.gateway_closes: list[tuple[int, str]] = []   # (close code, reason) the fake closed with
+        self.interactions: dict[str, FakeInteraction] = {}   # token -> interaction
+        self._sessions: dict[str, dict] = {}    # session id -> {"seq": n}
+        self._gw: list[_GatewayConn] = []       # identified connections
+
         self._lock = threading.RLock()
         self._faults: list[DiscordFault] = []
         self._seq = itertools.count(1)
@@ -265,12 +366,12 @@ class FakeDiscord:
         app = web.Application(client_max_size=30 * 1024 * 1024)
         for prefix in ("/api/v{version:[0-9]+}", "/api"):
             base = prefix + "/webhooks/{webhook_id}/{webhook_token}"
-            app.router.add_route("POST", base, self._execute)
+            app.router.add_route("POST", base, self._execute_any)
             app.router.add_route("GET", base, self._get_webhook)
             app.router.add_route("DELETE", base, self._delete_webhook)
-            app.router.add_route("GET", base + "/messages/{message_id}", self._get_message)
-            app.router.add_route("PATCH", base + "/messages/{message_id}", self._edit_message)
-            app.router.add_route("DELETE", base + "/messages/{message_id}", self._delete_message)
+            app.router.add_route("GET", base + "/messages/{message_id}", self._get_message_any)
+            app.router.add_route("PATCH", base + "/messages/{message_id}", self._edit_message_any)
+            app.router.add_route("DELETE", base + "/messages/{message_id}", self._delete_message_any)
             app.router.add_route("GET", prefix + "/users/@me", self._get_me)
             app.router.add_route("GET", prefix + "/oauth2/applications/@me", self._get_application)
             app.router.add_route("GET", prefix + "/channels/{channel_id}", self._get_channel)
@@ -279,14 +380,23 @@ class FakeDiscord:
             app.router.add_route("GET", msgs + "/{message_id}", self._get_channel_message)
             app.router.add_route("PATCH", msgs + "/{message_id}", self._edit_channel_message)
             app.router.add_route("DELETE", msgs + "/{message_id}", self._delete_channel_message)
+            app.router.add_route("GET", prefix + "/gateway", self._get_gateway)
+            app.router.add_route("GET", prefix + "/gateway/bot", self._get_gateway_bot)
+            app.router.add_route("POST", prefix + "/interactions/{interaction_id}/{interaction_token}/callback",
+                                 self._interaction_callback)
             cmds = prefix + "/applications/{application_id}/commands"
             app.router.add_route("GET", cmds, self._get_commands)
             app.router.add_route("PUT", cmds, self._put_commands)
+        app.router.add_route("GET", "/gateway", self._gateway)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner, self.port = await serve_app(app, self.host)
         log.info("fake Discord API on %s", self.api_url)
 
     async def stop(self) -> None:
+        for conn in list(self._gw):
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=1001, message=b"server stopping")
+        self._gw.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -936,3 +1046,336 @@ class FakeDiscord:
                         "contexts": c.get("contexts"), "integration_types": c.get("integration_types") or [0]})
         self.commands = out
         return self._json(out, operation="commands")
+
+    # ---------------------------------------------------------------- gateway
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    @_route("gateway", bot=True)
+    async def _get_gateway_bot(self, request: web.Request, fault: DiscordFault | None) -> web.StreamResponse:
+        """Get Gateway Bot: the WebSocket URL, one shard, the session start limit."""
+        return self._json({"url": self.gateway_url, "shards": 1,
+                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
+                                                   "max_concurrency": 1}}, operation="gateway")
+
+    async def _get_gateway(self, request: web.Request) -> web.StreamResponse:
+        """Get Gateway (no authentication)."""
+        self.requests.append((request.method, request.path_qs))
+        return self._json({"url": self.gateway_url}, operation="gateway")
+
+    def _guild(self) -> dict:
+        """A Guild object as GUILD_CREATE carries it (https://discord.com/developers/docs/resources/guild)."""
+        everyone = {"id": self.guild_id, "name": "@everyone", "permissions": "2248473465835073", "position": 0,
+                    "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0, "icon": None,
+                    "unicode_emoji": None}
+        channels = [{"id": cid, "type": 0, "guild_id": self.guild_id, "name": name, "position": i,
+                     "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                     "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+                    for i, (cid, name) in enumerate(self.channels.items())]
+        me = {"user": dict(self.bot_user), "roles": [], "joined_at": _iso(time.time()), "deaf": False, "mute": False,
+              "flags": 0, "pending": False, "nick": None, "avatar": None, "communication_disabled_until": None}
+        return {"id": self.guild_id, "name": "kimpbot test server", "icon": None, "splash": None,
+                "discovery_splash": None, "owner_id": "523456789012345678", "afk_channel_id": None, "afk_timeout": 300,
+                "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
+                "roles": [everyone], "emojis": [], "stickers": [], "features": [], "mfa_level": 0,
+                "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None,
+                "max_members": 500000, "vanity_url_code": None, "description": None, "banner": None,
+                "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
+                "public_updates_channel_id": None, "nsfw_level": 0, "premium_progress_bar_enabled": False,
+                "joined_at": me["joined_at"], "large": False, "unavailable": False, "member_count": 2,
+                "voice_states": [], "members": [me], "channels": channels, "threads": [], "presences": [],
+                "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": []}
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        """The gateway WebSocket (see the module docstring)."""
+        q = dict(request.query)
+        self.requests.append((request.method, request.path_qs))
+        self.gateway_connects.append(q)
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        compress = q.get("compress")
+
+        async def close(code: int, reason: str) -> web.WebSocketResponse:
+            self.gateway_closes.append((code, reason))
+            await ws.close(code=code, message=reason.encode())
+            return ws
+
+        if q.get("encoding", "json") != "json":
+            return await close(4002, "Error while decoding payload.")   # only JSON is spoken here
+        if compress not in (None, "zlib-stream", "zstd-stream"):
+            return await close(4000, "Unknown compression.")
+        try:
+            conn = _GatewayConn(ws, compress)
+        except ImportError:
+            return await close(4000, "zstd-stream needs the zstandard package in the fake")
+        await conn.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+        try:
+            async for msg in ws:
+                if msg.type != web.WSMsgType.TEXT:
+                    if msg.type == web.WSMsgType.BINARY:
+                        return await close(4002, "Error while decoding payload.")
+                    continue
+                try:
+                    p = json.loads(msg.data)
+                    op = p["op"]
+                except (ValueError, KeyError, TypeError):
+                    return await close(4002, "Error while decoding payload.")
+                if op == 1:
+                    self.heartbeats += 1
+                    await conn.send({"op": 11, "d": None, "s": None, "t": None})
+                elif op == 2:
+                    if conn.session_id is not None:
+                        return await close(4005, "Already authenticated.")
+                    d = dict(p.get("d") or {})
+                    if d.get("token") != self.bot_token:
+                        return await close(4004, "Authentication failed.")
+                    d.pop("token", None)
+                    self.identifies.append(d)
+                    conn.session_id = secrets.token_hex(16)
+                    self._sessions[conn.session_id] = {}
+                    self._gw.append(conn)
+                    await conn.dispatch("READY", {
+                        "v": 10, "user": dict(self.bot_user), "session_id": conn.session_id,
+                        "resume_gateway_url": self.gateway_url, "session_type": "normal",
+                        "guilds": [{"id": self.guild_id, "unavailable": True}], "private_channels": [],
+                        "relationships": [], "presences": [], "guild_join_requests": [], "user_settings": {},
+                        "geo_ordered_rtc_regions": [], "shard": [0, 1],
+                        "application": {"id": self.application_id, "flags": 0},
+                        "_trace": ["[\"fake-discord-gateway\"]"]})
+                    await conn.dispatch("GUILD_CREATE", self._guild())
+                    self._sig.notify()
+                elif op == 6:
+                    d = p.get("d") or {}
+                    if d.get("token") != self.bot_token:
+                        return await close(4004, "Authentication failed.")
+                    sid = str(d.get("session_id"))
+                    if sid not in self._sessions:
+                        await conn.send({"op": 9, "d": False, "s": None, "t": None})
+                        continue
+                    conn.session_id = sid
+                    conn.seq = int(d.get("seq") or 0)
+                    self._gw.append(conn)
+                    await conn.dispatch("RESUMED", {"_trace": ["fake-discord-gateway"]})
+                elif conn.session_id is None:
+                    return await close(4003, "Not authenticated.")
+                elif op in (3, 4, 8, 31):   # presence, voice state, request members, soundboard: accepted
+                    continue
+                else:
+                    return await close(4001, "Unknown opcode.")
+        finally:
+            if conn in self._gw:
+                self._gw.remove(conn)
+        return ws
+
+    @property
+    def gateway_ready(self) -> bool:
+        """A bot has identified and is connected."""
+        return bool(self._gw)
+
+    async def _dispatch(self, event: str, data: dict) -> None:
+        if not self._gw:
+            raise RuntimeError("no bot is connected to the fake gateway")
+        for conn in list(self._gw):
+            await conn.dispatch(event, data)
+
+    # ---------------------------------------------------------------- interactions (test API)
+    def _user(self, user_id: str | int) -> dict:
+        return {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "global_name": None,
+                "avatar": None, "public_flags": 0, "flags": 0}
+
+    async def _interact(self, user_id: str | int, itype: int, data: dict, *, message: dict | None = None,
+                        timeout: float) -> FakeInteraction:
+        iid, token = self._snowflake(), "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
+        member = {"user": self._user(user_id), "roles": [], "joined_at": _iso(time.time()), "deaf": False,
+                  "mute": False, "flags": 0, "pending": False, "nick": None, "avatar": None,
+                  "permissions": "2248473465835073", "communication_disabled_until": None}
+        cid = message["channel_id"] if message else self.channel_id
+        payload = {"id": iid, "application_id": self.application_id, "type": itype, "data": data,
+                   "guild_id": self.guild_id, "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
+                   "channel_id": cid, "channel": {"id": cid, "type": 0, "guild_id": self.guild_id,
+                                                  "name": self.channels.get(cid, "channel"), "flags": 0,
+                                                  "permissions": "2248473465835073"},
+                   "member": member, "token": token, "version": 1, "app_permissions": "2248473465835073",
+                   "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+                   "authorizing_integration_owners": {"0": self.guild_id}, "context": 0,
+                   "attachment_size_limit": 10 * 1024 * 1024}
+        if message is not None:
+            payload["message"] = copy.deepcopy(message)
+        it = FakeInteraction(id=iid, token=token, type=itype, user_id=str(user_id), payload=payload,
+                             message_id=message["id"] if message else None)
+        self.interactions[token] = it
+        await self._dispatch("INTERACTION_CREATE", payload)
+        try:
+            await asyncio.wait_for(it.answered.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"the bot did not answer interaction {itype} {data.get('name') or data.get('custom_id')}"
+                               f" within {timeout}s (Discord shows 'The application did not respond')") from None
+        return it
+
+    async def interact_slash(self, user_id: str | int, name: str, options: dict[str, Any] | None = None, *,
+                             timeout: float = 10.0) -> FakeInteraction:
+        """A member runs ``/name`` with string ``options``: dispatches INTERACTION_CREATE (type 2) and
+        returns once the bot sent its initial response (follow-ups may come later)."""
+        cmd = next((c for c in self.commands if c["name"] == name), None)
+        data = {"id": cmd["id"] if cmd else self._snowflake(), "name": name, "type": 1,
+                "options": [{"name": k, "type": 3, "value": str(v)} for k, v in (options or {}).items()]}
+        return await self._interact(user_id, 2, data, timeout=timeout)
+
+    async def press_button(self, user_id: str | int, message_id: str | int, custom_id: str, *,
+                           timeout: float = 10.0) -> FakeInteraction:
+        """A member presses the button ``custom_id`` on message ``message_id`` (type 3); returns once
+        the bot sent its initial response."""
+        msg = self.messages.get(str(message_id))
+        if msg is None:
+            raise KeyError(f"no message {message_id}")
+        if custom_id not in [c for _l, c in self.buttons(message_id)]:
+            raise ValueError(f"message {message_id} has no button {custom_id!r}; it has {self.buttons(message_id)}")
+        return await self._interact(user_id, 3, {"custom_id": custom_id, "component_type": 2}, message=msg,
+                                    timeout=timeout)
+
+    # ---------------------------------------------------------------- interaction REST routes
+    def _interaction_of(self, request: web.Request) -> FakeInteraction | None:
+        """The interaction whose webhook (application id + interaction token) the path names."""
+        if request.match_info.get("webhook_id") != self.application_id:
+            return None
+        return self.interactions.get(request.match_info.get("webhook_token", ""))
+
+    async def _interaction_callback(self, request: web.Request) -> web.StreamResponse:
+        """Create Interaction Response."""
+        self.requests.append((request.method, "/interactions/{id}/***/callback"))
+        try:
+            it = self.interactions.get(request.match_info["interaction_token"])
+            if it is None or it.id != request.match_info["interaction_id"]:
+                raise DiscordError(404, {"message": "Unknown interaction", "code": 10062})
+            if it.callback is not None:
+                raise DiscordError(400, {"message": "Interaction has already been acknowledged.", "code": 40060})
+            payload, files = await self._read_payload(request)
+            rtype = payload.get("type")
+            data = payload.get("data") or {}
+            if rtype not in (4, 5, 6, 7, 9) or (rtype in (6, 7) and it.type != 3):
+                raise _form_error({"type": {"_errors": [{"code": "BASE_TYPE_CHOICES",
+                                                         "message": f"Value must be one of (4, 5, 6, 7, 9)."}]}})
+            ephemeral = bool(int(data.get("flags") or 0) & 64)
+            msg: dict | None = None
+            if rtype == 4:
+                self._validate(data, files)
+                msg = self._message(data, files, self._snowflake(), channel_id=it.payload["channel_id"],
+                                    author=dict(self.bot_user))
+                msg.update(interaction_metadata={"id": it.id, "type": it.type, "user": self._user(it.user_id)})
+            elif rtype == 5:   # "thinking": a loading message (flag 128) the bot edits later
+                msg = self._message({"content": ""}, [], self._snowflake(), channel_id=it.payload["channel_id"],
+                                    author=dict(self.bot_user))
+                msg["flags"] = 128 | (64 if ephemeral else 0)
+            elif rtype in (6, 7):
+                msg = self.messages.get(str(it.message_id))
+                if msg is None:
+                    raise DiscordError(404, {"message": "Unknown Message", "code": 10008})
+                if rtype == 7:
+                    self._validate(data, files, editing=True)
+                    with self._lock:
+                        for k in ("content", "components"):
+                            if k in data:
+                                msg[k] = copy.deepcopy(data[k] if data[k] is not None else ([] if k == "components"
+                                                                                            else ""))
+                        if "embeds" in data:
+                            msg["embeds"] = [self._norm_embed(e) for e in data["embeds"] or []]
+                        msg["edited_timestamp"] = _iso(time.time())
+            with self._lock:
+                if msg is not None:
+                    self.messages[msg["id"]] = msg
+                    it.original_id = msg["id"]
+                it.callback = {"type": rtype, "data": copy.deepcopy(data), "ephemeral": ephemeral}
+            it.answered.set()
+            self._sig.notify()
+            if request.query.get("with_response", "").lower() not in ("1", "true"):
+                return web.Response(status=204)
+            out: dict[str, Any] = {"interaction": {
+                "id": it.id, "type": it.type, "activity_instance_id": None,
+                "response_message_id": msg["id"] if msg is not None and rtype in (4, 5) else None,
+                "response_message_loading": rtype == 5, "response_message_ephemeral": ephemeral}}
+            resource: dict[str, Any] = {"type": rtype}
+            if msg is not None:
+                resource["message"] = msg
+            out["resource"] = resource
+            return self._json(out, operation="interaction")
+        except DiscordError as exc:
+            return self._error("interaction", exc)
+
+    def _interaction_message(self, it: FakeInteraction, request: web.Request) -> dict:
+        ref = request.match_info["message_id"]
+        mid = it.original_id if ref == "@original" else ref
+        msg = self.messages.get(str(mid)) if mid is not None else None
+        if msg is None:
+            raise DiscordError(404, {"message": "Unknown Message", "code": 10008})
+        return msg
+
+    async def _followup(self, it: FakeInteraction, request: web.Request) -> web.StreamResponse:
+        """Create Followup Message (an answer must have been sent first)."""
+        if it.callback is None:
+            raise DiscordError(404, {"message": "Unknown Webhook", "code": 10015})
+        payload, files = await self._read_payload(request)
+        self._validate(payload, files)
+        msg = self._message(payload, files, self._snowflake(), channel_id=it.payload["channel_id"],
+                            author=dict(self.bot_user))
+        msg["webhook_id"] = self.application_id
+        with self._lock:
+            if it.callback["type"] == 5 and it.original_id in self.messages and \
+                    self.messages[it.original_id]["flags"] & 128:
+                # the first follow-up after a "thinking" answer replaces the loading message
+                msg["id"] = it.original_id
+            self.messages[msg["id"]] = msg
+            it.followups.append(msg)
+        self._sig.notify()
+        return self._json(msg, operation="interaction")
+
+    async def _execute_any(self, request: web.Request) -> web.StreamResponse:
+        it = self._interaction_of(request)
+        if it is None:
+            return await self._execute(request)
+        self.requests.append((request.method, "/webhooks/{application_id}/***"))
+        try:
+            return await self._followup(it, request)
+        except DiscordError as exc:
+            return self._error("interaction", exc)
+
+    async def _get_message_any(self, request: web.Request) -> web.StreamResponse:
+        it = self._interaction_of(request)
+        if it is None:
+            return await self._get_message(request)
+        try:
+            return self._json(self._interaction_message(it, request), operation="interaction")
+        except DiscordError as exc:
+            return self._error("interaction", exc)
+
+    async def _edit_message_any(self, request: web.Request) -> web.StreamResponse:
+        it = self._interaction_of(request)
+        if it is None:
+            return await self._edit_message(request)
+        try:
+            msg = self._interaction_message(it, request)
+            payload, files = await self._read_payload(request)
+            self._validate(payload, files, editing=True)
+            with self._lock:
+                for k in ("content", "components"):
+                    if k in payload:
+                        msg[k] = copy.deepcopy(payload[k] if payload[k] is not None else ([] if k == "components"
+                                                                                          else ""))
+                if "embeds" in payload:
+                    msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
+                msg["flags"] = int(msg.get("flags") or 0) & ~128   # no longer "thinking"
+                msg["edited_timestamp"] = _iso(time.time())
+                it.edits.append(copy.deepcopy(payload) | {"message_id": msg["id"]})
+            self._sig.notify()
+            return self._json(msg, operation="interaction")
+        except DiscordError as exc:
+            return self._error("interaction", exc)
+
+    async def _delete_message_any(self, request: web.Request) -> web.StreamResponse:
+        it = self._interaction_of(request)
+        if it is None:
+            return await self._delete_message(request)
+        try:
+            return self._delete(self._interaction_message(it, request))
+        except DiscordError as exc:
+            return self._error("interaction", exc)
