@@ -189,9 +189,14 @@ class Trader:
         coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
         inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
         signals = self.strategy.evaluate(snap, positions, inventory_krw, snap.ts)
-        for ref in getattr(self.strategy, "last_refusals", []) or []:
+        # stale/thin/unwarmed data or a suspect FX rate: what the strategy saw may be a fake premium,
+        # so nothing about an entry is said (not even a refusal), checked before anything is published
+        allowed = self.market.signals_allowed(sym)
+        for ref in (getattr(self.strategy, "last_refusals", []) or []) if allowed else []:
             self._refused(ref, [ref.reason])
         for sig in signals:
+            if sig.action != "exit" and not allowed:
+                continue  # never opens a position
             waiting = self.executor.unresolved(sym)
             if waiting:  # a late booking of that order would double or unhedge the next one
                 self._refused(sig, [self.executor.describe_unresolved(waiting)])
@@ -202,8 +207,6 @@ class Trader:
                     continue  # a failing exit waits before it is tried again (each try costs fees)
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
-            elif not self.market.signals_allowed(sym):
-                continue  # stale/thin/unwarmed data never opens a position
             elif self.risk.halted or not self.running:
                 # no offer to press while entries are halted or paused; say why once in a while
                 hs = self.store.halt_state()
