@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from kimpbot.execution.journal_watch import JournalWatch
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
-from kimpbot.protections import unfillable_sizes
+from kimpbot.protections import KST_OFFSET_MS, unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
@@ -48,6 +49,10 @@ class TraderState:
     trade_mode: str = "confirm"  # auto | confirm
     pending: dict[str, Pending] = field(default_factory=dict)
     last_refusal: dict[str, str] = field(default_factory=dict)
+
+
+def _kst(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime((ms + KST_OFFSET_MS) / 1000))
 
 
 def signal_prices(sig: Signal, snap: PremiumSnapshot) -> tuple[float | None, float | None]:
@@ -128,8 +133,10 @@ class Trader:
         self._spawn(self.journal.run())
         hs = self.store.halt_state()
         if hs.halted:
-            self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
-                                   "warning", {"reason": hs.reason}))
+            # persisted: set before a restart, or by a /halt sent while warming up or not trading yet
+            since = f"since {_kst(hs.ts)} KST, " if hs.ts else ""
+            self.bus.publish(Event("halt", f"HALTED ({since}by {hs.by}): {hs.reason}; /resume lifts it",
+                                   "warning", {"reason": hs.reason, "by": hs.by, "since_ms": hs.ts}))
 
     async def stop(self) -> None:
         for t in list(self._tasks):
