@@ -34,7 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
-from kimpbot.control.format import fx_line
+from kimpbot.control.format import fx_line, unresolved_line, unresolved_orders
 from kimpbot.control.gate import StrangerGate
 from kimpbot.events import Event
 from kimpbot.params import ParamValue
@@ -423,9 +423,11 @@ class CommandCore:
         if self.trader is not None:
             n = len(self.trader.positions())
             lines.append(f"open pairs: {n}")
+        waiting = unresolved_orders(self.trader, self.bot.clock.now_ms())
+        lines.extend("⏳ " + unresolved_line(o) for o in waiting)
         state = getattr(self.bot, "state", None)
         return Reply(text="\n".join(lines), mono=True, data={
-            "symbols": rows, "pnl": pnl, "trading": self.trader is not None,
+            "symbols": rows, "pnl": pnl, "trading": self.trader is not None, "unresolved": waiting,
             "not_trading": getattr(state, "not_trading", "") if self.trader is None else ""})
 
     async def cmd_positions(self, by: str, args: list[str]) -> Reply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kimpbot.market.fx import FX_LABELS
 
@@ -56,3 +56,21 @@ def premium_table(market: "MarketEngine", now_ms: int | None = None) -> str:
                  + ", ".join(f"{s} {market.order_krw[s]:,.0f}" for s in market.symbols)
                  + " KRW incl. taker fees")
     return "\n".join(lines)
+
+
+def unresolved_orders(trader: Any, now_ms: int) -> list[dict[str, Any]]:
+    """Orders without a final answer (the executor's ``unresolved``, every coin): while one stands no
+    order of that coin goes out, and the executor watches it for a late booking."""
+    ex = getattr(trader, "executor", None) if trader is not None else None
+    if ex is None:
+        return []
+    syms = list(dict.fromkeys([*trader.market.symbols, *(e.symbol for e in ex.store.journal_open())]))
+    return [{"client_order_id": e.client_order_id, "trade_id": e.trade_id, "symbol": e.symbol, "venue": e.venue,
+             "side": e.side, "qty": str(e.qty), "kind": e.kind, "status": e.status, "created_ms": e.created_ms,
+             "age_s": round(max(0, now_ms - e.created_ms) / 1000.0, 1)}
+            for s in syms for e in ex.unresolved(s)]
+
+
+def unresolved_line(o: dict[str, Any]) -> str:
+    return (f"{o['symbol']} {o['venue']} {o['side']} {o['qty']}: no final answer for {o['age_s']:.0f} s, "
+            "watching for a late booking")

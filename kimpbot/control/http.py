@@ -5,8 +5,9 @@
                    FX rate in use is fresh (not jumping, agreeing with the other source) and the
                    scheduler runs; otherwise 503 ``{"status": "unhealthy", "reasons": [...]}``. The
                    z window warming up is not a fault: it is listed under ``notes``.
-``GET /status``    mode, trade mode, running/halted, FX source and rate, premium and z per symbol,
-                   feed states
+``GET /status``    mode, trade mode, running/halted, why not trading (``not_trading``), orders
+                   without a final answer (``unresolved``), FX source and rate, premium and z per
+                   symbol, feed states
 ``GET /positions`` open pair positions (``[]`` and ``"trading": false`` in a bot without trading)
 ``GET /trades``    trades, newest first; ``?limit=N`` (1-1000, default 50)
 ``/`` and others   the dashboard (``kimpbot.web``): a login link from ``/dashboard`` in the chat
@@ -40,6 +41,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from kimpbot.config import is_loopback
+from kimpbot.control.format import unresolved_orders
 from kimpbot.control.httpguard import AcceptErrorLog, ConnectionGuard, GuardedSite
 from kimpbot.logs import RedactingFilter
 
@@ -125,6 +127,12 @@ def _trader(bot: Any) -> Any:
     return getattr(bot, "trader", None)
 
 
+def _not_trading(bot: Any) -> str | None:
+    fn = getattr(bot, "trading_status", None)
+    why = fn() if callable(fn) else getattr(getattr(bot, "state", None), "not_trading", "")
+    return why or None
+
+
 def status_report(bot: Any) -> dict[str, Any]:
     now = bot.clock.now_ms()
     market = bot.market
@@ -167,6 +175,10 @@ def status_report(bot: Any) -> dict[str, Any]:
         "halted": False,
         "halt": None,
         "trading": trader is not None,
+        # why there is no trader (NOT TRADING and its cause, starting, watching only); None while trading
+        "not_trading": _not_trading(bot),
+        # orders with no final answer yet: no order of that coin goes out until each has one
+        "unresolved": unresolved_orders(trader, now),
         "ts": now,
         "started_ms": getattr(bot.state, "started_ms", 0) or None,
         "uptime_s": _age_s(now, getattr(bot.state, "started_ms", 0)),

@@ -707,7 +707,9 @@ class Executor:
             if flat:
                 self.store.upsert_position({"id": pos.id, "trade_ids": list(booked.get("trade_ids", []))
                                             + [out.trade_id]})
-                self.store.close_position(pos.id, realized_krw=pnl, exit_trade_id=out.trade_id,
+                # earlier partial exits of this position booked their part already: add, not replace
+                self.store.close_position(pos.id, realized_krw=float(booked.get("realized_krw") or 0.0) + pnl,
+                                          exit_trade_id=out.trade_id,
                                           exit_premium_pct=s.premium_pct,
                                           exit_upbit_price=float(ures.avg_price),
                                           exit_binance_price=float(bres.avg_price), exit_fx=fx)

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from kimpbot.execution.journal_watch import JournalWatch
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
-from kimpbot.protections import unfillable_sizes
+from kimpbot.protections import KST_OFFSET_MS, unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
@@ -48,6 +49,10 @@ class TraderState:
     trade_mode: str = "confirm"  # auto | confirm
     pending: dict[str, Pending] = field(default_factory=dict)
     last_refusal: dict[str, str] = field(default_factory=dict)
+
+
+def _kst(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime((ms + KST_OFFSET_MS) / 1000))
 
 
 def signal_prices(sig: Signal, snap: PremiumSnapshot) -> tuple[float | None, float | None]:
@@ -128,8 +133,10 @@ class Trader:
         self._spawn(self.journal.run())
         hs = self.store.halt_state()
         if hs.halted:
-            self.bus.publish(Event("halt", f"still HALTED after restart: {hs.reason} (by {hs.by}); /resume lifts it",
-                                   "warning", {"reason": hs.reason}))
+            # persisted: set before a restart, or by a /halt sent while warming up or not trading yet
+            since = f"since {_kst(hs.ts)} KST, " if hs.ts else ""
+            self.bus.publish(Event("halt", f"HALTED ({since}by {hs.by}): {hs.reason}; /resume lifts it",
+                                   "warning", {"reason": hs.reason, "by": hs.by, "since_ms": hs.ts}))
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -189,9 +196,14 @@ class Trader:
         coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
         inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
         signals = self.strategy.evaluate(snap, positions, inventory_krw, snap.ts)
-        for ref in getattr(self.strategy, "last_refusals", []) or []:
+        # stale/thin/unwarmed data or a suspect FX rate: what the strategy saw may be a fake premium,
+        # so nothing about an entry is said (not even a refusal), checked before anything is published
+        allowed = self.market.signals_allowed(sym)
+        for ref in (getattr(self.strategy, "last_refusals", []) or []) if allowed else []:
             self._refused(ref, [ref.reason])
         for sig in signals:
+            if sig.action != "exit" and not allowed:
+                continue  # never opens a position
             waiting = self.executor.unresolved(sym)
             if waiting:  # a late booking of that order would double or unhedge the next one
                 self._refused(sig, [self.executor.describe_unresolved(waiting)])
@@ -202,8 +214,6 @@ class Trader:
                     continue  # a failing exit waits before it is tried again (each try costs fees)
                 self._busy.add(sym)
                 self._spawn(self._run(sig, snap, by="auto"))
-            elif not self.market.signals_allowed(sym):
-                continue  # stale/thin/unwarmed data never opens a position
             elif self.risk.halted or not self.running:
                 # no offer to press while entries are halted or paused; say why once in a while
                 hs = self.store.halt_state()

@@ -189,3 +189,28 @@ async def test_restart_under_a_wrong_bank_rate_does_not_learn_it(sim, tmp_path):
         assert "readings of the last" in bot.banner() and "restored" in bot.banner()
     finally:
         await bot.stop()
+
+
+async def test_fake_premium_from_suspect_rate_is_not_even_refused_in_chat(sim, tmp_path):
+    """A fake premium that only a suspect rate creates says nothing: not even the strategy's
+    "short premium entry refused: needs inventory" (paper ledger without BTC). Data and FX are
+    checked before anything about the signal is published."""
+    bot = await start(sim, tmp_path)
+    try:
+        m = bot.market
+
+        def refused() -> list[str]:
+            return [e.message for e in bot.bus.history if e.kind == "refused" and e.data.get("symbol") == "BTC"]
+
+        sim.market.set_usdkrw(BANK / 1.029)  # served wrong: fakes a +2.9 % premium (short premium, z >> 2)
+        assert await wait_until(lambda: (s := m.views["BTC"].snapshot) is not None and s.mid > 1.5, timeout=15.0)
+        t0 = bot.clock.now_ms()
+        assert await wait_until(lambda: bot.trader._last_eval.get("BTC", 0) > t0 + 2500, timeout=15.0)
+        assert m.fx.suspect == "usdkrw"
+        assert refused() == []
+        # control: once KRW-USDT confirms the move the premium is real and the refusal is told
+        sim.market.set_usdt_krw(USDT / 1.029)
+        assert await wait_until(lambda: any("short premium entry refused" in r for r in refused()), timeout=15.0)
+        assert bot.trader.positions() == []
+    finally:
+        await bot.stop()

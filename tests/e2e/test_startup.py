@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -270,6 +271,11 @@ async def test_halt_during_warm_up_is_persisted_and_honoured(sim, tg, tmp_path):
         await asyncio.wait_for(starting, 60)
         t = bot.trader
         assert t is not None and t.state.trade_mode == "auto" and t.risk.halted
+        # told at start by what happened (a /halt during warm-up), not as a halt kept over a restart
+        texts = [e.message for e in bot.bus.history if e.kind == "halt"]
+        assert not [x for x in texts if "restart" in x], texts
+        assert [x for x in texts if re.fullmatch(r"HALTED \(since \d{4}-\d\d-\d\d \d\d:\d\d KST, by telegram:42\): "
+                                                 r".*/halt.*; /resume lifts it", x)], texts
         status = await command(tg, "/status")
         assert "HALTED" in status and "by telegram:42" in status, status
 

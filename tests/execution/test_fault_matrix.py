@@ -132,3 +132,41 @@ async def test_fault_ends_hedged_or_flat_with_alert(sim, tmp_path, kind, venue, 
         await ex.upbit.close()
         await ex.binance.close()
         store.close()
+
+
+async def test_exit_in_two_parts_books_the_sum_of_both_parts(sim, tmp_path):
+    """A position closed in two exits (the first partly filled on Binance, its retry too) carries the
+    realized P&L of BOTH parts: /pnl and the protections read it from the closed position."""
+    ex, store, bus = await make_executor(sim, tmp_path)
+    try:
+        fx = sim.market.usdkrw
+        d = Direction.LONG_PREMIUM
+        up, bp = prices(sim, d, "enter")
+        out = await ex.execute(signal(d, "enter"), upbit_price=up, binance_price=bp, fx=fx)
+        assert out.status == "filled", out
+        (pos,) = ex.positions()
+        qty0 = pos.upbit_qty
+        # the exit order and its retry both fill half: the first exit closes only part of the position
+        sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
+        up, bp = prices(sim, d, "exit")
+        first = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
+        sim.market.faults.clear()
+        assert first.status == "partial", (first.status, first.messages)
+        (rest,) = ex.positions()
+        assert 0 < rest.upbit_qty < qty0
+        up, bp = prices(sim, d, "exit")
+        second = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx,
+                                  position=rest)
+        assert second.status == "filled", (second.status, second.messages)
+        assert not ex.positions()
+        parts = [e.data["realized_krw"] for e in bus.history
+                 if e.kind == "trade" and e.data.get("action") == "exit" and e.data.get("position_id") == pos.id]
+        assert len(parts) == 2, parts
+        assert parts[0] != 0 and parts[1] != 0
+        booked = store.get_position(pos.id)
+        assert booked["status"] == "closed"
+        assert booked["realized_krw"] == pytest.approx(parts[0] + parts[1], abs=1e-6)
+    finally:
+        await ex.upbit.close()
+        await ex.binance.close()
+        store.close()

@@ -196,3 +196,49 @@ async def test_read_only_and_port_in_use(running):
     other = HttpApi(bot, "127.0.0.1", api.port)
     with pytest.raises(HttpApiError, match="KIMPBOT_HTTP_PORT"):
         await other.start()
+
+
+async def test_status_names_why_not_trading_and_orders_without_an_answer(sim, tmp_path):
+    from kimpbot.control.commands import CommandCore
+
+    # Binance in maintenance at start (503 -1008 on exchangeInfo): NOT TRADING, and /status says why
+    sim.market.faults.inject("binance", "/fapi/v1/exchangeInfo", "reject", count=100_000)
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(FAST + "[startup]\nretry_min_s = 0.3\nretry_max_s = 1.0\n")
+    settings = load_settings(sim.env() | CHAT_SECRETS | {"KIMPBOT_STRATEGY_FILE": str(sf),
+                                                         "KIMPBOT_DATA_DIR": str(tmp_path / "data")})
+    bot = Bot(settings, load_owner_config(sf), warmup=False)
+    await bot.start()
+    api = HttpApi(bot, "127.0.0.1", 0)
+    await api.start()
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+    try:
+        assert bot.trader is None and bot.state.not_trading
+        _, text = await get(session, api, "/status")
+        doc = json.loads(text)
+        assert doc["trading"] is False
+        assert doc["not_trading"].startswith("NOT TRADING") and "-1008" in doc["not_trading"], doc["not_trading"]
+        assert doc["unresolved"] == []
+
+        sim.market.faults.clear()  # maintenance over: trading starts by itself
+        assert await wait_until(lambda: bot.trader is not None and bot.trader.executor is not None, timeout=20)
+        # an order sent whose answer never came (journaled before sending, as the executor does)
+        store = bot.trader.store
+        tid = store.new_trade_id()
+        store.journal_intent(tid, "B", f"{tid}-B-0", "binance", "ETH", "sell", Decimal("0.05"), Decimal("3000"),
+                             "enter")
+        _, text = await get(session, api, "/status")
+        doc = json.loads(text)
+        assert doc["trading"] is True and doc["not_trading"] is None
+        (o,) = doc["unresolved"]
+        assert (o["client_order_id"], o["symbol"], o["venue"], o["side"], o["qty"]) == (
+            f"{tid}-B-0", "ETH", "binance", "sell", "0.05")
+        assert o["age_s"] >= 0
+        reply = await CommandCore(bot).cmd_status("test", [])
+        (line,) = [ln for ln in reply.text.splitlines() if "late booking" in ln]
+        assert "ETH binance sell 0.05" in line and "watching for a late booking" in line, reply.text
+        assert [u["client_order_id"] for u in reply.data["unresolved"]] == [f"{tid}-B-0"]
+    finally:
+        await session.close()
+        await api.stop()
+        await stop_bot(bot)
