@@ -447,6 +447,10 @@ class Trader:
                     cur = self.store.get_trade(t["id"]) or {}
                     if cur.get("status") == "sending":
                         found += await self._finish_trade(cur)
+            # late fills whose reversal the failing journal kept from being sent
+            for cid, (e, res) in list(self.executor.late_held.items()):
+                del self.executor.late_held[cid]
+                found += await self._late_fill(e, res)
         finally:
             self._busy -= syms
         if found:

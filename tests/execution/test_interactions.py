@@ -1,0 +1,70 @@
+"""Interactions between the issue-10 safeguards, against the simulated exchanges through the real
+ccxt and pyupbit clients: a late booking that shows while the journal cannot be written (disk full).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from decimal import Decimal
+
+import pytest
+from testkit import wait_until
+
+from kimpbot.store import wal as wal_mod
+
+from .test_late_booking import ORDER_PATH, SYM, Rig
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+
+class FullDiskOS:
+    """The ``os`` module as the WAL sees it, with a disk that can be full (ENOSPC on write)."""
+
+    def __init__(self) -> None:
+        self.full = False
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    def write(self, fd: int, data) -> int:
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+async def test_a_late_fill_while_the_disk_is_full_is_reversed_once_the_journal_writes_again(
+        sim, tmp_path, monkeypatch):
+    disk = FullDiskOS()
+    monkeypatch.setattr(wal_mod, "os", disk)
+    rig = await Rig(sim, tmp_path).start()
+    try:
+        rig.trader.journal.probe_s = 0.3
+        base = await rig.holdings()
+        sim.market.faults.inject("binance", ORDER_PATH["binance"], "late", delay_s=3.0)
+        out = await rig.enter()
+        assert out.status == "rolled_back", (out.status, out.messages)
+        cid = out.binance.client_id
+        assert rig.ex.watching(cid)
+        disk.full = True  # the disk fills before the exchange books the order
+        assert await wait_until(lambda: sim.binance.late_booked, timeout=15)
+        # the owner is told at once, naming the leg, even though nothing can be journaled or sent
+        assert await wait_until(lambda: rig.events("exposure", client_id=cid, late_fill=True), timeout=10)
+        _, alert = rig.events("exposure", client_id=cid, late_fill=True)[0]
+        assert alert.level == "critical" and SYM in alert.message and "binance" in alert.message
+        assert await wait_until(lambda: rig.trader.journal.halted, timeout=10)
+        n_orders = len(sim.orders)
+        disk.full = False  # room again: the store recovery books the late fill and reverses it
+        assert await wait_until(lambda: not rig.trader.journal.halted, timeout=15)
+        assert await wait_until(lambda: len(sim.orders) > n_orders, timeout=15)
+        assert await wait_until(lambda: not rig.store.journal_open(), timeout=15)
+        assert rig.store.journal_get(cid).status == "filled"
+        now = await rig.holdings()
+        assert abs(now[1] - base[1]) < Decimal("0.001"), ("the late perp fill was left unhedged", base, now)
+        # every order that went out is journaled
+        for o in sim.orders[n_orders:]:
+            if o.get("client_id"):
+                assert rig.store.journal_get(o["client_id"]) is not None, o
+        assert not [e for _, e in rig.seen if "watching it for a late booking failed" in e.message]
+    finally:
+        await rig.close()
