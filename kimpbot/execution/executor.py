@@ -304,6 +304,14 @@ class Executor:
                 return Decimal(0)
             out = TradeOutcome(e.trade_id, e.symbol, "unwind", "filled")
             fx = float(trade.get("fx") or 0.0)
+            try:
+                # In flight again until the reversal is booked: a crash or stop meanwhile leaves the
+                # trade "sending", and the restart settles it from the journal (this fill and any
+                # reversal sent netted), as for any interrupted trade. Nothing else would name a
+                # late Upbit surplus after a restart.
+                self.store.upsert_trade({"id": e.trade_id, "status": "sending"})
+            except StoreFailed:
+                pass  # the reversal's intent cannot be written either: held below for the store recovery
             reopen = e.kind in ("exit", "exit_retry")  # a late close is reversed by re-opening
             done = await self._unwind(out, e.venue, e.symbol, Side(e.side), res.filled_qty, res.avg_price, rules,
                                       fx, reopen=reopen)
@@ -320,7 +328,7 @@ class Executor:
             notes = list(trade.get("messages") or []) + [f"late fill {e.client_order_id}: {res.filled_qty} filled "
                                                          f"after settling; reversed {done}"]
             try:
-                self.store.upsert_trade({"id": e.trade_id, "messages": notes,
+                self.store.upsert_trade({"id": e.trade_id, "messages": notes, "status": trade.get("status"),
                                          "cost_krw": float(trade.get("cost_krw") or 0.0) + out.cost_krw})
             except StoreFailed as exc:  # the orders are journaled; only this note of the trade is lost
                 log.warning("trade %s: late fill note not written (%s)", e.trade_id, exc)

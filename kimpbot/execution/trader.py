@@ -442,15 +442,16 @@ class Trader:
         self._busy |= syms  # no exit starts while the journal is settled
         try:
             found = await self._recheck_journal(late=True)
+            # late fills whose reversal the failing journal kept from being sent (before the trades
+            # below: one marked "sending" already is reversed by its settlement, not twice)
+            for cid, (e, res) in list(self.executor.late_held.items()):
+                del self.executor.late_held[cid]
+                found += await self._late_fill(e, res)
             for t in self.store.trades(status="sending"):
                 async with self.executor.lock(t["symbol"]):  # a close-all trade in flight ends first
                     cur = self.store.get_trade(t["id"]) or {}
                     if cur.get("status") == "sending":
                         found += await self._finish_trade(cur)
-            # late fills whose reversal the failing journal kept from being sent
-            for cid, (e, res) in list(self.executor.late_held.items()):
-                del self.executor.late_held[cid]
-                found += await self._late_fill(e, res)
         finally:
             self._busy -= syms
         if found:

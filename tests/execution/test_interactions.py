@@ -68,3 +68,34 @@ async def test_a_late_fill_while_the_disk_is_full_is_reversed_once_the_journal_w
         assert not [e for _, e in rig.seen if "watching it for a late booking failed" in e.message]
     finally:
         await rig.close()
+
+
+async def test_a_late_fill_whose_reversal_is_cut_off_by_a_stop_is_reversed_after_the_restart(sim, tmp_path):
+    """kill -9 / a stop while a late fill's reversal is on its way (here: waiting to resend after an
+    Upbit 429): the restart must still reverse it. An Upbit surplus is no position finding, so
+    nothing else would ever name it."""
+    first = await Rig(sim, tmp_path, retry_delay_s=3.0).start()
+    faults = sim.market.faults
+    try:
+        base = await first.holdings()
+        faults.inject("upbit", ORDER_PATH["upbit"], "late", delay_s=3.0)
+        out = await first.enter()
+        assert out.status == "rolled_back", (out.status, out.messages)
+        cid = out.upbit.client_id
+        faults.inject("upbit", ORDER_PATH["upbit"], "http429")  # the reversal is refused once
+        assert await wait_until(lambda: first.events("exposure", client_id=cid, late_fill=True), timeout=15)
+        assert await wait_until(lambda: any(f.kind == "http429" for f in faults.fired), timeout=10)
+        late = await first.holdings()
+        assert late[0] - base[0] >= Decimal("0.01"), (base, late)  # the late buy stands, unhedged
+    finally:
+        await first.close()  # stopped while waiting to resend the reversal
+    again = await Rig(sim, tmp_path).start()
+    try:
+        async def back() -> bool:
+            now = await again.holdings()
+            return abs(now[0] - base[0]) < Decimal("0.0001") and abs(now[1] - base[1]) < Decimal("0.001")
+        assert await wait_until(back, timeout=15, step=0.25), \
+            ("the late Upbit fill was left unhedged after the restart", base, await again.holdings())
+        assert not again.store.journal_open()
+    finally:
+        await again.close()
