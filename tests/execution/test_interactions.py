@@ -4,6 +4,7 @@ ccxt and pyupbit clients: a late booking that shows while the journal cannot be 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from decimal import Decimal
@@ -13,7 +14,7 @@ from testkit import wait_until
 
 from kimpbot.store import wal as wal_mod
 
-from .test_late_booking import ORDER_PATH, SYM, Rig
+from .test_late_booking import ORDER_PATH, SYM, Rig, feed
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -99,3 +100,39 @@ async def test_a_late_fill_whose_reversal_is_cut_off_by_a_stop_is_reversed_after
         assert not again.store.journal_open()
     finally:
         await again.close()
+
+
+async def test_an_order_re_check_during_close_all_never_reverses_a_fill_the_exit_booked(sim, tmp_path):
+    """/closeall runs outside the trading loop: the minute's re-check of open orders (engine
+    housekeeping, which waits only for the loop's busy coins) can meet its exit legs in flight. A
+    watch it starts on such a leg must not take the leg's fill for a late one and reverse it after
+    the exit booked it: that re-opens one leg of a closed pair."""
+    rig = await Rig(sim, tmp_path, order_timeout_s=2.0, unknown_grace_s=4.0).start()
+    faults = sim.market.faults
+    try:
+        base = await rig.holdings()
+        out = await rig.enter()
+        assert out.status == "filled", out.messages
+        # the perp close is booked at once but answered after 3 s (the executor gives up waiting at
+        # 2 s and queries); the re-check's query of it gets no answer within its 1 s timeout
+        faults.inject("binance", ORDER_PATH["binance"], "timeout", delay_s=3.0)
+        faults.inject("binance", ORDER_PATH["binance"], "timeout", delay_s=2.0)
+        feed(rig.eng, sim, rig.clock)
+        closing = asyncio.create_task(rig.trader.close_all(by="owner"))
+
+        def perp_close_open() -> list:
+            return [e for e in rig.store.journal_open() if e.venue == "binance" and e.kind == "exit"]
+        assert await wait_until(perp_close_open, timeout=10)
+        (leg,) = perp_close_open()
+        assert not rig.trader._busy  # what engine._housekeep looks at before re-checking open orders
+        await rig.trader.recheck_open_orders()
+        (done,) = await closing
+        assert done.status == "filled", (done.status, done.messages)
+        assert await wait_until(lambda: not rig.ex.watching(leg.client_order_id), timeout=15)
+        assert await wait_until(lambda: not rig.ex.lock(SYM).locked(), timeout=15)
+        assert not rig.events("exposure", client_id=leg.client_order_id, late_fill=True), \
+            "the exit's own fill was taken for a late one"
+        now = await rig.holdings()
+        assert abs(now[1] - base[1]) < Decimal("0.001") and abs(now[0] - base[0]) < Decimal("0.0001"), (base, now)
+    finally:
+        await rig.close()
