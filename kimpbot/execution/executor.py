@@ -167,6 +167,8 @@ class Executor:
         self._wake: dict[str, asyncio.Event] = {}
         # order results the journal refused (disk full), written by flush_unjournaled() on recovery
         self.unjournaled: dict[str, tuple[OrderRequest, OrderResult]] = {}
+        # late fills whose reversal could not be journaled (so not sent): reversed on store recovery
+        self.late_held: dict[str, tuple[Any, OrderResult]] = {}
 
     # ---- orders without a final answer ---------------------------------------------------
 
@@ -302,14 +304,34 @@ class Executor:
                 return Decimal(0)
             out = TradeOutcome(e.trade_id, e.symbol, "unwind", "filled")
             fx = float(trade.get("fx") or 0.0)
+            try:
+                # In flight again until the reversal is booked: a crash or stop meanwhile leaves the
+                # trade "sending", and the restart settles it from the journal (this fill and any
+                # reversal sent netted), as for any interrupted trade. Nothing else would name a
+                # late Upbit surplus after a restart.
+                self.store.upsert_trade({"id": e.trade_id, "status": "sending"})
+            except StoreFailed:
+                pass  # the reversal's intent cannot be written either: held below for the store recovery
             reopen = e.kind in ("exit", "exit_retry")  # a late close is reversed by re-opening
             done = await self._unwind(out, e.venue, e.symbol, Side(e.side), res.filled_qty, res.avg_price, rules,
                                       fx, reopen=reopen)
             left = res.filled_qty - done
+            if left > 0 and self.store.failed is not None:
+                # its reversal could not be journaled, so it was not sent: the store recovery
+                # (Trader._after_store_recovered) reverses what is left, as a restart would
+                self.late_held[e.client_order_id] = (e, dataclasses.replace(res, filled_qty=left))
+                self._publish("exposure", f"{e.symbol} {e.venue} {e.side} {left} (late fill of {e.client_order_id}) "
+                              "NOT reversed yet: the journal cannot be written; kimpbot reverses it as soon as it "
+                              "writes again", "critical", symbol=e.symbol, venue=e.venue, side=e.side, qty=str(left),
+                              client_id=e.client_order_id, trade_id=e.trade_id)
+                return done
             notes = list(trade.get("messages") or []) + [f"late fill {e.client_order_id}: {res.filled_qty} filled "
                                                          f"after settling; reversed {done}"]
-            self.store.upsert_trade({"id": e.trade_id, "messages": notes,
-                                     "cost_krw": float(trade.get("cost_krw") or 0.0) + out.cost_krw})
+            try:
+                self.store.upsert_trade({"id": e.trade_id, "messages": notes, "status": trade.get("status"),
+                                         "cost_krw": float(trade.get("cost_krw") or 0.0) + out.cost_krw})
+            except StoreFailed as exc:  # the orders are journaled; only this note of the trade is lost
+                log.warning("trade %s: late fill note not written (%s)", e.trade_id, exc)
             if left > 0 and not self._is_dust(left, res.avg_price or Decimal(1), rules):
                 if self.on_exposure:
                     self.on_exposure(f"late fill of {e.client_order_id} could not be fully reversed ({left} left)")

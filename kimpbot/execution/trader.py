@@ -452,6 +452,11 @@ class Trader:
         self._busy |= syms  # no exit starts while the journal is settled
         try:
             found = await self._recheck_journal(late=True)
+            # late fills whose reversal the failing journal kept from being sent (before the trades
+            # below: one marked "sending" already is reversed by its settlement, not twice)
+            for cid, (e, res) in list(self.executor.late_held.items()):
+                del self.executor.late_held[cid]
+                found += await self._late_fill(e, res)
             for t in self.store.trades(status="sending"):
                 async with self.executor.lock(t["symbol"]):  # a close-all trade in flight ends first
                     cur = self.store.get_trade(t["id"]) or {}
@@ -480,15 +485,24 @@ class Trader:
         """Every order still without a final answer is watched for a late booking (executor)."""
         assert self.executor is not None
         for e in self.store.journal_open():
-            self.executor.watch(e.client_order_id)
+            if not self._in_flight(e):
+                self.executor.watch(e.client_order_id)
+
+    def _in_flight(self, e: Any) -> bool:
+        """The order's coin has a trade in flight (a /closeall exit, say, which the loop's busy set does
+        not cover): that trade resolves its own orders and starts their watch if they stay unanswered.
+        A watch or re-check of its own must not resolve one first: its fill would be taken for a late
+        one and reversed after the trade booked it."""
+        assert self.executor is not None
+        return self.executor.lock(e.symbol).locked()
 
     async def _recheck_journal(self, late: bool = False) -> list[str]:
         assert self.executor is not None
         found: list[str] = []
         venues = {"upbit": self.upbit, "binance": self.binance}
         for e in self.store.journal_open():
-            if self.executor.watching(e.client_order_id):
-                continue  # its watch queries it (and books a late fill) already
+            if self.executor.watching(e.client_order_id) or self._in_flight(e):
+                continue  # its watch (or its own trade) queries it and books a late fill already
             # an intent never marked sent never reached the wire: "not found" is final for it
             window = 0.0 if e.status == "intent" else self.executor.late_window(e.venue)
             venue = venues[e.venue]
@@ -498,6 +512,8 @@ class Trader:
                 # Too young to call anything: a request may still land. Wait out the grace period
                 # once, then ask again.
                 await asyncio.sleep(self.exec_cfg.unknown_grace_s - age_s + 0.1)
+                if self.executor.watching(e.client_order_id) or self._in_flight(e):
+                    continue  # its trade gave up meanwhile and watches it (or still runs): the watch books it
                 res = await venue.query(e.symbol, e.client_order_id, self.exec_cfg.query_timeout_s)
                 age_s = (self.clock.now_ms() - e.created_ms) / 1000
             if res.status.final and res.status is not OrderStatus.NOT_FOUND:
