@@ -613,6 +613,8 @@ class CommandCore:
             return "trading is not running (watching only)"
         if s.mode == mode:
             return f"already in {mode} mode"
+        if t.journal.halted:  # a switch would drop what only memory holds (late fills, an unsaved halt)
+            return f"the {t.journal.reason()}: free disk space first"
         if mode == "live":
             missing = [n for n, v in (("UPBIT_ACCESS_KEY", s.upbit_access_key), ("UPBIT_SECRET_KEY", s.upbit_secret_key),
                                       ("BINANCE_API_KEY", s.binance_api_key), ("BINANCE_API_SECRET", s.binance_api_secret))

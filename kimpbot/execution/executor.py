@@ -287,15 +287,18 @@ class Executor:
             trade = self.store.get_trade(e.trade_id) or {}
             if trade.get("status") in (None, "sending"):
                 return Decimal(0)  # not settled yet (a restart): its settlement counts this fill
-            rules = self.rules[(e.venue, e.symbol)]
-            px = rules.show_price(res.avg_price) if res.avg_price else "?"
+            rules = self.rules.get((e.venue, e.symbol))
+            px = rules.show_price(res.avg_price) if res.avg_price and rules is not None else str(res.avg_price or "?")
             msg = (f"UNHEDGED late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} @ {px} (order "
                    f"{e.client_order_id}, {e.kind} of trade {e.trade_id}) was booked by the exchange after the "
                    "trade was settled without it")
             log.critical("%s", msg)
-            late = e.kind == "unwind"
-            self._publish("exposure", msg + ("; it was an unwind: check the position findings" if late
-                                             else "; reversing it now"), "critical", symbol=e.symbol,
+            # a coin no longer in the strategy file has no market rules loaded: alert it, never reverse blind
+            late = e.kind == "unwind" or rules is None
+            self._publish("exposure", msg + ("; it was an unwind: check the position findings" if e.kind == "unwind"
+                                             else f"; {e.symbol} is not traded now (symbols in the strategy file): "
+                                             "close it by hand" if rules is None else "; reversing it now"),
+                          "critical", symbol=e.symbol,
                           venue=e.venue, side=e.side, qty=str(res.filled_qty), client_id=e.client_order_id,
                           trade_id=e.trade_id, late_fill=True)
             if late:

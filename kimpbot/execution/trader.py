@@ -464,6 +464,7 @@ class Trader:
                         found += await self._finish_trade(cur)
         finally:
             self._busy -= syms
+        self._watch_open()  # orders still without an answer are watched now, not from the next re-check
         if found:
             msg = "journal writable again, settled:\n- " + "\n- ".join(found)
             self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
