@@ -143,6 +143,9 @@ async def test_full_disk_sends_nothing_alerts_once_and_recovers(sim, tmp_path, m
             assert m.signals_allowed("BTC")
             r = await core.handle("console", None, "/resume")
             assert "Still halted" in r.text and t.journal.halted
+            # no mode switch either: it would drop what only memory holds while the journal cannot write
+            other = "paper" if bot.settings.mode == "live" else "live"
+            assert "journal cannot be written" in core._mode_blocked(other)
             # the disk has room again: the halt lifts by itself and the entry goes out
             if disk == "enospc_injected":
                 full_os.full = False
