@@ -68,16 +68,21 @@ async def test_bot_logs_in_over_the_gateway_and_answers_slash_commands(rig):
         await front.stop()
 
 
+async def _signal_message(rig) -> int:
+    """Move the sim's BTC premium far below its window; the id of the signal message the bot posts."""
+    dc = rig.dc
+    assert await wait_until(lambda: rig.bot.market.signals_allowed("BTC"))
+    since = len(dc.channel_messages)
+    rig.sim.market.set_premium("BTC", rig.sim.market.premium("BTC") - 3.0)
+    post = await dc.wait_for_message(lambda p: bool(p["components"]), timeout=15, since=since)
+    return post["message_id"]
+
+
 async def test_signal_buttons_pressed_over_the_gateway(rig):
     dc = rig.dc
     front = await _front(rig)
     try:
-        m = rig.bot.market
-        assert await wait_until(lambda: m.signals_allowed("BTC"))
-        since = len(dc.channel_messages)
-        rig.sim.market.set_premium("BTC", rig.sim.market.premium("BTC") - 3.0)
-        post = await dc.wait_for_message(lambda p: bool(p["components"]), timeout=15, since=since)
-        mid = post["message_id"]
+        mid = await _signal_message(rig)
         buttons = dc.buttons(mid)
         execute = next(cid for label, cid in buttons if "Execute" in label)
 
@@ -101,12 +106,7 @@ async def test_skip_button_over_the_gateway(rig):
     dc = rig.dc
     front = await _front(rig)
     try:
-        m = rig.bot.market
-        assert await wait_until(lambda: m.signals_allowed("BTC"))
-        since = len(dc.channel_messages)
-        rig.sim.market.set_premium("BTC", rig.sim.market.premium("BTC") - 3.0)
-        post = await dc.wait_for_message(lambda p: bool(p["components"]), timeout=15, since=since)
-        mid = post["message_id"]
+        mid = await _signal_message(rig)
         skip = next(cid for label, cid in dc.buttons(mid) if "Skip" in label)
         it = await dc.press_button(D_OWNER, mid, skip)
         assert it.callback["type"] in (5, 6, 7)
