@@ -17,7 +17,7 @@ max_quote_age_s = 3
 """
 
 
-async def wait_until(cond: Callable[[], Any], timeout: float = 10.0, step: float = 0.05) -> bool:
+async def wait_until(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.05) -> bool:
     """Poll ``cond`` (plain or async) until it is true; False when ``timeout`` passes first."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

@@ -26,7 +26,7 @@ async def start(sim, tmp_path: Path, fx: str = "") -> Bot:
     bot = Bot(load_settings(env), load_owner_config(path))
     await bot.start()
     assert bot.trader is not None
-    assert await wait_until(lambda: bot.market.signals_allowed("BTC"), timeout=20.0)
+    assert await wait_until(lambda: bot.market.signals_allowed("BTC"), timeout=45.0)
     return bot
 
 
