@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from decimal import Decimal
@@ -44,11 +45,11 @@ AUTH = {"Authorization": "Bearer " + CHAT_SECRETS["KIMPBOT_HTTP_TOKEN"]}
 
 
 
-@pytest.fixture
-async def running(sim, tmp_path):
+@contextlib.asynccontextmanager
+async def serving(sim, tmp_path, strategy: str = FAST):
     """A started bot (paper mode, no warm-up), its endpoint on an ephemeral port, and an HTTP client."""
     sf = tmp_path / "strategy.toml"
-    sf.write_text(FAST)
+    sf.write_text(strategy)
     settings = load_settings(sim.env() | CHAT_SECRETS | {"KIMPBOT_STRATEGY_FILE": str(sf),
                                                          "KIMPBOT_DATA_DIR": str(tmp_path / "data")})
     bot = Bot(settings, load_owner_config(sf), warmup=False)
@@ -62,6 +63,12 @@ async def running(sim, tmp_path):
         await session.close()
         await api.stop()
         await stop_bot(bot)
+
+
+@pytest.fixture
+async def running(sim, tmp_path):
+    async with serving(sim, tmp_path) as rig:
+        yield rig
 
 
 async def get(session, api, path):
@@ -203,16 +210,8 @@ async def test_status_names_why_not_trading_and_orders_without_an_answer(sim, tm
 
     # Binance in maintenance at start (503 -1008 on exchangeInfo): NOT TRADING, and /status says why
     sim.market.faults.inject("binance", "/fapi/v1/exchangeInfo", "reject", count=100_000)
-    sf = tmp_path / "strategy.toml"
-    sf.write_text(FAST + "[startup]\nretry_min_s = 0.3\nretry_max_s = 1.0\n")
-    settings = load_settings(sim.env() | CHAT_SECRETS | {"KIMPBOT_STRATEGY_FILE": str(sf),
-                                                         "KIMPBOT_DATA_DIR": str(tmp_path / "data")})
-    bot = Bot(settings, load_owner_config(sf), warmup=False)
-    await bot.start()
-    api = HttpApi(bot, "127.0.0.1", 0)
-    await api.start()
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-    try:
+    async with serving(sim, tmp_path, FAST + "[startup]\nretry_min_s = 0.3\nretry_max_s = 1.0\n") as (
+            bot, api, session):
         assert bot.trader is None and bot.state.not_trading
         _, text = await get(session, api, "/status")
         doc = json.loads(text)
@@ -238,7 +237,3 @@ async def test_status_names_why_not_trading_and_orders_without_an_answer(sim, tm
         (line,) = [ln for ln in reply.text.splitlines() if "late booking" in ln]
         assert "ETH binance sell 0.05" in line and "watching for a late booking" in line, reply.text
         assert [u["client_order_id"] for u in reply.data["unresolved"]] == [f"{tid}-B-0"]
-    finally:
-        await session.close()
-        await api.stop()
-        await stop_bot(bot)
