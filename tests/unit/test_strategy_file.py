@@ -255,9 +255,10 @@ def test_layout_refusal_does_not_blame_the_value(tmp_path: Path) -> None:
     msg = str(err.value)
     assert msg.startswith("optimized.allocation.BTC: this file's layout cannot be edited in place (")
     assert msg.endswith(f"); edit {p} by hand") and "is invalid" not in msg and "twice" in msg
+    # an inline table takes one more entry (tomlkit edits it; the regex editor refused it)
     p.write_text('strategy = "optimized"\noptimized = { normal_z = 2.0 }\n')
-    with pytest.raises(ConfigError, match=r"^optimized.extreme_z: this file's layout cannot be edited in place"):
-        plan_change(p, "optimized.extreme_z", "3.5", "t", "d")
+    ch = plan_change(p, "optimized.extreme_z", "3.5", "t", "d")
+    assert tomllib.loads(ch.new_text)["optimized"] == {"normal_z": 2.0, "extreme_z": 3.5}
 
 
 def test_a_file_that_does_not_load_is_named_not_the_value(tmp_path: Path) -> None:
@@ -355,3 +356,17 @@ def test_write_atomic_keeps_mode_and_fsyncs(tmp_path: Path, monkeypatch: pytest.
     write_atomic(p, "a = 2\n")
     assert p.read_text() == "a = 2\n" and stat.S_IMODE(p.stat().st_mode) == 0o604
     assert len(synced) == 2  # the file, then its directory
+
+
+def test_commented_default_without_tomlkits_insert_falls_back_to_adding(monkeypatch) -> None:
+    """Taking over ``# key = default`` uses tomlkit's Container._insert_at; a tomlkit without it
+    still makes the edit (the key is added to the table, the commented line stays)."""
+    import tomlkit.container
+
+    text = '[exits]\n# stop_loss_pct = "none"       # default\nmax_holding_hours = 72.0\n'
+    taken = set_in_text(text, "exits", "stop_loss_pct", "1.5", "n")
+    assert taken.splitlines()[1].startswith("stop_loss_pct = 1.5") and "# default" not in taken
+    monkeypatch.delattr(tomlkit.container.Container, "_insert_at")
+    added = set_in_text(text, "exits", "stop_loss_pct", "1.5", "n")
+    assert tomllib.loads(added)["exits"] == {"stop_loss_pct": 1.5, "max_holding_hours": 72.0}
+    assert "# stop_loss_pct" in added
