@@ -27,20 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
 import uuid
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode
 
 import aiohttp
 from yarl import URL
@@ -255,26 +252,22 @@ UPBIT_HINTS = {
 }
 
 
-def _upbit_headers(access: str, secret: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
-    import jwt
+def _upbit(settings: Settings) -> Any:
+    """The live adapter, signing exactly as the orders do (pyupbit's JWT)."""
+    from kimpbot.clock import SystemClock
+    from kimpbot.exchanges.upbit_trading import UpbitTrading
 
-    payload: dict[str, Any] = {"access_key": access, "nonce": str(uuid.uuid4())}
-    if params:
-        payload["query_hash"] = hashlib.sha512(urlencode(params).encode()).hexdigest()
-        payload["query_hash_alg"] = "SHA512"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyJWT warns about short HMAC keys (test keys)
-        token = jwt.encode(payload, secret, algorithm="HS256")
-    return {"Authorization": f"Bearer {token}"}
+    return UpbitTrading(settings.upbit_api_url, settings.upbit_access_key, settings.upbit_secret_key, SystemClock(),
+                        call_timeout_s=DEFAULT_TIMEOUT_S)
 
 
-def _upbit_error(r: _Reply) -> str:
+def _upbit_error(r: Any) -> str:
     err = r.data.get("error") if isinstance(r.data, dict) else None
     if isinstance(err, dict):
         nm, msg = str(err.get("name", "")), str(err.get("message", ""))
         hint = UPBIT_HINTS.get(nm)
         return f"HTTP {r.status} {nm}: {msg}" + (f" ({hint})" if hint else "")
-    return f"HTTP {r.status} {r.brief()}"
+    return f"HTTP {r.status} {' '.join(str(r.text).split())[:160]}"
 
 
 async def check_upbit_keys(session: aiohttp.ClientSession, settings: Settings) -> list[CheckResult]:
@@ -283,15 +276,22 @@ async def check_upbit_keys(session: aiohttp.ClientSession, settings: Settings) -
         why = "UPBIT_ACCESS_KEY / UPBIT_SECRET_KEY not set (paper mode needs none)"
         return [CheckResult(names[0], SKIP, why), CheckResult(names[1], SKIP, why)]
     base = settings.upbit_api_url
+    upbit = _upbit(settings)
     try:
-        r = await _get(session, f"{base}/v1/accounts",
-                       _upbit_headers(settings.upbit_access_key, settings.upbit_secret_key))
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        return [CheckResult(names[0], FAIL, f"{base}/v1/accounts: {_neterr(exc)}"),
-                CheckResult(names[1], SKIP, "Upbit not reachable")]
-    if r.status != 200 or not isinstance(r.data, list):
-        return [CheckResult(names[0], FAIL, "key rejected: " + _upbit_error(r)),
-                CheckResult(names[1], SKIP, "the key was not accepted (see above)")]
+        try:
+            r = await upbit.signed("GET", "/v1/accounts")
+        except Exception as exc:   # transport: requests' errors or the timeout
+            return [CheckResult(names[0], FAIL, f"{base}/v1/accounts: {_neterr(exc)}"),
+                    CheckResult(names[1], SKIP, "Upbit not reachable")]
+        if r.status != 200 or not isinstance(r.data, list):
+            return [CheckResult(names[0], FAIL, "key rejected: " + _upbit_error(r)),
+                    CheckResult(names[1], SKIP, "the key was not accepted (see above)")]
+        return await _upbit_accounts(r, upbit, settings, names)
+    finally:
+        await upbit.close()
+
+
+async def _upbit_accounts(r: Any, upbit: Any, settings: Settings, names: tuple[str, str]) -> list[CheckResult]:
     krw = next((row.get("balance") for row in r.data if isinstance(row, dict) and row.get("currency") == "KRW"), None)
     coins = sum(1 for row in r.data if isinstance(row, dict) and row.get("currency") not in (None, "KRW"))
     try:
@@ -299,17 +299,15 @@ async def check_upbit_keys(session: aiohttp.ClientSession, settings: Settings) -
     except (TypeError, ValueError):
         krw_txt = "KRW ?"
     first = CheckResult(names[0], PASS, f"accounts OK: {krw_txt} available, {coins} coin balance(s)")
-    return [first, await _upbit_permissions(session, settings, names[1])]
+    return [first, await _upbit_permissions(upbit, settings, names[1])]
 
 
-async def _upbit_permissions(session: aiohttp.ClientSession, settings: Settings, name: str) -> CheckResult:
+async def _upbit_permissions(upbit: Any, settings: Settings, name: str) -> CheckResult:
     note = ("Upbit does not report a key's permissions: check in Upbit > Open API management that "
             "출금하기 (withdraw) is off and 주문하기 (order) is on")
-    base = settings.upbit_api_url
     try:
-        r = await _get(session, f"{base}/v1/api_keys",
-                       _upbit_headers(settings.upbit_access_key, settings.upbit_secret_key))
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        r = await upbit.signed("GET", "/v1/api_keys")
+    except Exception as exc:
         return CheckResult(name, SKIP, f"{note}; key expiry unknown ({_neterr(exc)})")
     if r.status != 200 or not isinstance(r.data, list):
         return CheckResult(name, SKIP, f"{note}; key expiry unknown (/v1/api_keys: {_upbit_error(r)})")
@@ -341,24 +339,42 @@ BINANCE_HINTS = {
 }
 
 
-def _binance_url(base: str, path: str, secret: str, now_ms: NowMs, params: Mapping[str, Any] | None = None) -> URL:
-    q = dict(params or {})
-    q["recvWindow"] = RECV_WINDOW_MS
-    q["timestamp"] = now_ms()
-    qs = urlencode(q)
-    sig = hmac.new(secret.encode(), qs.encode(), hashlib.sha256).hexdigest()
-    return URL(f"{base}{path}?{qs}&signature={sig}", encoded=True)
+def _binance(settings: Settings, now_ms: NowMs) -> Any:
+    """The live adapter (ccxt binanceusdm), signing exactly as the orders do; its timestamps come
+    from ``now_ms`` so a skewed clock shows as Binance's -1021."""
+    from kimpbot.clock import SystemClock
+    from kimpbot.exchanges.binance_trading import BinanceTrading
+
+    b = BinanceTrading(settings.binance_api_url, settings.binance_api_key, settings.binance_api_secret,
+                       SystemClock(), call_timeout_s=DEFAULT_TIMEOUT_S)
+    b.ex.nonce = now_ms   # ccxt's binance signs timestamp = nonce()
+    b.ex.options["recvWindow"] = RECV_WINDOW_MS
+    return b
 
 
-def _binance_error(r: _Reply) -> str:
-    if isinstance(r.data, dict) and "code" in r.data:
-        try:
-            code = int(r.data["code"])
-        except (TypeError, ValueError):
-            code = None
-        hint = BINANCE_HINTS.get(code) if code is not None else None
-        return f"{r.data.get('code')} {r.data.get('msg', '')}" + (f" ({hint})" if hint else "")
-    return f"HTTP {r.status} {r.brief()}"
+def _ccxt_unreachable(exc: BaseException) -> bool:
+    """A transport failure (no answer), not an answer from Binance."""
+    import ccxt
+
+    return isinstance(exc, (asyncio.TimeoutError, ccxt.NetworkError)) and not isinstance(exc, ccxt.DDoSProtection) \
+        and _binance_code(exc) is None and not re.search(r"\b[1-5][0-9]{2}\b", str(exc))
+
+
+def _binance_code(exc: BaseException) -> int | None:
+    from kimpbot.exchanges.binance_trading import binance_error
+
+    return binance_error(exc)[0]
+
+
+def _binance_error(exc: BaseException) -> str:
+    """Binance's ``{code, msg}`` from ccxt's exception, with a hint for the codes a key setup causes."""
+    from kimpbot.exchanges.binance_trading import binance_error
+
+    code, msg = binance_error(exc)
+    if code is not None:
+        hint = BINANCE_HINTS.get(code)
+        return f"{code} {msg}" + (f" ({hint})" if hint else "")
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 async def check_binance_keys(session: aiohttp.ClientSession, settings: Settings, now_ms: NowMs) -> CheckResult:
@@ -366,20 +382,27 @@ async def check_binance_keys(session: aiohttp.ClientSession, settings: Settings,
     if not (settings.binance_api_key and settings.binance_api_secret):
         return CheckResult(name, SKIP, "BINANCE_API_KEY / BINANCE_API_SECRET not set (paper mode needs none)")
     base = settings.binance_api_url
-    hdr = {"X-MBX-APIKEY": settings.binance_api_key}
+    binance = _binance(settings, now_ms)
     try:
-        r = await _get(session, _binance_url(base, "/fapi/v2/account", settings.binance_api_secret, now_ms), hdr)
-        if r.status != 200 or not isinstance(r.data, dict):
-            return CheckResult(name, FAIL, "key rejected: " + _binance_error(r))
-        mode = await _get(session, _binance_url(base, "/fapi/v1/positionSide/dual", settings.binance_api_secret,
-                                                now_ms), hdr)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        return CheckResult(name, FAIL, f"{base}: {_neterr(exc)}")
-    acct = r.data
+        try:
+            acct = await binance.account()
+        except Exception as exc:
+            if _ccxt_unreachable(exc):
+                return CheckResult(name, FAIL, f"{base}: {_neterr(exc)}")
+            return CheckResult(name, FAIL, "key rejected: " + _binance_error(exc))
+        try:
+            dual: bool | None = await binance.dual_side_position()
+            mode_txt = "one-way position mode"
+        except Exception as exc:
+            dual, mode_txt = None, f"position mode unknown ({_binance_error(exc)})"
+    finally:
+        await binance.close()
+    if not isinstance(acct, dict):
+        return CheckResult(name, FAIL, f"{base}/fapi/v2/account: not an account object")
     if acct.get("canTrade") is False:
         return CheckResult(name, FAIL, "the USDT-M account cannot trade (canTrade false): check the account and "
                                        "the key's futures permission")
-    if mode.status == 200 and isinstance(mode.data, dict) and mode.data.get("dualSidePosition") is True:
+    if dual is True:
         return CheckResult(name, FAIL, "the account is in hedge (dual-side) position mode; kimpbot needs one-way "
                                        "mode: switch it in Binance Futures > Preferences > Position Mode")
     usdt = next((a.get("availableBalance") for a in acct.get("assets") or []
@@ -388,7 +411,6 @@ async def check_binance_keys(session: aiohttp.ClientSession, settings: Settings,
         usdt_txt = f"{float(usdt):,.2f} USDT available"
     except (TypeError, ValueError):
         usdt_txt = "USDT balance unreadable"
-    mode_txt = "one-way position mode" if mode.status == 200 else f"position mode unknown ({_binance_error(mode)})"
     return CheckResult(name, PASS, f"USDT-M account OK: {usdt_txt}, {mode_txt}")
 
 
@@ -404,17 +426,21 @@ async def check_binance_permissions(session: aiohttp.ClientSession, settings: Se
                                            "are only reported by the spot API (/sapi/v1/account/apiRestrictions)")
         spot_api_url = DEFAULT_BINANCE_SPOT_API_URL
     base = spot_api_url.rstrip("/")
+    binance = _binance(settings, now_ms)
     try:
-        r = await _get(session, _binance_url(base, "/sapi/v1/account/apiRestrictions", settings.binance_api_secret,
-                                             now_ms), {"X-MBX-APIKEY": settings.binance_api_key})
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        return CheckResult(name, SKIP, f"could not ask {base} ({_neterr(exc)})")
-    if r.status == 404:
-        return CheckResult(name, SKIP, f"{base} does not serve /sapi/v1/account/apiRestrictions (a testnet or a "
-                                       "proxy?): check the key's permissions on the Binance site")
-    if r.status != 200 or not isinstance(r.data, dict):
-        return CheckResult(name, FAIL, f"{base}/sapi/v1/account/apiRestrictions: {_binance_error(r)}")
-    d = r.data
+        d = await binance.api_restrictions(base)
+    except Exception as exc:
+        if _ccxt_unreachable(exc):
+            return CheckResult(name, SKIP, f"could not ask {base} ({_neterr(exc)})")
+        code = _binance_code(exc)   # -5000 "Path ..., Method GET is invalid": Binance's 404 body
+        if code == -5000 or (code is None and re.search(r"\b404\b", str(exc))):
+            return CheckResult(name, SKIP, f"{base} does not serve /sapi/v1/account/apiRestrictions (a testnet or a "
+                                           "proxy?): check the key's permissions on the Binance site")
+        return CheckResult(name, FAIL, f"{base}/sapi/v1/account/apiRestrictions: {_binance_error(exc)}")
+    finally:
+        await binance.close()
+    if not isinstance(d, dict):
+        return CheckResult(name, FAIL, f"{base}/sapi/v1/account/apiRestrictions: not an object")
     if d.get("enableWithdrawals"):
         return CheckResult(name, FAIL, "withdrawals are ENABLED on this key: untick 'Enable Withdrawals' in "
                                        "Binance > API Management (the bot never needs it)")
