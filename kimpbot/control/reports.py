@@ -433,8 +433,10 @@ def render_stats(ledger: Ledger, capital: float | None) -> list[str]:
     if not d["closed"]:
         lines.append(render(R.NO_TRADES))
     else:
-        lines.append(render(R.CLOSED_WINRATE(n=d["closed"], rate=pct(d["win_rate_pct"], sign=False))))
-        lines.append(render(R.WINS_LOSSES(wins=d["wins"], losses=d["losses"])))
+        head = render(R.CLOSED_WINRATE(n=d["closed"], rate=pct(d["win_rate_pct"], sign=False)))
+        tail = render(R.WINS_LOSSES(wins=d["wins"], losses=d["losses"]))
+        one = head + " " + tail.strip()
+        lines += [one] if cell_width(one) <= WIDTH else [head, tail]
     kv: list[list[str]] = []
     if d["closed"]:
         kv.append([render(R.AVG_HOLD), str(duration(d["avg_holding_s"]))])
