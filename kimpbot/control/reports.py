@@ -23,6 +23,7 @@ from its average entry prices and entry FX instead, and the reply says how many 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -524,10 +525,11 @@ class ReportCommands:
             return None
         return float(v) if v else None
 
-    def _report(self, lines_of: Callable[[Ledger], list[str]], data_of: Callable[[Ledger], Any]) -> "Reply":
+    async def _report(self, lines_of: Callable[[Ledger], list[str]], data_of: Callable[[Ledger], Any]) -> "Reply":
         from kimpbot.control.commands import Reply
 
-        leds = self.ledgers()
+        # off the event loop: the other mode's ledger is read from its files (the Store locks per call)
+        leds = await asyncio.to_thread(self.ledgers)
         blocks = ["\n".join(lines_of(led)) for led in leds]
         return Reply(text="\n\n".join(blocks), mono=True, private=True,
                      data={led.mode: data_of(led) for led in leds})
@@ -541,7 +543,7 @@ class ReportCommands:
             return Reply(text=str(n), data={"error": "bad_n"})
         now = self.bot.clock.now_ms()
         cap = self._capital()
-        return self._report(lambda led: render_periods(led, unit, n, now, cap),
+        return await self._report(lambda led: render_periods(led, unit, n, now, cap),
                             lambda led: period_rows(led, unit, n, now))
 
     async def cmd_daily(self, by: str, args: list[str]) -> "Reply":
@@ -572,14 +574,14 @@ class ReportCommands:
                 e["pnl_krw"] += t.pnl_krw
             return out
 
-        return self._report(render_performance, data)
+        return await self._report(render_performance, data)
 
     async def cmd_stats(self, by: str, args: list[str]) -> "Reply":
         bad = self._no_args("stats", args)
         if bad is not None:
             return bad
         cap = self._capital()
-        return self._report(lambda led: render_stats(led, cap), lambda led: stats_data(led, cap))
+        return await self._report(lambda led: render_stats(led, cap), lambda led: stats_data(led, cap))
 
 
 __all__ = ["Ledger", "ReportCommands", "RoundTrip", "FileRecords", "StoreRecords", "parse_n", "period_rows",

@@ -49,6 +49,7 @@ async def test_reports_answer_with_a_real_paper_round_trip(rig):
 
     stats = _pre(await rig.command("/stats"))
     assert "1 closed" in stats and realized in stats and "premium move" in stats and "best trade" in stats
+    assert "estimated" not in stats   # split from the journaled orders, not from averages
     assert not too_wide(stats)
 
     bad = await rig.command("/daily 0")
