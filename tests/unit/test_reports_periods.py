@@ -288,3 +288,20 @@ async def test_paper_and_live_are_never_mixed(booked, tmp_path):
         r = await core.cmd_stats("t", [])
         assert r.data["live"]["closed"] == 1 and r.data["paper"]["closed"] == 6
         assert (await core.cmd_stats("t", ["x"])).data == {"error": "args"}
+
+
+def test_a_partly_closed_open_pair_counts_its_realized_part_at_its_exit_not_as_a_trade(tmp_path):
+    clock = ManualClock(NOW)
+    with Store(tmp_path / "d", "paper", clock=clock) as st:
+        exit_ms = kst_ms(2026, 12, 2, 0, 5)
+        st.upsert_trade({"id": "X1", "symbol": "BTC", "action": "exit", "status": "partial", "fx": 1400.0,
+                         "closed_ms": exit_ms})
+        st.upsert_position({"id": "P1", "symbol": "BTC", "direction": "long_premium", "status": "open",
+                            "opened_ts": kst_ms(2026, 12, 1, 10, 0), "realized_krw": 2500.0,
+                            "trade_ids": ["X1"]})
+        led = read_ledger(StoreRecords(st), "paper")
+        rows = {r.start: r for r in period_rows(led, "day", 3, NOW)}
+        assert rows[date(2026, 12, 2)].trades == 0 and rows[date(2026, 12, 2)].pnl_krw == Decimal("2500.0")
+        assert rows[date(2026, 12, 1)].pnl_krw == 0 and rows[date(2026, 12, 3)].pnl_krw == 0
+        assert stats_data(led, CAPITAL)["closed"] == 0
+        assert "partial" in "\n".join(render_periods(led, "day", 3, NOW, CAPITAL))
