@@ -182,7 +182,8 @@ def test_records_without_orders_are_estimated_from_averages(tmp_path):
     clock = ManualClock(kst_ms(2026, 12, 1, 0, 0))
     with Store(tmp_path / "d", "live", clock=clock) as st:
         # an older record: a closed position without trade records or journal
-        st.upsert_position({"id": "P1", "symbol": "BTC", "direction": "long_premium", "opened_ts": kst_ms(2026, 12, 1, 1, 0),
+        st.upsert_position({"id": "P1", "symbol": "BTC", "direction": "long_premium",
+                            "opened_ts": kst_ms(2026, 12, 1, 1, 0),
                             "upbit_qty": 0.01, "upbit_avg_price_krw": 1e8, "binance_qty": 0.01,
                             "binance_avg_price_usdt": 7e4, "fx_at_entry": 1400.0, "fees_krw": 700.0,
                             "funding_krw": 0.0, "trade_ids": []})
