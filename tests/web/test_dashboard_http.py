@@ -14,7 +14,7 @@ from kimpbot.control.commands import CommandCore
 from kimpbot.control.http import HttpApi
 from kimpbot.engine import Bot
 from kimpbot.web.auth import Auth
-from kimpbot.web.i18n import TEXTS
+from kimpbot.web.i18n import texts
 
 from testkit import SHORT_WINDOW, wait_until
 
@@ -84,7 +84,7 @@ async def test_dashboard_command_in_each_front(served):
 
 async def test_english_pages_login_and_session_rules(served):
     bot, core, api = served
-    en = TEXTS["en"]
+    en = texts("en")
     async with client() as c:
         async with c.get(api.url + "/") as r:
             html = await r.text()
@@ -146,7 +146,7 @@ def test_tls_examples_in_deploy():
 
 
 def test_catalogue_has_every_key_in_both_languages_and_the_page_uses_only_known_keys():
-    ko, en = TEXTS["ko"], TEXTS["en"]
+    ko, en = texts("ko"), texts("en")
     assert set(ko) == set(en)
     assert all(ko[k] != en[k] for k in ko if k not in ("title", "z"))  # translated, not copied
     static = Path(__file__).resolve().parents[2] / "kimpbot" / "web" / "static" / "app.js"
