@@ -45,7 +45,7 @@ from kimpbot.events import Event, EventBus
 from kimpbot.i18n import Text
 from kimpbot.i18n import common as C
 from kimpbot.i18n import events as E
-from kimpbot.i18n.units import krw, money, pct, price, qty
+from kimpbot.i18n import units as U
 from kimpbot.execution.venues import (MarketRules, OrderRequest, OrderResult, OrderStatus, PerpVenue, Side,
                                       TradingVenue)
 from kimpbot.models import Direction
@@ -674,12 +674,12 @@ class Executor:
             self._publish("trade", E.TRADE_FILLED(
                 coin=s.symbol, direction=E.direction(s.direction), action=E.action(s.action),
                 state=E.FILLED() if out.status == "filled" else E.PARTLY_FILLED(),
-                uside=C.side(ureq.side.value), uqty=qty(fu, ur.qty_step, s.symbol),
-                uprice=price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
-                bside=C.side(breq.side.value), bqty=qty(fb, br.qty_step, s.symbol),
-                bprice=price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
-                premium=pct(fill_premium(fill)), expected=pct(s.premium_pct), target=pct(s.target_pct, sign=False),
-                ufee=money(ures.fee, "KRW"), bfee=money(bres.fee, "USDT")),
+                uside=C.side(ureq.side.value), uqty=U.qty(fu, ur.qty_step, s.symbol),
+                uprice=U.price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
+                bside=C.side(breq.side.value), bqty=U.qty(fb, br.qty_step, s.symbol),
+                bprice=U.price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
+                premium=U.pct(fill_premium(fill)), expected=U.pct(s.premium_pct), target=U.pct(s.target_pct, sign=False),
+                ufee=U.money(ures.fee, "KRW"), bfee=U.money(bres.fee, "USDT")),
                 "info", trade_id=out.trade_id, symbol=s.symbol,
                 direction=s.direction.value, action=s.action, qty=str(fb), position_id=pos.id,
                 upbit=_res_dict(ures), binance=_res_dict(bres), expected_profit_pct=s.target_pct,
@@ -687,8 +687,8 @@ class Executor:
         else:
             self._failed(out, E.TRADE_FAILED_HEAD(coin=s.symbol, direction=E.direction(s.direction),
                                                   action=E.action(s.action)),
-                         E.TAIL_UNWOUND(cost=krw(out.cost_krw), fees=krw(out.cost_fees_krw),
-                                        move=krw(out.cost_krw - out.cost_fees_krw))
+                         E.TAIL_UNWOUND(cost=U.krw(out.cost_krw), fees=U.krw(out.cost_fees_krw),
+                                        move=U.krw(out.cost_krw - out.cost_fees_krw))
                          if out.unwinds else E.TAIL_NOTHING_FILLED())
         self._finish(out)
 
@@ -760,20 +760,20 @@ class Executor:
                 doc["realized_krw"] = float((self.store.get_position(pos.id) or {}).get("realized_krw", 0.0)) + pnl
                 self.store.upsert_position(doc)
                 out.status = "partial"
-                verb = E.PARTLY_CLOSED(done=qty(cu, ur.qty_step), total=qty(cu + left_u, ur.qty_step, s.symbol))
+                verb = E.PARTLY_CLOSED(done=U.qty(cu, ur.qty_step), total=U.qty(cu + left_u, ur.qty_step, s.symbol))
             out.position_id = pos.id
             self._publish("trade", E.EXIT_DONE(
                 coin=s.symbol, direction=E.direction(s.direction), verb=verb,
-                uside=C.side(ureq.side.value), uqty=qty(cu, ur.qty_step, s.symbol),
-                uprice=price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
-                bside=C.side(breq.side.value), bqty=qty(cb, br.qty_step, s.symbol),
-                bprice=price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
-                pnl=krw(pnl, sign=True)), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
+                uside=C.side(ureq.side.value), uqty=U.qty(cu, ur.qty_step, s.symbol),
+                uprice=U.price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
+                bside=C.side(breq.side.value), bqty=U.qty(cb, br.qty_step, s.symbol),
+                bprice=U.price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
+                pnl=U.krw(pnl, sign=True)), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
                 realized_krw=pnl, position_id=pos.id, upbit=_res_dict(ures), binance=_res_dict(bres),
                 direction=s.direction.value, qty=str(cb), **self._display(s.symbol))
         else:
             self._failed(out, E.EXIT_FAILED_HEAD(coin=s.symbol),
-                         E.TAIL_EXIT_REVERSED(cost=krw(out.cost_krw)) if out.unwinds else E.TAIL_EXIT_STAYS())
+                         E.TAIL_EXIT_REVERSED(cost=U.krw(out.cost_krw)) if out.unwinds else E.TAIL_EXIT_STAYS())
         self._finish(out)
 
     def _failed(self, out: TradeOutcome, head: Text, tail: Text) -> None:
@@ -821,9 +821,9 @@ class Executor:
         left = qty - res.filled_qty
         self._publish("unwind", E.UNWIND(
             coin=symbol, venue=C.venue(venue_name), side=C.side(filled_side.opposite.value),
-            qty=qty(q, rules.qty_step), status=E.status(res.status.value),
-            filled=qty(res.filled_qty, rules.qty_step, symbol),
-            at=E.AT_PRICE(price=price(res.avg_price, rules.tick(res.avg_price) or None,
+            qty=U.qty(q, rules.qty_step), status=E.status(res.status.value),
+            filled=U.qty(res.filled_qty, rules.qty_step, symbol),
+            at=E.AT_PRICE(price=U.price(res.avg_price, rules.tick(res.avg_price) or None,
                                       "KRW" if venue_name == "upbit" else "USDT")) if res.filled_qty else "",
             err=f" ({res.error})" if res.error else ""), "warning" if left <= 0 else "critical",
             trade_id=out.trade_id, symbol=symbol, venue=venue_name, qty=str(q), result=_res_dict(res))
@@ -877,9 +877,9 @@ class Executor:
         step = rules.qty_step if rules else None
         fee_cur = "KRW" if req.venue == "upbit" else "USDT"
         self.bus.publish(Event(kind, E.LEG_FILL(
-            coin=req.symbol, venue=C.venue(req.venue), side=C.side(req.side.value), filled=qty(res.filled_qty, step),
-            qty=qty(req.qty, step, req.symbol), price=self._price(req.venue, req.symbol, res.avg_price),
-            status=E.status(res.status.value), fee=money(res.fee, fee_cur)), "info",
+            coin=req.symbol, venue=C.venue(req.venue), side=C.side(req.side.value), filled=U.qty(res.filled_qty, step),
+            qty=U.qty(req.qty, step, req.symbol), price=self._price(req.venue, req.symbol, res.avg_price),
+            status=E.status(res.status.value), fee=U.money(res.fee, fee_cur)), "info",
             {"venue": req.venue, "symbol": req.symbol, "side": req.side.value, "client_id": req.client_id,
              "qty": str(req.qty), "filled_qty": str(res.filled_qty), "avg_price": str(res.avg_price),
              "fee": str(res.fee), "fee_currency": fee_cur,
@@ -890,13 +890,13 @@ class Executor:
 
     def _qty(self, venue: str, symbol: str, q: Any) -> Any:
         rules = self.rules.get((venue, symbol))
-        return qty(q, rules.qty_step if rules else None, symbol)
+        return U.qty(q, rules.qty_step if rules else None, symbol)
 
     def _price(self, venue: str, symbol: str, p: Any) -> Any:
         rules = self.rules.get((venue, symbol))
         d = Decimal(str(p))
         tick = rules.tick(d) if rules else Decimal(0)
-        return price(d, tick if tick > 0 else None, "KRW" if venue == "upbit" else "USDT")
+        return U.price(d, tick if tick > 0 else None, "KRW" if venue == "upbit" else "USDT")
 
     def _display(self, symbol: str) -> dict[str, Any]:
         """Steps and ticks of both venues, for whoever renders a trade from ``ev.data``."""

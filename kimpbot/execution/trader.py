@@ -19,7 +19,7 @@ from kimpbot.events import Event, EventBus
 from kimpbot.i18n import Text
 from kimpbot.i18n import common as C
 from kimpbot.i18n import events as E
-from kimpbot.i18n.units import duration, krw, kst, num, pct, price, qty
+from kimpbot.i18n import units as U
 from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, TradeOutcome, _merge,
                                         position_from_doc, position_to_doc)
 from kimpbot.execution.journal_watch import JournalWatch
@@ -174,7 +174,7 @@ class Trader:
         hs = self.store.halt_state()
         if hs.halted:
             # persisted: set before a restart, or by a /halt sent while warming up or not trading yet
-            text = (E.HALTED_SINCE(since=kst(hs.ts), by=hs.by, reason=hs.reason) if hs.ts
+            text = (E.HALTED_SINCE(since=U.kst(hs.ts), by=hs.by, reason=hs.reason) if hs.ts
                     else E.HALTED_BY(by=hs.by, reason=hs.reason))
             self.bus.publish(Event("halt", text, "warning", {"reason": hs.reason, "by": hs.by, "since_ms": hs.ts}))
 
@@ -287,8 +287,8 @@ class Trader:
         self.state.pending[pid] = p
         self.bus.publish(Event("signal", E.SIGNAL(
             coin=sig.symbol, direction=E.direction(sig.direction), action=E.action(sig.action), reason=sig.reason,
-            size=krw(sig.size_krw), premium=pct(sig.premium_pct), z=num(sig.z, sign=True),
-            target=pct(sig.target_pct, sign=False), secs=f"{self.confirm_timeout_ms / 1000:g}"), "info",
+            size=U.krw(sig.size_krw), premium=U.pct(sig.premium_pct), z=U.num(sig.z, sign=True),
+            target=U.pct(sig.target_pct, sign=False), secs=f"{self.confirm_timeout_ms / 1000:g}"), "info",
             {"pending_id": pid, "symbol": sig.symbol, "direction": sig.direction.value, "action": sig.action,
              "size_krw": sig.size_krw, "premium_pct": sig.premium_pct, "z": sig.z, "expires_ms": p.expires_ms}))
 
@@ -493,7 +493,7 @@ class Trader:
         wait_s = min(30 * 2 ** (fails - 1), 1800)
         self._exit_retry[pid] = (self.clock.now_ms() + wait_s * 1000, fails)
         self.bus.publish(Event("error", E.EXIT_INCOMPLETE(coin=sym, pid=pid, status=out.status, attempt=fails,
-                                                          wait=duration(wait_s)), "critical" if fails >= 3 else "warning",
+                                                          wait=U.duration(wait_s)), "critical" if fails >= 3 else "warning",
                                {"symbol": sym, "position_id": pid, "attempt": fails}))
 
     def _context(self, sig: Signal, snap: PremiumSnapshot) -> EntryContext:
@@ -946,9 +946,9 @@ class Trader:
         step = rules.qty_step if rules else None
         tick = rules.tick(res.avg_price) if rules and res.avg_price else Decimal(0)
         rtext = E.RECONCILE_CLOSE_TEXT(
-            coin=sym, side=C.side(res.side.value), filled=qty(res.filled_qty, step, sym),
-            of=E.RC_OF(qty=qty(qty_, step, sym)) if qty_ is not None else "", status=E.status(res.status.value),
-            avg=E.RC_AVG(price=price(res.avg_price, tick or None, "USDT")) if res.avg_price else "")
+            coin=sym, side=C.side(res.side.value), filled=U.qty(res.filled_qty, step, sym),
+            of=E.RC_OF(qty=U.qty(qty_, step, sym)) if qty_ is not None else "", status=E.status(res.status.value),
+            avg=E.RC_AVG(price=U.price(res.avg_price, tick or None, "USDT")) if res.avg_price else "")
         text = str(rtext)
         if not res.status.final:  # no answer: the journal keeps it open and housekeeping asks again
             self.bus.publish(Event("error", E.RECONCILE_CLOSE_PENDING(by=by, text=rtext), "warning",
@@ -992,7 +992,7 @@ class Trader:
             pos = position_from_doc(doc)
             pos.funding_krw += paid_krw
             self.store.upsert_position(position_to_doc(pos, funding_ids=sorted(seen | {p.tran_id for p in new})))
-            self.bus.publish(Event("funding", E.FUNDING(coin=pos.symbol, amount=krw(-paid_krw, sign=True),
+            self.bus.publish(Event("funding", E.FUNDING(coin=pos.symbol, amount=U.krw(-paid_krw, sign=True),
                                                         n=len(new)), "info", {"symbol": pos.symbol, "krw": -paid_krw}))
 
 
