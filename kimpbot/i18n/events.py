@@ -43,16 +43,21 @@ LEG_FILL = Msg("{coin} {venue} {side} {filled}/{qty} @ {price} ({status}, 수수
                "{coin} {venue} {side} {filled}/{qty} @ {price} ({status}, fee {fee})")
 TRADE_FILLED = Msg(
     "✅ {coin} {direction} {action} {state}\n"
-    "업비트 {uside} {uqty} @ {uprice}\n"
-    "바이낸스 {bside} {bqty} @ {bprice}\n"
-    "김프 {premium} (신호 {expected}) · 목표 {target}\n"
+    "업비트 {uside} {uqty}\n"
+    "  @ {uprice}\n"
+    "바이낸스 {bside} {bqty}\n"
+    "  @ {bprice}\n"
+    "김프 {premium} (신호 {expected})\n"
+    "목표 {target}\n"
     "수수료 {ufee} + {bfee}",
     "{coin} {direction} {action} {state}: Upbit {uside} {uqty} @ {uprice}, Binance {bside} {bqty} @ {bprice}, "
     "premium {premium} (signal {expected}), target {target}, fees {ufee} + {bfee}")
 EXIT_DONE = Msg(
     "✅ {coin} {direction} {verb}\n"
-    "업비트 {uside} {uqty} @ {uprice}\n"
-    "바이낸스 {bside} {bqty} @ {bprice}\n"
+    "업비트 {uside} {uqty}\n"
+    "  @ {uprice}\n"
+    "바이낸스 {bside} {bqty}\n"
+    "  @ {bprice}\n"
     "실현 손익 {pnl}",
     "{coin} {direction} exit {verb}: Upbit {uside} {uqty} @ {uprice}, Binance {bside} {bqty} @ {bprice}, "
     "realized {pnl}")
