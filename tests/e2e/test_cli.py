@@ -48,7 +48,7 @@ async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
     code, out, err = await run_cli(["run", "--duration", "5", "--no-stdin"], env)
     # unreachable exchanges are transient: the process stays up, not trading, and says why
     assert code == 0, err
-    assert "NOT TRADING yet" in out and "cannot reach" in out and "127.0.0.1:9" in out
+    assert "아직 거래 안 함" in out and "cannot reach" in out and "127.0.0.1:9" in out  # Korean default banner
     assert "kimpbot keeps trying by itself" in err and "kimpbot demo" in err
     assert "Traceback" not in err
 
