@@ -655,15 +655,14 @@ class Bot:
     def banner(self) -> Text:
         """The start message: a few short lines a phone shows whole (mode, trade mode, symbols,
         strategy, how many keys the owner left unset), then only what needs the owner now (not
-        trading, warm-up, retired keys). The rest is in :meth:`banner_details` (console, logs)."""
+        trading, retired keys). The rest is in :meth:`banner_details` (console, logs)."""
         sp = self.owner.strategy
         unset = self.owner.params.unset_open_keys()
         if self.trader is not None:
             trade: Any = E.AUTO() if self.settings.trade_mode == "auto" else E.CONFIRM()
         else:
             trade = E.NOT_TRADING_YET() if self.state.not_trading else E.WATCHING_ONLY()
-        notes = [n for n in (self.state.warmup_note, self.trading_status() if self.state.not_trading else "")
-                 if n] + retired_notes(self.owner)
+        notes = ([self.trading_status()] if self.state.not_trading else []) + retired_notes(self.owner)
         return E.BANNER(mode=C.mode(self.settings.mode), trade=trade, symbols=", ".join(sp.symbols),
                         strategy=sp.strategy, unset=E.BANNER_UNSET(n=len(unset)) if unset else "",
                         notes="".join("\n" + n for n in notes))
@@ -672,7 +671,8 @@ class Bot:
         """What the start banner leaves out, for the console and the log (English, as logs are)."""
         unset = self.owner.params.unset_open_keys()
         lines = [f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
-                 protections_line(self.owner), self.market.fx.start_note()]
+                 *([self.state.warmup_note] if self.state.warmup_note else []), protections_line(self.owner),
+                 self.market.fx.start_note()]
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
         return lines
