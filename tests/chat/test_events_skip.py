@@ -83,7 +83,7 @@ async def test_every_trading_event_of_a_run_comes_from_the_catalogue(rig):
             assert shown.strip() and "{" not in shown.replace("{'", ""), (ev.kind, lang, shown)
     trade = next(e for e in bus.history if e.kind == "trade")
     ko = trade.shown("ko")
-    assert ko.startswith("✅ BTC 김프 롱 진입 체결\n업비트 매수 ") and "원\n" in ko and " USDT\n" in ko, ko
+    assert ko.startswith("BTC 김프 롱 진입 체결\n업비트 매수 ") and "원\n" in ko and " USDT\n" in ko, ko
     assert trade.data["upbit_step"] and trade.data["binance_step"] == "0.001"
     fill = next(e for e in bus.history if e.kind == "fill")
     assert fill.data["fee_currency"] in ("KRW", "USDT") and "fee " in fill.message

@@ -30,7 +30,7 @@ async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file
     code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
     assert code == 0, err
     # the banner in the default language (Korean), a few short lines; the details follow in English
-    assert "🚀 kimpbot 시작\n모의 · 확인 후 거래\n종목 BTC, ETH, XRP\n전략 optimized\n" in out
+    assert "kimpbot 시작\n모의 · 확인 후 거래\n종목 BTC, ETH, XRP\n전략 optimized\n" in out
     assert "protections: halt at a daily loss of 800,000 KRW (2 %)" in out
     assert "FX usdkrw (bank USD/KRW)" in out
     rows = TABLE_ROW.findall(out)
