@@ -56,8 +56,9 @@ async def _fatal(bot: Any, fronts: list[Any], text: str) -> int:
 
     log.critical("%s", text)
     if fronts:
-        bot.bus.publish(Event("error", f"kimpbot stopped: {text}. Not restarting (exit 78): fix it, then start "
-                                       "kimpbot again.", "critical", {"exit": EX_CONFIG}))
+        from kimpbot.i18n import events as E
+
+        bot.bus.publish(Event("error", E.FATAL_STOPPED(text=text), "critical", {"exit": EX_CONFIG}))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(bot.bus.drain(), timeout=FATAL_NOTICE_S)
     else:  # no front up yet (the data dir failed first): post without starting one
@@ -83,7 +84,7 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
     bot = Bot(settings, owner, warmup=not args.no_warmup, paper_coins=coins)
     core = CommandCore(bot)
     console = Console(bot, core=core)
-    bot.bus.subscribe(lambda ev: print(f"[{ev.level}] {ev.message}", flush=True) if ev.kind != "start" else None)
+    bot.bus.subscribe(lambda ev: print(f"[{ev.level}] {ev.shown()}", flush=True) if ev.kind != "start" else None)
     fronts: list[Any] = []
     try:
         bot.open_store()  # before the chat: a /halt from its first second is persisted
@@ -97,7 +98,7 @@ async def _run_bot(settings: Any, owner: Any, args: argparse.Namespace, sim: Any
         await bot.start()
     except FatalConfigError as exc:
         return await _fatal(bot, fronts, str(exc))
-    print(bot.banner(), flush=True)
+    print(bot.banner(), *bot.banner_details(), sep="\n", flush=True)
     if bot.state.not_trading:
         print(f"warning: {bot.trading_status()}\nkimpbot keeps trying by itself. No network? `kimpbot demo` runs "
               "the whole bot offline against the local simulated exchanges.", file=sys.stderr, flush=True)

@@ -27,6 +27,9 @@ from kimpbot.clock import Clock, SystemClock
 from kimpbot import i18n
 from kimpbot.config import OwnerConfig, Settings, cross_check
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import Text
+from kimpbot.i18n import common as C
+from kimpbot.i18n import events as E
 from kimpbot.exchanges.base import CredentialsRefused, ExchangeUnavailable
 from kimpbot.exchanges.binance import BinanceFutures
 from kimpbot.exchanges.upbit import UpbitSpot
@@ -143,6 +146,7 @@ class Bot:
             await self.stop()
             raise
         if ok:
+            log.info("start: %s", "; ".join(self.banner_details()))
             self.bus.publish(Event("start", self.banner()))
         else:
             self._bringup = asyncio.create_task(self._retry_bring_up())
@@ -255,10 +259,8 @@ class Bot:
         log.warning("not trading: %s (try %d)", why, self.state.attempts)
         if not self._down_announced:  # one message when it goes down, one when it is back
             self._down_announced = True
-            self.bus.publish(Event("trading", (
-                f"NOT TRADING: {why}. kimpbot stays up and tries again by itself (back-off up to "
-                f"{self.owner['startup.retry_max_s']:g} s); /status shows the state, /halt works now."),
-                "warning", {"trading": False, "reason": why}))
+            self.bus.publish(Event("trading", E.NOT_TRADING(why=why, cap=f"{self.owner['startup.retry_max_s']:g}"),
+                                   "warning", {"trading": False, "reason": why}))
 
     async def _retry_bring_up(self) -> None:
         """Try again with a doubling, capped and jittered wait until trading starts (or a fatal error)."""
@@ -280,8 +282,7 @@ class Bot:
                 return
             if ok:
                 self._down_announced = False
-                self.bus.publish(Event("trading", "Trading again: the exchanges answer, start-up finished.\n"
-                                       + self.banner(), "info", {"trading": True}))
+                self.bus.publish(Event("trading", E.TRADING_AGAIN(banner=self.banner()), "info", {"trading": True}))
                 return
             delay = min(delay * 2, cap)
 
@@ -309,8 +310,8 @@ class Bot:
         if self.store.halt_state().halted:
             return False
         self.store.set_halt(True, reason, by)
-        msg = f"HALTED: {reason}. New entries stop, also once trading starts; /resume lifts it."
-        log.critical("%s", msg)
+        msg = E.HALTED_PRESTART(reason=reason)
+        log.critical("%s", msg.render("en"))
         self.bus.publish(Event("halt", msg, "critical", {"reason": reason, "by": by}))
         return True
 
@@ -321,7 +322,7 @@ class Bot:
         if self.store is None or not self.store.halt_state().halted:
             return False
         self.store.set_halt(False, "resumed", by)
-        self.bus.publish(Event("halt", f"resumed by {by}: new entries allowed again", "info", {"by": by}))
+        self.bus.publish(Event("halt", E.RESUMED(by=by), "info", {"by": by}))
         return True
 
     async def _start_trading(self, running: bool = True, trade_mode: str | None = None) -> None:
@@ -385,10 +386,9 @@ class Bot:
             st.close()
         if not (n_pos or n_open):
             return
-        what = f"{n_pos} open position(s)" + (f" and {n_open} unanswered order(s)" if n_open else "")
-        msg = (f"the {other.upper()} ledger has {what} that this {self.settings.mode} run does not manage (no exits, "
-               f"no reconciliation): restart with KIMPBOT_MODE={other} (or /{other}) to manage them")
-        log.critical("%s", msg)
+        what = E.LEDGER_WHAT_ORDERS(n=n_pos, m=n_open) if n_open else E.LEDGER_WHAT(n=n_pos)
+        msg = E.OTHER_LEDGER(other=C.mode(other), other_low=other, what=what, mode=C.mode(self.settings.mode))
+        log.critical("%s", msg.render("en"))
         self.bus.publish(Event("error", msg, "critical", {"mode": other, "positions": n_pos, "orders": n_open}))
         assert self.trader is not None
         self.trader.risk.halt(f"{other} positions unmanaged", by="start")
@@ -459,10 +459,11 @@ class Bot:
                 await self._start_trading(running=running, trade_mode=trade_mode)
             except BaseException as exc2:
                 await self._stop_trading()
-                msg = (f"switch to {mode} failed ({type(exc).__name__}: {exc}) and restoring {old.mode} failed too "
-                       f"({type(exc2).__name__}: {exc2}): NOT TRADING; kimpbot tries {old.mode} again by itself")
+                text = E.SWITCH_BOTH_FAILED(mode=mode, old=old.mode, err=f"{type(exc).__name__}: {exc}",
+                                            err2=f"{type(exc2).__name__}: {exc2}")
+                msg = text.render("en")
                 log.critical("%s", msg)
-                self.bus.publish(Event("error", msg, "critical", {"mode": None}))
+                self.bus.publish(Event("error", text, "critical", {"mode": None}))
                 # not the end of the process: the start-up retry brings the old mode back (same
                 # /stop and trade mode), and the store is reopened at once so /halt still works
                 self._restart_with = {"running": running, "trade_mode": trade_mode}
@@ -475,14 +476,11 @@ class Bot:
                 if self._bringup is None or self._bringup.done():
                     self._bringup = asyncio.create_task(self._retry_bring_up())
                 raise RuntimeError(msg) from exc2
-            self.bus.publish(Event("error", f"switch to {mode} failed ({type(exc).__name__}: {exc}); still "
-                                            f"{old.mode}", "critical", {"mode": old.mode}))
+            self.bus.publish(Event("error", E.SWITCH_FAILED(mode=mode, old=old.mode, err=f"{type(exc).__name__}: {exc}"),
+                                   "critical", {"mode": old.mode}))
             raise
         log.warning("mode switched to %s by %s", mode, by)
-        self.bus.publish(Event("mode", f"{mode.upper()} trading now (switched by {by}). "
-                                       + ("Real orders on Upbit and Binance; live records kept apart from paper. "
-                                          if mode == "live" else "Paper ledger; no real orders. ")
-                                       + "A restart goes back to KIMPBOT_MODE from the config.",
+        self.bus.publish(Event("mode", (E.MODE_LIVE if mode == "live" else E.MODE_PAPER)(by=by),
                                "warning", {"mode": mode, "by": by}))
 
     def apply_owner(self, values: dict[str, ParamValue], source: str) -> None:
@@ -654,27 +652,30 @@ class Bot:
 
     # ---- views --------------------------------------------------------------------------
 
-    def banner(self) -> str:
+    def banner(self) -> Text:
+        """The start message: a few short lines a phone shows whole (mode, trade mode, symbols,
+        strategy, how many keys the owner left unset), then only what needs the owner now (not
+        trading, retired keys). The rest is in :meth:`banner_details` (console, logs)."""
         sp = self.owner.strategy
         unset = self.owner.params.unset_open_keys()
         if self.trader is not None:
-            trade = f", {self.settings.trade_mode} trading"
+            trade: Any = E.AUTO() if self.settings.trade_mode == "auto" else E.CONFIRM()
         else:
-            trade = ", NOT TRADING yet" if self.state.not_trading else ", watching only"
-        lines = [
-            f"kimpbot started: {self.settings.mode} mode{trade}, strategy {sp.strategy}, symbols {', '.join(sp.symbols)}",
-            f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
-        ]
-        if self.state.warmup_note:
-            lines.append(self.state.warmup_note)
-        lines.append(protections_line(self.owner))
-        if self.state.not_trading:
-            lines.append(self.trading_status())
-        lines.append(self.market.fx.start_note())
-        lines.extend(retired_notes(self.owner))
+            trade = E.NOT_TRADING_YET() if self.state.not_trading else E.WATCHING_ONLY()
+        notes = ([self.trading_status()] if self.state.not_trading else []) + retired_notes(self.owner)
+        return E.BANNER(mode=C.mode(self.settings.mode), trade=trade, symbols=", ".join(sp.symbols),
+                        strategy=sp.strategy, unset=E.BANNER_UNSET(n=len(unset)) if unset else "",
+                        notes="".join("\n" + n for n in notes))
+
+    def banner_details(self) -> list[str]:
+        """What the start banner leaves out, for the console and the log (English, as logs are)."""
+        unset = self.owner.params.unset_open_keys()
+        lines = [f"FX source: {self.market.fx.source} ({self.market.fx.label}); strategy file: {self.owner.source}",
+                 *([self.state.warmup_note] if self.state.warmup_note else []), protections_line(self.owner),
+                 self.market.fx.start_note()]
         if unset:
             lines.append("unset by owner (defaults in force): " + ", ".join(unset))
-        return "\n".join(lines)
+        return lines
 
 
 def _make_strategy(owner: OwnerConfig):  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import events as E
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +240,8 @@ class ProtectionGuard:
             r = last_loss(h, sym)
             if cool is not None and r is not None and r.id not in self._cooldowns_alerted:
                 self._cooldowns_alerted.add(r.id)
-                msg = f"{cool.text()}. /resume lifts it early."
-                log.critical("%s", msg)
+                msg = E.COOLDOWN(text=cool.text())
+                log.critical("%s", msg.render("en"))
                 self.bus.publish(Event("protection", msg, "critical",
                                        {"rule": cool.rule, "key": cool.key, "symbol": sym, "until_ms": cool.until_ms}))
         trips = halting_trips(h, self.limits, now, self.symbols)

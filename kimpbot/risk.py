@@ -15,6 +15,7 @@ from decimal import Decimal
 from kimpbot.clock import Clock
 from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import events as E
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot
 from kimpbot.protections import ProtectionGuard
@@ -80,8 +81,8 @@ class RiskManager:
             self.store.set_halt(True, reason, by)
         except StoreFailed:  # the disk refuses: halt in memory now, persist once it writes again
             self.unsaved_halt = (reason, by)
-        msg = f"HALTED: {reason}. New entries stop; /resume lifts it."
-        log.critical("%s", msg)
+        msg = E.HALTED(reason=reason)
+        log.critical("%s", msg.render("en"))
         self.bus.publish(Event("halt", msg, "critical", {"reason": reason, "by": by}))
         return True
 
@@ -96,8 +97,7 @@ class RiskManager:
         if not self.halted:
             if self.protections is not None and self.protections.cooling():
                 self.protections.reset()  # /resume lifts a protection's cooldown early too
-                self.bus.publish(Event("halt", f"cooldown lifted by {by}: new entries allowed again", "info",
-                                       {"by": by}))
+                self.bus.publish(Event("halt", E.COOLDOWN_LIFTED(by=by), "info", {"by": by}))
                 return True
             return False
         if self.store.halt_state().halted:
@@ -106,7 +106,7 @@ class RiskManager:
         self.failures = 0
         if self.protections is not None:
             self.protections.reset()  # the protections count again from now
-        self.bus.publish(Event("halt", f"resumed by {by}: new entries allowed again", "info", {"by": by}))
+        self.bus.publish(Event("halt", E.RESUMED(by=by), "info", {"by": by}))
         return True
 
     # ---- protections (kimpbot.protections) -------------------------------------------------

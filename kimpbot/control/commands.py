@@ -796,7 +796,7 @@ class CommandCore(ReportCommands):
         self._audit("skip", by, {"pending_id": pid})
         edit = f"{self._signal_text(p)}\n✖️ {result} (by {by})"
         self._answered("signal_answered", pid, edit, by)
-        return Reply(toast="Skipped", edit=edit, data={"state": p.state})
+        return Reply(toast=str(self.trader.skip_note(p)), edit=edit, data={"state": p.state})
 
     # ---- halt / resume / close all -----------------------------------------------------------
 

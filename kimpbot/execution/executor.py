@@ -42,6 +42,10 @@ from typing import Any, Awaitable, Callable
 
 from kimpbot.clock import Clock
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import Text
+from kimpbot.i18n import common as C
+from kimpbot.i18n import events as E
+from kimpbot.i18n import units as U
 from kimpbot.execution.venues import (MarketRules, OrderRequest, OrderResult, OrderStatus, PerpVenue, Side,
                                       TradingVenue)
 from kimpbot.models import Direction
@@ -204,8 +208,8 @@ class Executor:
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("watch of %s failed: %s: %s", cid, type(exc).__name__, exc, exc_info=exc)
-            self._publish("error", f"order {cid}: watching it for a late booking failed ({type(exc).__name__}: "
-                          f"{exc}); it stays open and is re-checked every minute", "critical", client_id=cid)
+            self._publish("error", E.WATCH_FAILED(cid=cid, err=f"{type(exc).__name__}: {exc}"), "critical",
+                          client_id=cid)
 
     def poke(self, symbol: str) -> None:
         """Query the watched orders of ``symbol`` now (the position check saw something move)."""
@@ -249,24 +253,23 @@ class Executor:
                 elif q.filled_qty > 0:
                     await self.book_late_fill(e, q)
                 if q.filled_qty <= 0:
-                    self._publish("reconcile", f"{e.symbol} {e.venue} order {cid} came back {q.status.value} with "
-                                  f"nothing filled; {e.symbol} orders may go out again", "info", symbol=e.symbol,
-                                  client_id=cid)
+                    self._publish("reconcile", E.LATE_NOTHING(coin=e.symbol, venue=C.venue(e.venue), cid=cid,
+                                                              status=E.status(q.status.value)),
+                                  "info", symbol=e.symbol, client_id=cid)
                 return
             window = self.late_window(e.venue)
             if q.status is OrderStatus.NOT_FOUND and (age_s >= window or e.status == "intent"):
                 self.store.journal_update(cid, "expired", Decimal(0), None, None, None,
                                           f"not found {age_s:.0f} s after it was sent (window {window:g} s): "
                                           "never placed")
-                self._publish("reconcile", f"{e.symbol} {e.venue} order {cid}: still unknown to the exchange "
-                              f"{age_s:.0f} s after it was sent; taken as never placed; {e.symbol} orders may go "
-                              "out again", "info", symbol=e.symbol, client_id=cid)
+                self._publish("reconcile", E.NEVER_PLACED(coin=e.symbol, venue=C.venue(e.venue), cid=cid,
+                                                          age=f"{age_s:.0f}"), "info", symbol=e.symbol, client_id=cid)
                 return
             if q.status is OrderStatus.UNKNOWN and age_s >= window and not said_unknown:
                 said_unknown = True
-                self._publish("error", f"{e.symbol} {e.venue} order {cid} ({e.side} {e.qty}): the exchange has not "
-                              f"answered its state for {age_s:.0f} s ({q.error}); still asking; no {e.symbol} "
-                              "order goes out meanwhile", "critical", symbol=e.symbol, client_id=cid)
+                self._publish("error", E.NO_ANSWER(coin=e.symbol, venue=C.venue(e.venue), cid=cid, side=C.side(e.side),
+                                                   qty=self._qty(e.venue, e.symbol, e.qty), age=f"{age_s:.0f}",
+                                                   err=q.error), "critical", symbol=e.symbol, client_id=cid)
             ev = self._wake.get(cid)
             try:
                 if ev is not None:
@@ -288,17 +291,17 @@ class Executor:
             if trade.get("status") in (None, "sending"):
                 return Decimal(0)  # not settled yet (a restart): its settlement counts this fill
             rules = self.rules.get((e.venue, e.symbol))
-            px = rules.show_price(res.avg_price) if res.avg_price and rules is not None else str(res.avg_price or "?")
-            msg = (f"UNHEDGED late fill: {e.symbol} {e.venue} {e.side} {res.filled_qty} @ {px} (order "
-                   f"{e.client_order_id}, {e.kind} of trade {e.trade_id}) was booked by the exchange after the "
-                   "trade was settled without it")
+            late_args = dict(coin=e.symbol, venue=C.venue(e.venue), side=C.side(e.side),
+                             qty=self._qty(e.venue, e.symbol, res.filled_qty),
+                             price=self._price(e.venue, e.symbol, res.avg_price) if res.avg_price else "?",
+                             cid=e.client_order_id, kind=e.kind, trade_id=e.trade_id)
+            msg = E.LATE_FILL(**late_args, tail="").render("en")
             log.critical("%s", msg)
             # a coin no longer in the strategy file has no market rules loaded: alert it, never reverse blind
             late = e.kind == "unwind" or rules is None
-            self._publish("exposure", msg + ("; it was an unwind: check the position findings" if e.kind == "unwind"
-                                             else f"; {e.symbol} is not traded now (symbols in the strategy file): "
-                                             "close it by hand" if rules is None else "; reversing it now"),
-                          "critical", symbol=e.symbol,
+            tail = (E.LATE_TAIL_UNWIND() if e.kind == "unwind" else E.LATE_TAIL_UNTRADED(coin=e.symbol)
+                    if rules is None else E.LATE_TAIL_REVERSING())
+            self._publish("exposure", E.LATE_FILL(**late_args, tail=tail), "critical", symbol=e.symbol,
                           venue=e.venue, side=e.side, qty=str(res.filled_qty), client_id=e.client_order_id,
                           trade_id=e.trade_id, late_fill=True)
             if late:
@@ -323,9 +326,10 @@ class Executor:
                 # its reversal could not be journaled, so it was not sent: the store recovery
                 # (Trader._after_store_recovered) reverses what is left, as a restart would
                 self.late_held[e.client_order_id] = (e, dataclasses.replace(res, filled_qty=left))
-                self._publish("exposure", f"{e.symbol} {e.venue} {e.side} {left} (late fill of {e.client_order_id}) "
-                              "NOT reversed yet: the journal cannot be written; kimpbot reverses it as soon as it "
-                              "writes again", "critical", symbol=e.symbol, venue=e.venue, side=e.side, qty=str(left),
+                self._publish("exposure", E.LATE_NOT_REVERSED(coin=e.symbol, venue=C.venue(e.venue),
+                                                               side=C.side(e.side),
+                                                               qty=self._qty(e.venue, e.symbol, left),
+                                                               cid=e.client_order_id), "critical", symbol=e.symbol, venue=e.venue, side=e.side, qty=str(left),
                               client_id=e.client_order_id, trade_id=e.trade_id)
                 return done
             notes = list(trade.get("messages") or []) + [f"late fill {e.client_order_id}: {res.filled_qty} filled "
@@ -359,14 +363,16 @@ class Executor:
             waiting = self.unresolved(signal.symbol)
             if waiting:
                 why = self.describe_unresolved(waiting)
-                self._publish("refused", f"{signal.symbol} {signal.action} not sent: {why}", "warning",
+                self._publish("refused", E.NOT_SENT(coin=signal.symbol, action=E.action(signal.action), why=why),
+                              "warning",
                               symbol=signal.symbol, reasons=[why])
                 return TradeOutcome("", signal.symbol, signal.action, "failed", messages=[why])
             trade_id = self.store.new_trade_id()
             plan = self._plan(trade_id, signal, upbit_price, binance_price, position)
             if isinstance(plan, str):
                 out = TradeOutcome(trade_id, signal.symbol, signal.action, "failed", messages=[plan])
-                self._publish("error", f"{signal.symbol} {signal.action} not sent: {plan}", "warning",
+                self._publish("error", E.NOT_SENT(coin=signal.symbol, action=E.action(signal.action), why=plan),
+                              "warning",
                               trade_id=trade_id)
                 return out
             ureq, breq = plan
@@ -597,11 +603,9 @@ class Executor:
             self._exposure(out)  # names every unhedged leg
         elif out.status != "exposed":
             out.status = "unbooked"
-            self._publish("error", (
-                f"{out.symbol} {out.action} {out.trade_id}: sent, but the journal cannot be written, so it is not "
-                f"booked yet ({out.messages[-1] if out.messages else 'no unhedged leg named'}). It is booked from the "
-                "exchanges' answers as soon as the journal writes again."), "critical", trade_id=out.trade_id,
-                symbol=out.symbol)
+            self._publish("error", E.UNBOOKED(coin=out.symbol, action=E.action(out.action), trade_id=out.trade_id,
+                                              note=out.messages[-1] if out.messages else E.NO_UNHEDGED_NAMED()),
+                          "critical", trade_id=out.trade_id, symbol=out.symbol)
 
     async def _order(self, venue: TradingVenue, trade_id: str, leg: str, symbol: str, side: Side, qty: Decimal,
                      price: Decimal, reduce_only: bool, kind: str) -> OrderResult:
@@ -667,20 +671,25 @@ class Executor:
             out.status = "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
             if fu != fb and abs(fu - fb) < br.qty_step:
                 out.messages.append(f"residual delta {fu - fb} {s.symbol} (finer than Binance's step {br.qty_step})")
-            exp = f"{s.premium_pct:+.2f}%" if s.premium_pct is not None else "n/a"
-            self._publish("trade", (
-                f"{s.symbol} {s.direction.label} {s.action} {'filled' if out.status == 'filled' else 'partly filled'}: "
-                f"Upbit {ureq.side.value} {fu} @ {ur.show_price(ures.avg_price)} KRW, Binance {breq.side.value} {fb} @ "
-                f"{br.show_price(bres.avg_price)} USDT, premium {fill_premium(fill):+.2f}% (signal {exp}), "
-                f"target {s.target_pct:g}%"), "info", trade_id=out.trade_id, symbol=s.symbol,
+            self._publish("trade", E.TRADE_FILLED(
+                coin=s.symbol, direction=E.direction(s.direction), action=E.action(s.action),
+                state=E.FILLED() if out.status == "filled" else E.PARTLY_FILLED(),
+                uside=C.side(ureq.side.value), uqty=U.qty(fu, ur.qty_step, s.symbol),
+                uprice=U.price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
+                bside=C.side(breq.side.value), bqty=U.qty(fb, br.qty_step, s.symbol),
+                bprice=U.price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
+                premium=U.pct(fill_premium(fill)), expected=U.pct(s.premium_pct), target=U.pct(s.target_pct, sign=False),
+                ufee=U.money(ures.fee, "KRW"), bfee=U.money(bres.fee, "USDT")),
+                "info", trade_id=out.trade_id, symbol=s.symbol,
                 direction=s.direction.value, action=s.action, qty=str(fb), position_id=pos.id,
                 upbit=_res_dict(ures), binance=_res_dict(bres), expected_profit_pct=s.target_pct,
-                size_krw=float(fu * ures.avg_price))
+                size_krw=float(fu * ures.avg_price), **self._display(s.symbol))
         else:
-            self._failed(out, f"{s.symbol} {s.direction.label} {s.action} failed",
-                         f"; unwound, cost {out.cost_krw:,.0f} KRW (fees {out.cost_fees_krw:,.0f} KRW for the entry "
-                         f"and its unwind, price move {out.cost_krw - out.cost_fees_krw:,.0f} KRW)"
-                         if out.unwinds else "; nothing filled")
+            self._failed(out, E.TRADE_FAILED_HEAD(coin=s.symbol, direction=E.direction(s.direction),
+                                                  action=E.action(s.action)),
+                         E.TAIL_UNWOUND(cost=U.krw(out.cost_krw), fees=U.krw(out.cost_fees_krw),
+                                        move=U.krw(out.cost_krw - out.cost_fees_krw))
+                         if out.unwinds else E.TAIL_NOTHING_FILLED())
         self._finish(out)
 
     async def _settle_exit(self, out: TradeOutcome, s: Signal, pos: Position, ureq: OrderRequest,
@@ -739,7 +748,7 @@ class Executor:
                                           exit_upbit_price=float(ures.avg_price),
                                           exit_binance_price=float(bres.avg_price), exit_fx=fx)
                 out.status = "filled"
-                verb = "closed"
+                verb: Text = E.CLOSED()
             else:
                 frac = float(cu) / pos.upbit_qty if pos.upbit_qty else 0.0
                 pos.fees_krw *= (1 - frac)
@@ -751,26 +760,30 @@ class Executor:
                 doc["realized_krw"] = float((self.store.get_position(pos.id) or {}).get("realized_krw", 0.0)) + pnl
                 self.store.upsert_position(doc)
                 out.status = "partial"
-                verb = f"partly closed ({cu} of {cu + left_u})"
+                verb = E.PARTLY_CLOSED(done=U.qty(cu, ur.qty_step), total=U.qty(cu + left_u, ur.qty_step, s.symbol))
             out.position_id = pos.id
-            self._publish("trade", (
-                f"{s.symbol} {s.direction.label} exit {verb}: Upbit {ureq.side.value} {cu} @ "
-                f"{ur.show_price(ures.avg_price)} KRW, Binance {breq.side.value} {cb} @ {br.show_price(bres.avg_price)} USDT, "
-                f"realized {pnl:+,.0f} KRW"), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
+            self._publish("trade", E.EXIT_DONE(
+                coin=s.symbol, direction=E.direction(s.direction), verb=verb,
+                uside=C.side(ureq.side.value), uqty=U.qty(cu, ur.qty_step, s.symbol),
+                uprice=U.price(ures.avg_price, ur.tick(ures.avg_price) or None, "KRW"),
+                bside=C.side(breq.side.value), bqty=U.qty(cb, br.qty_step, s.symbol),
+                bprice=U.price(bres.avg_price, br.tick(bres.avg_price) or None, "USDT"),
+                pnl=U.krw(pnl, sign=True)), "info", trade_id=out.trade_id, symbol=s.symbol, action="exit",
                 realized_krw=pnl, position_id=pos.id, upbit=_res_dict(ures), binance=_res_dict(bres),
-                direction=s.direction.value, qty=str(cb))
+                direction=s.direction.value, qty=str(cb), **self._display(s.symbol))
         else:
-            self._failed(out, f"{s.symbol} exit failed", "; the position stays open and hedged"
-                         + (f" (legs reversed, cost {out.cost_krw:,.0f} KRW)" if out.unwinds else ""))
+            self._failed(out, E.EXIT_FAILED_HEAD(coin=s.symbol),
+                         E.TAIL_EXIT_REVERSED(cost=U.krw(out.cost_krw)) if out.unwinds else E.TAIL_EXIT_STAYS())
         self._finish(out)
 
-    def _failed(self, out: TradeOutcome, head: str, tail: str) -> None:
+    def _failed(self, out: TradeOutcome, head: Text, tail: Text) -> None:
         """Nothing of the pair stands: a rollback (something was unwound) or a plain failure."""
         out.status = "rolled_back" if out.unwinds else "failed"
         why = "; ".join(f"{r.venue}: {r.error or r.status.value}" for r in (out.upbit, out.binance)
                         if r is not None and r.status is not OrderStatus.FILLED)
-        self._publish("rollback" if out.unwinds else "error", f"{head} ({why}){tail}", "warning",
-                      trade_id=out.trade_id, symbol=out.symbol, cost_krw=out.cost_krw)
+        self._publish("rollback" if out.unwinds else "error", E.TRADE_FAILED(head=head, why=why, tail=tail),
+                      "warning", trade_id=out.trade_id, symbol=out.symbol, cost_krw=out.cost_krw,
+                      cost_fees_krw=out.cost_fees_krw, action=out.action)
 
     def _finish(self, out: TradeOutcome) -> None:
         if out.exposure:
@@ -806,10 +819,13 @@ class Executor:
             out.cost_krw += float(-gain + fees) * rate
             out.cost_fees_krw += float(fees) * rate
         left = qty - res.filled_qty
-        self._publish("unwind", (
-            f"{symbol} unwind on {venue_name}: {filled_side.opposite.value} {q} -> "
-            f"{res.status.value} {res.filled_qty}" + (f" @ {rules.show_price(res.avg_price)}" if res.filled_qty else "")
-            + (f" ({res.error})" if res.error else "")), "warning" if left <= 0 else "critical",
+        self._publish("unwind", E.UNWIND(
+            coin=symbol, venue=C.venue(venue_name), side=C.side(filled_side.opposite.value),
+            qty=U.qty(q, rules.qty_step), status=E.status(res.status.value),
+            filled=U.qty(res.filled_qty, rules.qty_step, symbol),
+            at=E.AT_PRICE(price=U.price(res.avg_price, rules.tick(res.avg_price) or None,
+                                      "KRW" if venue_name == "upbit" else "USDT")) if res.filled_qty else "",
+            err=f" ({res.error})" if res.error else ""), "warning" if left <= 0 else "critical",
             trade_id=out.trade_id, symbol=symbol, venue=venue_name, qty=str(q), result=_res_dict(res))
         return res.filled_qty
 
@@ -827,12 +843,11 @@ class Executor:
                 f"({res.error or 'no answer'}): may be filled")
 
     def _exposure(self, out: TradeOutcome) -> None:
-        msg = f"UNHEDGED {out.symbol}: " + "; ".join(out.exposure) + f" (trade {out.trade_id}); new entries halted"
-        if self.store.failed is not None:
-            msg += ("; the journal cannot be written, so no unwind was sent (an unjournaled one would be sent "
-                    "again after a restart): kimpbot unwinds it as soon as the journal writes again")
+        text = E.EXPOSURE(coin=out.symbol, what="; ".join(out.exposure), trade_id=out.trade_id,
+                          tail=E.EXPOSURE_NO_JOURNAL() if self.store.failed is not None else "")
+        msg = text.render("en")
         log.critical("%s", msg)
-        self._publish("exposure", msg, "critical", trade_id=out.trade_id, symbol=out.symbol,
+        self._publish("exposure", text, "critical", trade_id=out.trade_id, symbol=out.symbol,
                       exposure=list(out.exposure))
         if self.on_exposure:
             self.on_exposure(msg)
@@ -859,15 +874,43 @@ class Executor:
             return
         kind = "fill" if res.status is OrderStatus.FILLED else "partial"
         rules = self.rules.get((req.venue, req.symbol))
-        px = rules.show_price(res.avg_price) if rules else str(res.avg_price)
-        self.bus.publish(Event(kind, (
-            f"{req.symbol} {req.venue} {req.side.value} {res.filled_qty}/{req.qty} @ {px} "
-            f"({res.status.value}, fee {res.fee})"), "info",
+        step = rules.qty_step if rules else None
+        fee_cur = "KRW" if req.venue == "upbit" else "USDT"
+        self.bus.publish(Event(kind, E.LEG_FILL(
+            coin=req.symbol, venue=C.venue(req.venue), side=C.side(req.side.value), filled=U.qty(res.filled_qty, step),
+            qty=U.qty(req.qty, step, req.symbol), price=self._price(req.venue, req.symbol, res.avg_price),
+            status=E.status(res.status.value), fee=U.money(res.fee, fee_cur)), "info",
             {"venue": req.venue, "symbol": req.symbol, "side": req.side.value, "client_id": req.client_id,
-             "qty": str(req.qty), "filled_qty": str(res.filled_qty), "avg_price": str(res.avg_price)}))
+             "qty": str(req.qty), "filled_qty": str(res.filled_qty), "avg_price": str(res.avg_price),
+             "fee": str(res.fee), "fee_currency": fee_cur,
+             "step": str(step) if step else None,
+             "tick": str(rules.tick(res.avg_price)) if rules and rules.tick(res.avg_price) else None}))
 
-    def _publish(self, kind: str, message: str, level: str, **data: Any) -> None:
-        (log.warning if level != "info" else log.info)("%s", message)
+    # ---- display (issue #11: quantity to the venue's step, price to its tick) -------------------
+
+    def _qty(self, venue: str, symbol: str, q: Any) -> Any:
+        rules = self.rules.get((venue, symbol))
+        return U.qty(q, rules.qty_step if rules else None, symbol)
+
+    def _price(self, venue: str, symbol: str, p: Any) -> Any:
+        rules = self.rules.get((venue, symbol))
+        d = Decimal(str(p))
+        tick = rules.tick(d) if rules else Decimal(0)
+        return U.price(d, tick if tick > 0 else None, "KRW" if venue == "upbit" else "USDT")
+
+    def _display(self, symbol: str) -> dict[str, Any]:
+        """Steps and ticks of both venues, for whoever renders a trade from ``ev.data``."""
+        out: dict[str, Any] = {}
+        for venue in ("upbit", "binance"):
+            r = self.rules.get((venue, symbol))
+            if r is not None:
+                out[f"{venue}_step"] = str(r.qty_step)
+                out[f"{venue}_tick"] = str(r.price_tick) if r.price_tick else None
+        return out
+
+    def _publish(self, kind: str, message: Text | str, level: str, **data: Any) -> None:
+        (log.warning if level != "info" else log.info)("%s", message.render("en") if isinstance(message, Text)
+                                                        else message)
         self.bus.publish(Event(kind, message, level, data))
 
 

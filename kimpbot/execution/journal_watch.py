@@ -24,6 +24,7 @@ from typing import Awaitable, Callable
 
 from kimpbot.clock import Clock
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import events as E
 from kimpbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,8 @@ class JournalWatch:
             return
         self._alerted = True
         self._last_alert_ms = now
-        self.bus.publish(Event("halt", (
-            f"🛑 JOURNAL WRITE FAILED: {self.store.failed}\nNew entries are HALTED (halt kind: store); exits and "
-            "unwinds wait too, because nothing is sent that is not journaled first. Open positions stay as they "
-            "are (hedged unless an alert named a leg). Market data and chat keep working. kimpbot retries "
-            f"every {self.probe_s:g} s and resumes by itself when writes succeed; a reminder follows every "
-            f"{self.reminder_s / 60:g} min meanwhile."), "critical",
+        self.bus.publish(Event("halt", E.JOURNAL_FAILED(err=self.store.failed, probe=f"{self.probe_s:g}",
+                                                        reminder=f"{self.reminder_s / 60:g}"), "critical",
             {"halt": "store", "since_ms": self.since_ms}))
 
     def _remind(self) -> None:
@@ -87,10 +84,9 @@ class JournalWatch:
         self._last_alert_ms = now
         self._alerted = True
         mins = (now - (self.since_ms or now)) / 60_000
-        self.bus.publish(Event("halt", (
-            f"⚠️ still HALTED: the journal cannot be written for {mins:.0f} min ({self.store.failed or 'recovering'}). "
-            f"{self.skipped} trading decision(s) skipped meanwhile; free disk space and kimpbot resumes by itself."),
-            "critical", {"halt": "store", "since_ms": self.since_ms, "skipped": self.skipped}))
+        self.bus.publish(Event("halt", E.JOURNAL_STILL(mins=f"{mins:.0f}",
+                                                       err=self.store.failed or E.JOURNAL_RECOVERING(),
+                                                       skipped=self.skipped), "critical", {"halt": "store", "since_ms": self.since_ms, "skipped": self.skipped}))
 
     async def probe(self) -> bool:
         """Try the disk now; on success run the recovery and lift the halt. True when lifted."""
@@ -125,9 +121,8 @@ class JournalWatch:
             log.warning("audit of the store halt failed: %s", exc)
         log.warning("store halt lifted after %.1f min (%d decisions skipped)", mins, self.skipped)
         if self._alerted:
-            self.bus.publish(Event("halt", (
-                f"✅ the journal writes again (halted {mins:.0f} min, {self.skipped} trading decision(s) skipped): "
-                "interrupted trades were settled, entries allowed again."), "info", {"halt": "store"}))
+            self.bus.publish(Event("halt", E.JOURNAL_OK(mins=f"{mins:.0f}", skipped=self.skipped), "info",
+                                   {"halt": "store"}))
         self._alerted = False
         self.since_ms = None
 

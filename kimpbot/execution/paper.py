@@ -56,11 +56,12 @@ FUNDING_PERIOD_MS = 8 * 3600 * 1000
 LEDGER_KEY = "paper_ledger"
 FUNDING_KEEP_MS = 400 * 24 * 3600 * 1000
 
-# Binance USDT-M perpetual filters (exchangeInfo, LOT_SIZE / MIN_NOTIONAL) for the default symbols.
+# Binance USDT-M perpetual filters (exchangeInfo, LOT_SIZE / MIN_NOTIONAL / PRICE_FILTER tickSize) for the
+# default symbols; the tick only shapes how prices are shown (paper fills are book prices).
 BINANCE_RULES: dict[str, MarketRules] = {
-    "BTC": MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100")),
-    "ETH": MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("20")),
-    "XRP": MarketRules(Decimal("0.1"), Decimal("0.1"), Decimal("5")),
+    "BTC": MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100"), price_tick=Decimal("0.1")),
+    "ETH": MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("20"), price_tick=Decimal("0.01")),
+    "XRP": MarketRules(Decimal("0.1"), Decimal("0.1"), Decimal("5"), price_tick=Decimal("0.0001")),
 }
 
 
@@ -403,7 +404,9 @@ class PaperVenue:
 
     async def load_rules(self, symbols: list[str]) -> dict[str, MarketRules]:
         if self.name == "upbit":
-            return {s: MarketRules(COIN_STEP, COIN_STEP, self.min_order_krw) for s in symbols}
+            from kimpbot.exchanges.upbit_trading import KRW_TICKS  # Upbit's KRW price units, for display
+
+            return {s: MarketRules(COIN_STEP, COIN_STEP, self.min_order_krw, price_ticks=KRW_TICKS) for s in symbols}
         return {s: self._binance_rules(s) for s in symbols}
 
     async def balances(self) -> Balances:

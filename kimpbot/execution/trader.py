@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,16 +16,21 @@ from typing import Any
 from kimpbot.clock import Clock
 from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import Text
+from kimpbot.i18n import common as C
+from kimpbot.i18n import events as E
+from kimpbot.i18n import units as U
 from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, TradeOutcome, _merge,
                                         position_from_doc, position_to_doc)
 from kimpbot.execution.journal_watch import JournalWatch
 from kimpbot.execution.venues import Balances, MarketRules, OrderStatus, PerpVenue, Side, TradingVenue
 from kimpbot.market.engine import MarketEngine, SymbolView
 from kimpbot.models import Direction, PremiumSnapshot, Venue
-from kimpbot.protections import KST_OFFSET_MS, unfillable_sizes
+from kimpbot.protections import unfillable_sizes
 from kimpbot.risk import EntryContext, RiskManager
 from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Position, Signal
+from kimpbot.strategy.rules import TIER_RANK
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,43 @@ class TraderState:
     last_refusal: dict[str, str] = field(default_factory=dict)
 
 
-def _kst(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime((ms + KST_OFFSET_MS) / 1000))
+@dataclass
+class Hold:
+    """A skipped or expired signal (issue #11, "skip means skip"): the same signal is not offered again
+    while its condition persists. It comes back when the condition has reset, or deeper.
+
+    * entries and adds: the condition is |z| of the executable premium in the signal's direction at
+      or beyond the entry threshold (zscore / multi_timeframe: ``entry_threshold``; optimized: the
+      normal tier's ``normal_z``). Reset: |z| back inside it. Deeper: a higher tier (normal ->
+      extreme -> ultra), or within a tier a larger size (optimized normal tier: the next split;
+      for an add, more splits missing).
+    * exits: the condition is the strategy's exit rule for that position. Reset: the rule no longer
+      holds. Deeper: a more urgent rule (target < maximum holding time < stop loss).
+    A hold on a position that is gone is dropped."""
+
+    key: tuple[str, str, str, str]  # symbol, direction, action, position id ("" for an entry)
+    depth: tuple[int, float]
+    pending_id: str
+    since_ms: int
+
+
+def _exit_rank(reason: str) -> int:
+    """How urgent an exit signal is, from the rule that fired (strategy.base._check_exit's words)."""
+    r = reason.lower()
+    return 3 if r.startswith("stop loss") else 2 if r.startswith("maximum holding") else 1
+
+
+def signal_depth(sig: Signal) -> tuple[int, float]:
+    """(tier or urgency rank, size): a signal deeper than a held one is offered again."""
+    if sig.action == "exit":
+        return (_exit_rank(sig.reason), 0.0)
+    return (TIER_RANK.get(sig.tier, 0), float(sig.size_krw))
+
+
+def deeper(depth: tuple[int, float], than: tuple[int, float]) -> bool:
+    if depth[0] != than[0]:
+        return depth[0] > than[0]
+    return depth[1] > than[1] * 1.001 + 1.0  # a larger size (the next split), not float noise
 
 
 def signal_prices(sig: Signal, snap: PremiumSnapshot) -> tuple[float | None, float | None]:
@@ -91,6 +130,8 @@ class Trader:
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_ids = itertools.count(1)
+        self.holds: dict[tuple[str, str, str, str], Hold] = {}  # skipped / expired signals held back
+        self._held_ids: set[str] = set()  # pending ids already turned into a hold
         self.funding_next: dict[str, int] = {}
         self._refusal_ms: dict[str, int] = {}
         self.refusal_quiet_ms = 300_000
@@ -126,17 +167,16 @@ class Trader:
         self.risk.protections_check()  # exits settled by the reconciliation count too
         fx = self.market.fx.rate()
         for problem in unfillable_sizes(self.owner, self.rules, fx.rate if fx else None):
-            self.bus.publish(Event("error", f"sizes that cannot fill: {problem} (capital / sizes in the strategy "
-                                            "file)", "warning", {"rule": "minimum order"}))
+            self.bus.publish(Event("error", E.UNFILLABLE(problem=problem), "warning", {"rule": "minimum order"}))
         if self.position_check_s > 0:
             self._spawn(self._position_watch())
         self._spawn(self.journal.run())
         hs = self.store.halt_state()
         if hs.halted:
             # persisted: set before a restart, or by a /halt sent while warming up or not trading yet
-            since = f"since {_kst(hs.ts)} KST, " if hs.ts else ""
-            self.bus.publish(Event("halt", f"HALTED ({since}by {hs.by}): {hs.reason}; /resume lifts it",
-                                   "warning", {"reason": hs.reason, "by": hs.by, "since_ms": hs.ts}))
+            text = (E.HALTED_SINCE(since=U.kst(hs.ts), by=hs.by, reason=hs.reason) if hs.ts
+                    else E.HALTED_BY(by=hs.by, reason=hs.reason))
+            self.bus.publish(Event("halt", text, "warning", {"reason": hs.reason, "by": hs.by, "since_ms": hs.ts}))
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -156,7 +196,7 @@ class Trader:
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("trading task failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
-            self.bus.publish(Event("error", f"trading task failed: {type(exc).__name__}: {exc}", "critical"))
+            self.bus.publish(Event("error", E.TASK_FAILED(err=f"{type(exc).__name__}: {exc}"), "critical"))
 
     def apply_owner(self, owner: OwnerConfig) -> None:
         """New owner numbers from a confirmed /set (the strategy object is updated by the bot)."""
@@ -196,6 +236,9 @@ class Trader:
         coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
         inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
         signals = self.strategy.evaluate(snap, positions, inventory_krw, snap.ts)
+        self._sync_holds()
+        if self.holds:
+            self._lift_holds(sym, snap, positions)
         # stale/thin/unwarmed data or a suspect FX rate: what the strategy saw may be a fake premium,
         # so nothing about an entry is said (not even a refusal), checked before anything is published
         allowed = self.market.signals_allowed(sym)
@@ -204,6 +247,8 @@ class Trader:
         for sig in signals:
             if sig.action != "exit" and not allowed:
                 continue  # never opens a position
+            if self._held(sig):
+                continue  # skipped (or expired) while its condition persists: not offered again
             waiting = self.executor.unresolved(sym)
             if waiting:  # a late booking of that order would double or unhedge the next one
                 self._refused(sig, [self.executor.describe_unresolved(waiting)])
@@ -229,6 +274,9 @@ class Trader:
     # ---- confirmation -------------------------------------------------------------------
 
     def _offer(self, sig: Signal, snap: PremiumSnapshot) -> None:
+        self.expire_pending()  # an offer that just ran out is held, not replaced by a fresh one
+        if self._held(sig):
+            return
         now = self.clock.now_ms()
         for p in self.state.pending.values():
             if p.state == "pending" and p.signal.symbol == sig.symbol and p.signal.action == sig.action \
@@ -237,10 +285,10 @@ class Trader:
         pid = f"S{next(self._pending_ids)}-{now % 1_000_000}"
         p = Pending(pid, sig, snap, now, now + self.confirm_timeout_ms)
         self.state.pending[pid] = p
-        self.bus.publish(Event("signal", (
-            f"{sig.symbol} {sig.direction.label} {sig.action} signal: {sig.reason}. Size {sig.size_krw:,.0f} KRW, "
-            f"executable premium {sig.premium_pct:+.2f}%, z {sig.z:+.2f}, target {sig.target_pct:g}%. "
-            f"Execute or Skip within {self.confirm_timeout_ms / 1000:g} s."), "info",
+        self.bus.publish(Event("signal", E.SIGNAL(
+            coin=sig.symbol, direction=E.direction(sig.direction), action=E.action(sig.action), reason=sig.reason,
+            size=U.krw(sig.size_krw), premium=U.pct(sig.premium_pct), z=U.num(sig.z, sign=True),
+            target=U.pct(sig.target_pct, sign=False), secs=f"{self.confirm_timeout_ms / 1000:g}"), "info",
             {"pending_id": pid, "symbol": sig.symbol, "direction": sig.direction.value, "action": sig.action,
              "size_krw": sig.size_krw, "premium_pct": sig.premium_pct, "z": sig.z, "expires_ms": p.expires_ms}))
 
@@ -256,6 +304,7 @@ class Trader:
             return f"nothing sent: the {self.journal.reason()}"
         if now >= p.expires_ms:
             p.state = "expired"
+            self._hold(p)
             return f"signal {pending_id} expired {(now - p.expires_ms) / 1000:.0f} s ago; nothing sent"
         view = self.market.views.get(p.signal.symbol)
         snap = view.snapshot if view else None
@@ -282,23 +331,108 @@ class Trader:
         p.result = out.status if out else "refused"
         return f"{p.signal.symbol} {p.signal.action}: {p.result}"
 
-    def skip(self, pending_id: str, by: str) -> str:
+    def skip(self, pending_id: str, by: str) -> str | Text:
         p = self.state.pending.get(pending_id)
         if p is None:
             return f"no such signal {pending_id}"
         if p.state != "pending":
             return f"signal {pending_id} was already {p.state}"
         p.state = "skipped"
-        log.info("signal %s skipped by %s", pending_id, by)
-        return f"skipped {p.signal.symbol} {p.signal.action}"
+        self._hold(p)
+        log.info("signal %s skipped by %s; held until its condition resets", pending_id, by)
+        return E.SKIPPED(coin=p.signal.symbol, action=E.action(p.signal.action))
+
+    def skip_note(self, p: Pending) -> Text:
+        """The answer to a Skip press: skipped, and when the signal comes back."""
+        return E.SKIP_ANSWER(note=self.hold_note(p.signal))
+
+    def hold_note(self, sig: Signal) -> Text:
+        if sig.action == "exit":
+            return E.SKIP_NOTE_EXIT()
+        thr = self._entry_threshold()
+        return E.SKIP_NOTE(threshold=f"{thr:g}" if thr is not None else "?")
 
     def expire_pending(self) -> None:
         now = self.clock.now_ms()
         for p in self.state.pending.values():
             if p.state == "pending" and now >= p.expires_ms:
                 p.state = "expired"
-                self.bus.publish(Event("signal_expired", f"{p.signal.symbol} signal {p.id} expired unconfirmed",
-                                       "info", {"pending_id": p.id}))
+                self._hold(p)
+                self.bus.publish(Event("signal_expired", E.SIGNAL_EXPIRED(coin=p.signal.symbol, pid=p.id,
+                                                                          note=self.hold_note(p.signal)),
+                                       "info", {"pending_id": p.id, "symbol": p.signal.symbol}))
+
+    # ---- skip means skip (Hold) ------------------------------------------------------------
+
+    @staticmethod
+    def _hold_key(sig: Signal) -> tuple[str, str, str, str]:
+        return (sig.symbol, sig.direction.value, sig.action, sig.position_id or "")
+
+    def _hold(self, p: Pending) -> None:
+        """Hold back the signal of a skipped or expired offer (the newest skip of a key wins: it was
+        offered, so it is the deepest)."""
+        self._held_ids.add(p.id)
+        key = self._hold_key(p.signal)
+        self.holds[key] = Hold(key, signal_depth(p.signal), p.id, self.clock.now_ms())
+
+    def _sync_holds(self) -> None:
+        """Offers marked skipped / expired elsewhere (a Skip or Execute press after the deadline) hold too."""
+        for p in self.state.pending.values():
+            if p.state in ("skipped", "expired") and p.id not in self._held_ids:
+                self._hold(p)
+
+    def _held(self, sig: Signal) -> bool:
+        h = self.holds.get(self._hold_key(sig))
+        if h is None:
+            return False
+        if deeper(signal_depth(sig), h.depth):
+            del self.holds[h.key]
+            log.info("%s %s deeper than the skipped %s: offered again", sig.symbol, sig.action, h.pending_id)
+            return False
+        return True
+
+    def _entry_threshold(self) -> float | None:
+        p = getattr(self.strategy, "params", None)
+        if p is None:
+            return None
+        return float(p.normal_z if getattr(self.strategy, "name", "") == "optimized" else p.entry_threshold)
+
+    def _abs_z(self, sym: str, direction: Direction, snap: PremiumSnapshot) -> float | None:
+        """|z| in ``direction``'s favour, as the strategy reads it (None: not known now)."""
+        zfn = getattr(self.strategy, "zscore", None)
+        prem = snap.exec_long if direction is Direction.LONG_PREMIUM else snap.exec_short
+        if zfn is None or prem is None:
+            return None
+        z = zfn(sym, prem)
+        if z is None:
+            return None
+        return -z if direction is Direction.LONG_PREMIUM else z
+
+    def _lift_holds(self, sym: str, snap: PremiumSnapshot, positions: list[Position]) -> None:
+        open_ids = {p.id: p for p in positions}
+        thr = self._entry_threshold()
+        for key, h in list(self.holds.items()):
+            if key[0] != sym:
+                continue
+            direction, action, pid = Direction(key[1]), key[2], key[3]
+            if pid and pid not in open_ids:
+                del self.holds[key]  # the position it acted on is gone
+                continue
+            if action == "exit":
+                check = getattr(self.strategy, "_check_exit", None)
+                if check is None:
+                    continue
+                zl = self._abs_z(sym, Direction.LONG_PREMIUM, snap)
+                zs = self._abs_z(sym, Direction.SHORT_PREMIUM, snap)
+                # the exit rule itself, not gated by multi_timeframe's exit-check interval
+                if check(open_ids[pid], snap, None if zl is None else -zl, zs, snap.ts) is None:
+                    del self.holds[key]
+                    log.info("%s exit condition reset: the skipped exit may be offered again", sym)
+                continue
+            az = self._abs_z(sym, direction, snap)
+            if az is not None and thr is not None and az < thr:
+                del self.holds[key]
+                log.info("%s |z| %.2f back inside %g: the skipped %s may be offered again", sym, az, thr, action)
 
     # ---- execution ----------------------------------------------------------------------
 
@@ -358,8 +492,8 @@ class Trader:
         fails = self._exit_retry.get(pid, (0, 0))[1] + 1
         wait_s = min(30 * 2 ** (fails - 1), 1800)
         self._exit_retry[pid] = (self.clock.now_ms() + wait_s * 1000, fails)
-        self.bus.publish(Event("error", f"{sym} exit of position {pid} did not complete ({out.status}, attempt "
-                                        f"{fails}); next try in {wait_s} s", "critical" if fails >= 3 else "warning",
+        self.bus.publish(Event("error", E.EXIT_INCOMPLETE(coin=sym, pid=pid, status=out.status, attempt=fails,
+                                                          wait=U.duration(wait_s)), "critical" if fails >= 3 else "warning",
                                {"symbol": sym, "position_id": pid, "attempt": fails}))
 
     def _context(self, sig: Signal, snap: PremiumSnapshot) -> EntryContext:
@@ -384,8 +518,8 @@ class Trader:
             return
         self._refusal_ms[key] = now
         self.state.last_refusal[f"{sig.symbol}:{action}"] = text
-        msg = f"{sig.symbol} {sig.direction.label} {action} refused: {text}"
-        log.warning("%s", msg)
+        msg = E.REFUSED(coin=sig.symbol, direction=E.direction(sig.direction), action=E.action(action), why=text)
+        log.warning("%s", msg.render("en"))
         self.bus.publish(Event("refused", msg, "warning", {"symbol": sig.symbol, "reasons": reasons}))
 
     # ---- halt and close-all -------------------------------------------------------------
@@ -398,8 +532,7 @@ class Trader:
             try:
                 cancelled += await venue.cancel_open_orders(list(self.market.symbols))
             except Exception as exc:
-                self.bus.publish(Event("error", f"halt: cancelling open orders on {venue.name} failed: {exc}",
-                                       "critical"))
+                self.bus.publish(Event("error", E.HALT_CANCEL_FAILED(venue=C.venue(venue.name), err=exc), "critical"))
         return cancelled
 
     async def close_all(self, by: str) -> list[TradeOutcome]:
@@ -409,13 +542,13 @@ class Trader:
         for pos in self.positions():
             snap = self.market.views[pos.symbol].snapshot
             if snap is None:
-                self.bus.publish(Event("error", f"close all: no prices for {pos.symbol}; left open", "critical"))
+                self.bus.publish(Event("error", E.CLOSEALL_NO_PRICES(coin=pos.symbol), "critical"))
                 continue
             sig = Signal(pos.symbol, pos.direction, "exit", pos.entry_notional_krw, None, None, pos.tier,
                          pos.target_pct, f"close all by {by}", snap.ts, pos.id, "manual")
             up, bp = signal_prices(sig, snap)
             if up is None or bp is None:
-                self.bus.publish(Event("error", f"close all: book too thin for {pos.symbol}; left open", "critical"))
+                self.bus.publish(Event("error", E.CLOSEALL_THIN(coin=pos.symbol), "critical"))
                 continue
             outs.append(await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
                                                     position=pos, by=by))
@@ -433,9 +566,9 @@ class Trader:
         self._watch_open()  # after the trades are settled: a late fill is then unhedged for sure
         found += await self._compare_positions()
         if found:
-            msg = "restart reconciliation:\n- " + "\n- ".join(found)
+            msg = E.RECONCILE_RESTART(findings="\n- ".join(found))
             self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
-            log.warning("%s", msg.replace("\n", " "))
+            log.warning("%s", msg.render("en").replace("\n", " "))
         return found
 
     async def _after_store_recovered(self) -> None:
@@ -466,9 +599,9 @@ class Trader:
             self._busy -= syms
         self._watch_open()  # orders still without an answer are watched now, not from the next re-check
         if found:
-            msg = "journal writable again, settled:\n- " + "\n- ".join(found)
+            msg = E.RECONCILE_RECOVERED(findings="\n- ".join(found))
             self.bus.publish(Event("reconcile", msg, "warning", {"findings": found}))
-            log.warning("%s", msg.replace("\n", " "))
+            log.warning("%s", msg.render("en").replace("\n", " "))
 
     async def recheck_open_orders(self) -> list[str]:
         """Periodic: orders the journal still holds open (no final answer) are queried again;
@@ -478,7 +611,7 @@ class Trader:
         found = await self._recheck_journal(late=True)
         self._watch_open()
         if found:
-            self.bus.publish(Event("reconcile", "order re-check:\n- " + "\n- ".join(found), "warning",
+            self.bus.publish(Event("reconcile", E.RECONCILE_RECHECK(findings="\n- ".join(found)), "warning",
                                    {"findings": found}))
         return found
 
@@ -684,8 +817,8 @@ class Trader:
             self._gaps[sym] = key
             for f in found:
                 log.critical("position check: %s", f)
-            self.bus.publish(Event("reconcile", f"position check: the journal and the exchanges disagree on {sym}",
-                                   "critical", {"findings": found, "symbol": sym}))
+            self.bus.publish(Event("reconcile", E.POSITION_MISMATCH(coin=sym), "critical",
+                                   {"findings": found, "symbol": sym}))
             self.risk.halt(f"position mismatch: {found[0].split(' (adopt')[0]}", by="position check")
 
     def _position_findings(self, b: Balances, u: Balances, symbols: list[str]) -> list[str]:
@@ -807,22 +940,25 @@ class Trader:
         finally:
             self._busy.discard(sym)
 
-    def _book_reconcile_close(self, trade_id: str, sym: str, res: OrderResult, qty: Decimal | None,
+    def _book_reconcile_close(self, trade_id: str, sym: str, res: OrderResult, qty_: Decimal | None,
                               by: str) -> tuple[str, str]:
-        avg = f", avg {float(res.avg_price):,.8g} USDT" if res.avg_price else ""
-        of = f" of {_qty(qty)}" if qty is not None else ""
-        text = (f"Binance {sym}: {res.side.value.upper()} {_qty(res.filled_qty)}{of} reduce-only at market "
-                f"({res.status.value}{avg})")
+        rules = self.rules.get(("binance", sym))
+        step = rules.qty_step if rules else None
+        tick = rules.tick(res.avg_price) if rules and res.avg_price else Decimal(0)
+        rtext = E.RECONCILE_CLOSE_TEXT(
+            coin=sym, side=C.side(res.side.value), filled=U.qty(res.filled_qty, step, sym),
+            of=E.RC_OF(qty=U.qty(qty_, step, sym)) if qty_ is not None else "", status=E.status(res.status.value),
+            avg=E.RC_AVG(price=U.price(res.avg_price, tick or None, "USDT")) if res.avg_price else "")
+        text = str(rtext)
         if not res.status.final:  # no answer: the journal keeps it open and housekeeping asks again
-            self.bus.publish(Event("error", f"reconcile close by {by}: {text}; its state is checked again every "
-                                            "minute", "warning", {"symbol": sym, "venue": "binance",
-                                                                 "trade_id": trade_id}))
+            self.bus.publish(Event("error", E.RECONCILE_CLOSE_PENDING(by=by, text=rtext), "warning",
+                                   {"symbol": sym, "venue": "binance", "trade_id": trade_id}))
             return "pending", text + "; no answer yet: checked again every minute"
         ok = res.filled_qty > 0
         self.store.upsert_trade({"id": trade_id, "status": "closed" if ok else "failed",
                                  "binance": {"status": res.status.value, "filled_qty": str(res.filled_qty),
                                              "avg_price": str(res.avg_price or "")}})
-        self.bus.publish(Event("fill" if ok else "error", f"reconcile close by {by}: {text}",
+        self.bus.publish(Event("fill" if ok else "error", E.RECONCILE_CLOSE(by=by, text=rtext),
                                "info" if ok else "warning", {"symbol": sym, "venue": "binance",
                                                              "trade_id": trade_id}))
         self._spawn(self.refresh_balances())
@@ -856,8 +992,8 @@ class Trader:
             pos = position_from_doc(doc)
             pos.funding_krw += paid_krw
             self.store.upsert_position(position_to_doc(pos, funding_ids=sorted(seen | {p.tran_id for p in new})))
-            self.bus.publish(Event("funding", f"{pos.symbol} funding booked: {-paid_krw:+,.0f} KRW "
-                                   f"({len(new)} payment(s))", "info", {"symbol": pos.symbol, "krw": -paid_krw}))
+            self.bus.publish(Event("funding", E.FUNDING(coin=pos.symbol, amount=U.krw(-paid_krw, sign=True),
+                                                        n=len(new)), "info", {"symbol": pos.symbol, "krw": -paid_krw}))
 
 
 def _qty(q: Decimal) -> str:

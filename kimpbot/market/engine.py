@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 from kimpbot.clock import Clock
 from kimpbot.config import OwnerConfig
 from kimpbot.events import Event, EventBus
+from kimpbot.i18n import events as E
 from kimpbot.market import parse
 from kimpbot.market.bars import BarBuilder
 from kimpbot.market.fx import FxGuard, FxPolicy
@@ -136,7 +137,7 @@ class MarketEngine:
         if note:
             level = "warning" if self.fx.suspect else "info"
             log.log(logging.WARNING if self.fx.suspect else logging.INFO, "%s", note)
-            self.bus.publish(Event("fx", note, level, {"source": reading.source, "rate": reading.rate,
+            self.bus.publish(Event("fx", E.FX_NOTE(note=note), level, {"source": reading.source, "rate": reading.rate,
                                                        "suspect": self.fx.suspect}))
         if reading.source == self.fx.source:
             self.recompute_all()
@@ -249,12 +250,12 @@ class MarketEngine:
             before = self._problems.get(sym)
             if before is None or bool(before) != bool(key) or (key and before != key):
                 if key:
-                    msg = f"{sym}: signals stopped: " + "; ".join(probs)
-                    log.warning("%s", msg)
+                    msg = E.HEALTH_STOPPED(coin=sym, problems="; ".join(probs))
+                    log.warning("%s", msg.render("en"))
                     self.bus.publish(Event("health", msg, "warning", {"symbol": sym, "problems": probs}))
                 elif before:
-                    msg = f"{sym}: data healthy again, signals allowed"
-                    log.info("%s", msg)
+                    msg = E.HEALTH_OK(coin=sym)
+                    log.info("%s", msg.render("en"))
                     self.bus.publish(Event("health", msg, "info", {"symbol": sym, "problems": []}))
             self._problems[sym] = key
         return result
@@ -268,7 +269,7 @@ class MarketEngine:
             self._fx_note_kind = kind
             if note:
                 log.info("FX: %s", note)
-                self.bus.publish(Event("fx", f"FX: {note}", "info", {"source": self.fx.source, "note": note}))
+                self.bus.publish(Event("fx", E.FX_CAVEAT(note=note), "info", {"source": self.fx.source, "note": note}))
 
     def signals_allowed(self, sym: str) -> bool:
         return not self.global_problems() and not self.symbol_problems(sym)

@@ -77,7 +77,7 @@ async def test_late_booked_perp_leg_reaches_the_owner_within_10s(live_rig):
     latency = asyncio.get_running_loop().time() - booked_at
     print(f"\nlate booking -> owner's Telegram: {latency:.2f} s")
     assert latency <= 10.0
-    assert "BTC" in alert["text"] and "binance" in alert["text"] and "sell" in alert["text"]
+    assert "BTC" in alert["text"] and "Binance" in alert["text"] and "sell" in alert["text"]
     # reversed: nothing doubled, nothing unhedged
     assert await wait_until(lambda: not bot.store.journal_open(), timeout=15)
     assert await wait_until(lambda: abs(sim.binance.positions.get("BTC", {}).get("amt", 0.0) - pos0) < 1e-9,

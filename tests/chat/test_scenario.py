@@ -57,7 +57,7 @@ async def test_signal_execute_fill_alerts_positions_exit_pnl_halt(rig, log_recor
     # fill alerts: each leg and the pair on Telegram...
     await tg.wait_for(lambda r: r["method"] == "sendMessage" and "enter filled" in (r.get("text") or ""), since=n)
     leg_alerts = [t for t in _texts(tg, n) if t.startswith("▫️") and "BTC" in t]
-    assert any("upbit buy" in t for t in leg_alerts) and any("binance sell" in t for t in leg_alerts)
+    assert any("Upbit buy" in t for t in leg_alerts) and any("Binance sell" in t for t in leg_alerts)
     # ...and on the Discord webhook, as an embed
     assert await wait_until(lambda: any(p["embeds"] and "enter filled" in p["embeds"][0]["title"]
                                         for p in dc.webhook_posts), timeout=5)

@@ -132,7 +132,7 @@ async def test_close_refused_while_busy_or_changed_then_closes(rig):
     assert len(sim.orders) == orders
     sim.binance._pos("BTC").update(amt=-0.01)
     ans, edit = await _press(rig, msg, close)
-    assert ans["text"] == "Closed" and "BUY 0.01 of 0.01" in edit["text"] and len(sim.orders) == orders + 1
+    assert ans["text"] == "Closed" and "buy 0.010 BTC of 0.010 BTC" in edit["text"] and len(sim.orders) == orders + 1
 
 
 async def test_a_failing_exit_waits_before_it_is_tried_again(rig):
@@ -146,7 +146,7 @@ async def test_a_failing_exit_waits_before_it_is_tried_again(rig):
     n = len(tg.sent)
     sim.market.set_premium("BTC", base + 1.0)  # far past the exit
     rec = await tg.wait_for(lambda x: "did not complete" in (x.get("text") or ""), since=n, timeout=10)
-    assert f"exit of position {pos.id}" in rec["text"] and "next try in 30 s" in rec["text"]
+    assert f"exit of position {pos.id}" in rec["text"] and "next try in 30s" in rec["text"]
     await asyncio.sleep(2.0)  # many ticks later: no second attempt yet
     exits = [t for t in bot.store.trades() if t.get("action") == "exit"]
     assert len(exits) == 1, [t.get("status") for t in exits]
@@ -179,7 +179,7 @@ async def test_a_close_without_an_answer_is_booked_later_never_reversed(quick_ri
     sim.market.faults.clear()
     # housekeeping asks again: the fill is booked, not treated as a late fill to reverse
     await bot.trader.recheck_open_orders()
-    await tg.wait_for(lambda x: "reconcile close by reconcile: Binance BTC: BUY 0.01" in (x.get("text") or ""),
+    await tg.wait_for(lambda x: "reconcile close by reconcile: Binance BTC: buy 0.010 BTC" in (x.get("text") or ""),
                       since=n, timeout=10)
     await bot.bus.drain()
     texts = [x.get("text") or "" for x in tg.sent[n:]]

@@ -29,7 +29,8 @@ async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file
     sim.market.set_premium("BTC", 2.5)
     code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
     assert code == 0, err
-    assert "kimpbot started: paper mode, confirm trading, strategy optimized" in out
+    # the banner in the default language (Korean), a few short lines; the details follow in English
+    assert "kimpbot 시작\n모의 · 확인 후 거래\n종목 BTC, ETH, XRP\n전략 optimized\n" in out
     assert "protections: halt at a daily loss of 800,000 KRW (2 %)" in out
     assert "FX usdkrw (bank USD/KRW)" in out
     rows = TABLE_ROW.findall(out)
@@ -47,7 +48,7 @@ async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
     code, out, err = await run_cli(["run", "--duration", "5", "--no-stdin"], env)
     # unreachable exchanges are transient: the process stays up, not trading, and says why
     assert code == 0, err
-    assert "NOT TRADING yet" in out and "cannot reach" in out and "127.0.0.1:9" in out
+    assert "아직 거래 안 함" in out and "cannot reach" in out and "127.0.0.1:9" in out  # Korean default banner
     assert "kimpbot keeps trying by itself" in err and "kimpbot demo" in err
     assert "Traceback" not in err
 
@@ -88,4 +89,4 @@ async def test_churn_configuration_refused_by_config_check_and_run(sim, tmp_path
         code, out, err = await run_cli(args, env)
         assert code not in (0, 1), (args, err)  # a config error's exit code, not a crash
         assert err.startswith("config error: exits.stop_loss_pct = 0") and "churn" in err, err
-        assert "Traceback" not in err and "kimpbot started" not in out
+        assert "Traceback" not in err and "kimpbot 시작" not in out and "kimpbot started" not in out

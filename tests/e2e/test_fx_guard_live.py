@@ -67,7 +67,7 @@ async def test_persistent_wrong_bank_rate_no_order_and_named(sim, tmp_path):
         sim.market.set_usdt_krw(USDT * 1.029)
         assert await wait_until(lambda: btc_open(bot), timeout=15.0)
         assert any("FX bank USD/KRW confirmed again by Upbit KRW-USDT" in e for e in fx_events(bot))
-        assert "fx.jump_hold_s is no longer used" in bot.banner()  # the retired key is named at start
+        assert "fx.jump_hold_s is no longer used" in str(bot.banner())  # the retired key is named at start
     finally:
         await bot.stop()
 
@@ -175,7 +175,8 @@ async def test_restart_under_a_wrong_bank_rate_does_not_learn_it(sim, tmp_path):
         # run's warm-up, rescaled by the same wrong rate, happens to hide the fake premium from z).
         assert m.fx.suspect == "usdkrw"
         assert m.global_problems()[0].startswith("FX bank USD/KRW suspect")
-        assert "readings of the last" in bot.banner() and "restored" in bot.banner()
+        details = "\n".join(bot.banner_details())  # the FX check's start note, on the console and in the log
+        assert "readings of the last" in details and "restored" in details
     finally:
         await bot.stop()
 

@@ -52,7 +52,7 @@ async def test_a_late_fill_while_the_disk_is_full_is_reversed_once_the_journal_w
         # the owner is told at once, naming the leg, even though nothing can be journaled or sent
         assert await wait_until(lambda: rig.events("exposure", client_id=cid, late_fill=True), timeout=10)
         _, alert = rig.events("exposure", client_id=cid, late_fill=True)[0]
-        assert alert.level == "critical" and SYM in alert.message and "binance" in alert.message
+        assert alert.level == "critical" and SYM in alert.message and "Binance" in alert.message
         assert await wait_until(lambda: rig.trader.journal.halted, timeout=10)
         n_orders = len(sim.orders)
         disk.full = False  # room again: the store recovery books the late fill and reverses it

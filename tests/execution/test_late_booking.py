@@ -170,8 +170,10 @@ async def _late_booking(rig: Rig, venue: str, delay_s: float) -> dict:
     alert_at, alert = rig.events("exposure", client_id=cid, late_fill=True)[0]
     latency = alert_at - booked_at
     assert alert.level == "critical"
-    for word in (SYM, venue, res.side.value):
+    for word in (SYM, venue.capitalize(), res.side.value):  # the English log line names coin, venue and side
         assert word in alert.message
+    for word in (SYM, {"upbit": "업비트", "binance": "바이낸스"}[venue], {"buy": "매수", "sell": "매도"}[res.side.value]):
+        assert word in alert.shown("ko")
     assert await wait_until(lambda: not rig.store.journal_open() and rig.events("unwind", venue=venue), timeout=15)
     now = await rig.holdings()
     # nothing doubled, nothing unhedged: both venues back where they started

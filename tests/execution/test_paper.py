@@ -170,7 +170,7 @@ async def test_exchange_like_refusals(market, store, clock):
     notional = await b.place_market(req("binance", Side.SELL, "t5-BS-2", "0.001", "60000"), 1.0)
     assert notional.status is OrderStatus.REJECTED and "-4164" in notional.error
     rules = await b.load_rules(["BTC"])
-    assert rules["BTC"] == MarketRules(D("0.001"), D("0.001"), D("100"))
+    assert rules["BTC"] == MarketRules(D("0.001"), D("0.001"), D("100"), price_tick=D("0.1"))  # BTCUSDT tickSize
     assert (await u.load_rules(["BTC"]))["BTC"].min_notional == D(5000)
 
 
