@@ -21,15 +21,15 @@ CAPTION_ENGLISH = Msg("(한글 글꼴 없음: 차트는 영어)", "(no Korean fo
 PERIOD = Msg("{n}일", "{n}d")
 
 # ---- /chart: refusals and failures ------------------------------------------------------
-BAD_SYMBOL = Msg("❓ {coin}: 이 봇의 코인이 아닙니다.\n가능: {coins}\n예: /chart BTC 7d",
-                 "❓ {coin}: not a coin of this bot.\nOne of: {coins}\nE.g. /chart BTC 7d")
+BAD_SYMBOL = Msg("❓ {coin}: 거래 코인이 아님.\n가능: {coins}\n예: /chart BTC 7d",
+                 "❓ {coin}: not traded here.\nOne of: {coins}\nE.g. /chart BTC 7d")
 BAD_PERIOD = Msg("❓ 기간 {period}: {periods} 중 하나.\n예: /chart BTC 7d",
                  "❓ period {period}: one of {periods}.\nE.g. /chart BTC 7d")
 BAD_ARGS = Msg("❓ /chart 코인 [기간] 형식입니다.\n예: /chart BTC 7d",
                "❓ use /chart COIN [PERIOD].\nE.g. /chart BTC 7d")
 NO_HISTORY = Msg("{coin}: 아직 차트를 그릴 데이터가 없습니다 (봉 {n}개). 잠시 후 다시 해 보세요.",
                  "{coin}: not enough history for a chart yet ({n} bars). Try again in a few minutes.")
-FAILED = Msg("❌ 차트를 그리지 못했습니다: {why}", "❌ chart not drawn: {why}")
+FAILED = Msg("❌ 차트를 그리지 못했습니다.\n{why}", "❌ chart not drawn.\n{why}")
 
 # ---- labels drawn on the /chart PNG -----------------------------------------------------
 TITLE = Msg("{coin} 김프 · {period} · 현재 {prem} · z {z}", "{coin} premium · {period} · now {prem} · z {z}")
