@@ -306,35 +306,48 @@ class ChartWorker:
             if self._idle is not None:
                 self._idle.cancel()
                 self._idle = None
-            proc = self._ensure()
-            # a hung child is killed: the reads below then end at EOF instead of waiting forever
-            watchdog = threading.Timer(self.timeout_s, proc.kill)
-            watchdog.daemon = True
-            watchdog.start()
             try:
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(len(body).to_bytes(4, "big") + body)
-                proc.stdin.flush()
-                status = proc.stdout.read(1)
-                first = self._part(proc)
-                if status == b"E":
-                    raise ChartError(first.decode(errors="replace"))
-                if status != b"K":
-                    raise EOFError
-                png = self._part(proc)
-                return png, json.loads(first)
-            except (EOFError, BrokenPipeError, OSError, ValueError) as exc:
-                self._stop_locked(kill=True)
-                code = proc.returncode
-                why = (f"no answer within {self.timeout_s:g} s" if not watchdog.is_alive() and code is not None
-                       else f"drawing process ended ({type(exc).__name__}, exit {code})")
-                raise ChartError(why) from None
+                reused = self.pid is not None
+                try:
+                    return self._ask(body)
+                except ChartError as exc:
+                    if not reused or exc.args[0].startswith("no answer"):
+                        raise
+                    # a process that died between charts (killed, out of memory): once more, fresh
+                    log.warning("chart process lost (%s): starting a new one", exc)
+                    return self._ask(body)
             finally:
-                watchdog.cancel()
                 if self._proc is not None and self.idle_s >= 0:
                     self._idle = threading.Timer(self.idle_s, self.close)
                     self._idle.daemon = True
                     self._idle.start()
+
+    def _ask(self, body: bytes) -> tuple[bytes, dict[str, Any]]:
+        proc = self._ensure()
+        # a hung child is killed: the reads below then end at EOF instead of waiting forever
+        watchdog = threading.Timer(self.timeout_s, proc.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(len(body).to_bytes(4, "big") + body)
+            proc.stdin.flush()
+            status = proc.stdout.read(1)
+            first = self._part(proc)
+            if status == b"E":
+                raise ChartError(first.decode(errors="replace"))
+            if status != b"K":
+                raise EOFError
+            png = self._part(proc)
+            return png, json.loads(first)
+        except (EOFError, OSError, ValueError) as exc:
+            timed_out = watchdog.finished.is_set() and not watchdog.is_alive()
+            self._stop_locked(kill=True)
+            why = (f"no answer within {self.timeout_s:g} s" if timed_out
+                   else f"drawing process ended ({type(exc).__name__}, exit {proc.returncode})")
+            raise ChartError(why) from None
+        finally:
+            watchdog.cancel()
 
     @staticmethod
     def _part(proc: subprocess.Popen[bytes]) -> bytes:
