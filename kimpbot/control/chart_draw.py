@@ -87,6 +87,9 @@ def draw_premium(req: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The ``/chart`` PNG. ``req``: ``ts`` (bar close times, ms UTC), ``premium`` (mid, %), ``mean``,
     ``bands`` (``[{"k", "level", "side"}]``), ``marks`` (``[{"ts", "premium", "kind"}]``),
     ``open`` (``[premium]``), ``labels`` / ``labels_en`` (strings), ``lang``."""
+    import time
+
+    t0 = time.perf_counter()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,7 +135,7 @@ def draw_premium(req: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
             fig.savefig(buf, format="png")
         finally:
             plt.close(fig)
-    return buf.getvalue(), {"lang": lang, "font": font}
+    return buf.getvalue(), {"lang": lang, "font": font, "draw_s": round(time.perf_counter() - t0, 3)}
 
 
 # ---- the child process --------------------------------------------------------------------

@@ -283,6 +283,7 @@ class ChartWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._idle: threading.Timer | None = None
         self.started = 0          # processes started (tests, the benchmark)
+        self.last: dict[str, Any] = {}   # the last chart's meta (language, font, seconds drawing)
 
     @property
     def pid(self) -> int | None:
@@ -339,7 +340,8 @@ class ChartWorker:
             if status != b"K":
                 raise EOFError
             png = self._part(proc)
-            return png, json.loads(first)
+            self.last = json.loads(first)
+            return png, self.last
         except (EOFError, OSError, ValueError) as exc:
             timed_out = watchdog.finished.is_set() and not watchdog.is_alive()
             self._stop_locked(kill=True)
