@@ -109,11 +109,9 @@ def draw_premium(req: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
             ax.plot(t, y, color="#1f77b4", lw=1.1, label=labels["premium"], zorder=3)
             ax.axhline(req["mean"], color="grey", lw=0.8, ls="--", label=labels["mean"], zorder=2)
             tier_colors = ("#d4a017", "#e4572e", "#8e1b1b", "#5b2a86")
-            for b, lab in zip(req["bands"], labels["bands"]):
-                c = tier_colors[min(b["tier_index"], len(tier_colors) - 1)]
+            band_colors = [tier_colors[min(b["tier_index"], len(tier_colors) - 1)] for b in req["bands"]]
+            for b, c in zip(req["bands"], band_colors):
                 ax.axhline(b["level"], color=c, lw=0.9, ls=":", zorder=1)
-                ax.annotate(lab, xy=(1.0, b["level"]), xycoords=("axes fraction", "data"), xytext=(-3, 2),
-                            textcoords="offset points", ha="right", va="bottom", fontsize=7, color=c)
             for prem, lab in zip(req["open"], labels["open"]):
                 ax.axhline(prem, color="#2ca02c", lw=1.3, ls="-.", label=lab, zorder=2)
             for kind, marker, color in (("entry", "^", "#2ca02c"), ("exit", "v", "#d62728")):
@@ -128,7 +126,14 @@ def draw_premium(req: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
             ax.grid(alpha=0.3)
             span_h = (req["ts"][-1] - req["ts"][0]) / 3_600_000 if len(req["ts"]) > 1 else 0
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if span_h <= 36 else "%m-%d", tz=kst))
-            ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+            ax.legend(loc="best", fontsize=7, framealpha=0.8)
+            if req["bands"]:
+                # the band names on a right-hand axis: beside the plot, never over the latest data
+                right = ax.twinx()
+                right.set_ylim(ax.get_ylim())
+                right.set_yticks([b["level"] for b in req["bands"]], labels["bands"], fontsize=7)
+                for tick, c in zip(right.get_yticklabels(), band_colors):
+                    tick.set_color(c)
             fig.autofmt_xdate()
             fig.tight_layout()
             buf = io.BytesIO()
