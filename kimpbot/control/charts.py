@@ -20,6 +20,7 @@ import atexit
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -42,6 +43,8 @@ DEFAULT_PERIOD = "1d"
 MARKED_STATUSES = ("filled", "partial", "closed")   # trades that put (or took) coin on both venues
 IDLE_S = 30.0       # the drawing process exits this long after its last chart
 TIMEOUT_S = 60.0    # a chart not drawn by then: the process is killed and the owner told
+CHILD_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "MPLCONFIGDIR",
+             "MPLBACKEND", "FONTCONFIG_PATH", "FONTCONFIG_FILE")
 
 
 @dataclass(frozen=True)
@@ -294,8 +297,10 @@ class ChartWorker:
         p = self._proc
         if p is not None and p.poll() is None:
             return p
-        # stderr inherited: the child writes there only when something is wrong (a traceback)
-        self._proc = subprocess.Popen([sys.executable, "-m", "kimpbot.control.chart_draw"],
+        # stderr inherited: the child writes there only when something is wrong (a traceback). Its
+        # environment holds what Python, matplotlib and fontconfig read, never the bot's keys/tokens
+        env = {k: v for k, v in os.environ.items() if k in CHILD_ENV or k.startswith(("LC_", "XDG_"))}
+        self._proc = subprocess.Popen([sys.executable, "-m", "kimpbot.control.chart_draw"], env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self.started += 1
         log.info("chart process %d started", self._proc.pid)

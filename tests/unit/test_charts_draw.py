@@ -118,3 +118,17 @@ def test_this_machine_finds_its_korean_font_on_disk():
     if not on_disk:
         pytest.skip("no Korean font installed here (charts are then labelled in English)")
     assert chart_draw.korean_font() is not None
+
+
+def test_the_drawing_process_gets_no_secrets(monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "7654321:AAH-secret-bot-token_xyz")
+    monkeypatch.setenv("UPBIT_SECRET_KEY", "upbit-secret-value")
+    w = ChartWorker(idle_s=5)
+    try:
+        w.draw(request(data(), "en"))
+        with open(f"/proc/{w.pid}/environ", "rb") as f:
+            env = f.read()
+        assert b"secret" not in env and b"TELEGRAM" not in env and b"UPBIT" not in env
+        assert b"PATH=" in env
+    finally:
+        w.close()
