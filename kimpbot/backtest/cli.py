@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             marked = sorted(runs, key=lambda r: r.name != sp.strategy)  # the owner's strategy gets the markers
-            meta["chart"] = str(write_chart(args.chart, marked, sp.initial_capital_krw, from_ms, sp.entry_threshold))
+            meta["chart"] = str(write_chart(args.chart, marked, sp.initial_capital_krw, from_ms, sp.entry_threshold,
+                                            results))
         except OSError as exc:
             print(f"backtest: cannot write chart {args.chart}: {exc.strerror}", file=sys.stderr)
             return 2

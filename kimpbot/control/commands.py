@@ -685,19 +685,16 @@ class CommandCore(ReportCommands):
                                                f"(switched by {by}).", data={"switched": True, "mode": mode})
 
     async def cmd_chart(self, by: str, args: list[str]) -> Reply:
-        from kimpbot.control.charts import chart_data, render_chart
+        """``/chart [COIN] [1d|7d|20d]``: see :mod:`kimpbot.control.charts` (drawn off the loop, in a
+        child process)."""
+        from kimpbot.control import charts
 
-        syms = self.bot.market.symbols
-        sym = (args[0].upper() if args else syms[0])
-        if sym not in syms:
-            return Reply(text=f"Unknown symbol {sym}; one of {', '.join(syms)}.")
-        data = chart_data(self.bot, sym)
-        if len(data["premium"]) < 2:
-            return Reply(text=f"Not enough {sym} history for a chart yet.")
-        png = await asyncio.to_thread(render_chart, data)
-        last = data["premium"][-1]
-        return Reply(text=f"{sym} premium and z ({len(data['premium'])} bars, last {last:+.2f}%)", photo=png,
-                     data={k: v for k, v in data.items() if k != "bars"})
+        parsed = charts.parse_args(args, list(self.bot.market.symbols))
+        if not isinstance(parsed, tuple):
+            return Reply(text=str(parsed), data={"refused": parsed.msg.key})
+        coin, period = parsed
+        d, png, text = await charts.make_chart(self.bot, coin, period)
+        return Reply(text=str(text), photo=png, data=charts.as_dict(d))
 
     # ---- signals ----------------------------------------------------------------------------
 

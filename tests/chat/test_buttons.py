@@ -161,11 +161,11 @@ async def test_chart_sends_a_png_and_other_commands_answer(rig):
     assert await wait_until(lambda: rig.bot.market.views["BTC"].snapshot is not None)
     r = await rig.command("/chart btc")
     assert r["method"] == "sendPhoto" and r["photo_bytes"][:8] == b"\x89PNG\r\n\x1a\n"
-    assert r["caption"].startswith("BTC premium and z")
+    assert r["caption"].startswith("📈 BTC premium · 1d")
     for cmd, want in (("/help", "/positions"), ("/params", "strategy file"), ("/balance", "Upbit:"),
                       ("/trades", "No trades yet"), ("/trades ²", "takes a number of trades"), ("/positions", "No open positions"), ("/pending", "No signals"),
                       ("/stop", "paused"), ("/start", "allowed"), ("/nonsense", "Unknown command"),
-                      ("/chart DOGE", "Unknown symbol")):
+                      ("/chart DOGE", "DOGE: not traded here")):
         r = await rig.command(cmd)
         assert want in r["text"], (cmd, r["text"])
 

@@ -94,7 +94,7 @@ async def test_slash_commands_registered_and_answered_per_user(rig, log_records)
     it = FakeInteraction(D_OWNER)
     await front.on_slash(it, "chart", "ETH")
     kind, content, kw = it.log[0]
-    assert isinstance(kw.get("file"), discord.File) and content.startswith("ETH premium")
+    assert isinstance(kw.get("file"), discord.File) and content.startswith("📈 ETH premium")
 
 
 async def test_buttons_go_through_the_core_with_the_pressers_id(rig):
