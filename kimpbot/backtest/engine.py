@@ -41,7 +41,7 @@ from kimpbot.models import Direction
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, Signal, add_to_position, open_position
 from kimpbot.strategy.params import StrategyParams
-from kimpbot.strategy.rolling import rolling_mean_std_time, zscores
+from kimpbot.strategy.rolling import MIN_STD, rolling_mean_std_time, zscores
 
 LONG = Direction.LONG_PREMIUM
 SHORT = Direction.SHORT_PREMIUM
@@ -130,10 +130,31 @@ def bar_lengths(p: StrategyParams, interval_ms: int) -> tuple[int, int]:
     return bar, conf
 
 
-def _group_bars(ts: np.ndarray, close_ms: np.ndarray, value: np.ndarray, minutes: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _premium(upbit_krw: np.ndarray, binance_usdt: np.ndarray, fx: np.ndarray, scratch: bool = False) -> np.ndarray:
+    """:func:`rules.premium_arr` (``(u / (b * fx) - 1) * 100``), the same operations in the same
+    order (so the same IEEE results), into one new buffer instead of four (none if ``scratch``:
+    ``binance_usdt`` is the caller's temporary and becomes the result)."""
+    out = binance_usdt if scratch else binance_usdt * fx
+    if scratch:
+        out *= fx
+    np.divide(upbit_krw, out, out=out)
+    out -= 1.0
+    out *= 100.0
+    return out
+
+
+def _scaled(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    """``x * a * b`` (left to right, as ``rules.slipped(x, ...) * (1 + fee)``), in one new buffer."""
+    out = x * a
+    out *= b
+    return out
+
+
+def _group_bars(ts: np.ndarray, close_ms: np.ndarray, value: np.ndarray, minutes: int, count: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Closed bars of ``minutes`` on the UTC grid: their close value (the last row's), per
-    row how many of them had closed by that row's close, and each bar's open time."""
+    row how many of them had closed by that row's close (None unless ``count``), and each
+    bar's open time."""
     span = minutes * 60_000
     g = ts // span
     n = ts.shape[0]
@@ -141,13 +162,17 @@ def _group_bars(ts: np.ndarray, close_ms: np.ndarray, value: np.ndarray, minutes
     np.not_equal(g[1:], g[:-1], out=last[:-1])
     if bool(last.all()) and bool(((g + 1) * span <= close_ms).all()):
         # every row is a closed bar of its own (bars >= window bars)
-        return value, np.arange(1, n + 1), g * span
-    ends = (g[last] + 1) * span
+        return value, np.arange(1, n + 1) if count else None, g * span
+    li = np.flatnonzero(last)
+    gl = g.take(li)
+    if not count:
+        return value.take(li), None, gl * span
+    ends = (gl + 1) * span
     first = np.ones(n, dtype=bool)
     first[1:] = last[:-1]
     gi = np.cumsum(first) - 1  # the bar each row belongs to
-    count = gi + (ends[gi] <= close_ms)  # earlier bars all closed; its own once its end is reached
-    return value[last], count, g[last] * span
+    cnt = gi + (ends[gi] <= close_ms)  # earlier bars all closed; its own once its end is reached
+    return value.take(li), cnt, gl * span
 
 
 def _run_lengths(flags: np.ndarray) -> np.ndarray:
@@ -170,18 +195,25 @@ class Indicators:
         self.fee_u, self.fee_b = m.upbit_fee, m.binance_fee
         uc, bc, fx = sd.u_close, sd.b_close, sd.fx_close
         self.fx = fx
-        # decision-time prices: what each side would fill at (fees excluded), as in bar_snapshot
-        self.u_buy, self.u_sell = rules.slipped(uc, s, True), rules.slipped(uc, s, False)
-        self.b_buy, self.b_sell = rules.slipped(bc, s, True), rules.slipped(bc, s, False)
-        self.mid = rules.premium_arr(uc, bc, fx)
-        self.exec_long = rules.exec_long_arr(self.u_buy, self.b_sell, fx, m.upbit_fee, m.binance_fee)
-        self.exec_short = rules.exec_short_arr(self.u_sell, self.b_buy, fx, m.upbit_fee, m.binance_fee)
+        self._slip = s
+        # decision-time prices (what each side would fill at, fees excluded, as in bar_snapshot) and
+        # the premiums: rules.slipped and rules.premium_arr / exec_*_arr's arithmetic in the same order
+        # (a test pins them bit for bit), into as few new buffers as possible: in a fresh process
+        # every new array's memory is page-faulted in, which costs several times the arithmetic
+        self.mid = _premium(uc, bc, fx)
+        t = rules.slipped(uc, s, True)  # u_buy
+        t *= 1.0 + m.upbit_fee
+        self.exec_long = _premium(t, _scaled(bc, 1.0 - s, 1.0 - m.binance_fee), fx, True)  # b_sell x (1 - fee)
+        t = rules.slipped(uc, s, False)  # u_sell
+        t *= 1.0 - m.upbit_fee
+        self.exec_short = _premium(t, _scaled(bc, 1.0 + s, 1.0 + m.binance_fee), fx, True)  # b_buy x (1 + fee)
+        del t
         # the z window: closed window bars of the mid premium
         self.bar_minutes, self.confirm_minutes = bar_lengths(p, sd.interval_ms)
         self.window = p.window_bars_for(self.bar_minutes)
         # the window is a span of time: `window` slots of the window bar length ending at the last
         # bar boundary a row's close has reached; missing bars are empty slots (never stretch it)
-        wvals, _wcount, wopen = _group_bars(sd.ts, self.close_ms, self.mid, p.bar_minutes)
+        wvals, _wcount, wopen = _group_bars(sd.ts, self.close_ms, self.mid, p.bar_minutes, count=False)
         bar_ms = self.bar_minutes * 60_000
         slots = wopen // bar_ms
         if slots.shape[0] > 1 and not bool((slots[1:] > slots[:-1]).all()):
@@ -189,17 +221,28 @@ class Indicators:
             keep[:-1] = slots[1:] != slots[:-1]  # two bars in one slot (irregular data): the last counts
             slots, wvals = slots[keep], wvals[keep]
         wmean, wstd, g0 = rolling_mean_std_time(slots, wvals, self.window, p.min_window_fill)
-        k = self.close_ms // bar_ms - 1 - g0  # the last closed slot at each row's close
-        has = (k >= 0) & (k < wmean.shape[0])
-        self.mean = np.full(n, np.nan)
-        self.std = np.full(n, np.nan)
-        self.mean[has] = wmean[k[has]]
-        self.std[has] = wstd[k[has]]
-        self.zL = zscores(self.exec_long, self.mean, self.std)
-        self.zS = zscores(self.exec_short, self.mean, self.std)
-        ready = np.isfinite(self.mean)
-        self.ready = ready
+        # each row reads the last closed slot at its close (NaN before the first and after the last):
+        # slot statistics padded with NaN at both ends, looked up with clipped indices
+        self._slot_ms, self._g0 = bar_ms, g0
+        nan = np.full(1, np.nan)
+        self._wmean = np.concatenate((nan, wmean, nan))
+        self._wstd = np.concatenate((nan, wstd, nan))
+        self._mean: np.ndarray | None = None
+        self._std: np.ndarray | None = None
+        k1 = self._slot_index()
+        mean = self._wmean.take(k1, mode="clip")
+        # zscores()' rule (NaN where std is not above MIN_STD) applied per slot, so z is one
+        # subtraction and one division per row
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std_z = np.where(self._wstd > MIN_STD, self._wstd, np.nan).take(k1, mode="clip")
+            self.zL = self.exec_long - mean
+            self.zL /= std_z
+            self.zS = self.exec_short - mean
+            self.zS /= std_z
+        del std_z, k1
+        ready = np.isfinite(mean)
         self.first_ready_row = int(np.argmax(ready)) if ready.any() else None
+        del ready, mean
         self._params = p
         self._confirm: tuple[np.ndarray, np.ndarray] | None = None
         self._z_mid: np.ndarray | None = None
@@ -218,7 +261,45 @@ class Indicators:
         self.funding_rates = R
         self.funding_mark = bc[r]
         self.funding_fx = fx[r]
-        self.funding_upto = np.searchsorted(F, self.close_ms, side="right")  # events <= each close
+
+    def _slot_index(self) -> np.ndarray:
+        """Per row: 1 + the last window slot closed by its close, counted from the first slot."""
+        return self.close_ms // self._slot_ms - self._g0
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The window's mean at each row (NaN where it has none)."""
+        if self._mean is None:
+            self._mean = self._wmean.take(self._slot_index(), mode="clip")
+        return self._mean
+
+    @property
+    def std(self) -> np.ndarray:
+        """The window's population std at each row (NaN where it has none)."""
+        if self._std is None:
+            self._std = self._wstd.take(self._slot_index(), mode="clip")
+        return self._std
+
+    # decision-time fill prices (rules.slipped), made when asked: the scan slices them
+    @property
+    def u_buy(self) -> np.ndarray:
+        return rules.slipped(self.sd.u_close, self._slip, True)
+
+    @property
+    def u_sell(self) -> np.ndarray:
+        return rules.slipped(self.sd.u_close, self._slip, False)
+
+    @property
+    def b_buy(self) -> np.ndarray:
+        return rules.slipped(self.sd.b_close, self._slip, True)
+
+    @property
+    def b_sell(self) -> np.ndarray:
+        return rules.slipped(self.sd.b_close, self._slip, False)
+
+    def funding_upto(self, rows: slice) -> np.ndarray:
+        """How many funding events are at or before each of these rows' closes."""
+        return np.searchsorted(self.funding_ms, self.close_ms[rows], side="right")
 
     @property
     def z_mid(self) -> np.ndarray:
@@ -301,63 +382,67 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
     cap = rules.strategy_capital(p, name, sym)
     inv_setting = inventory_krw(inventory, cap)
     ids = itertools.count(1)
-    run = SymbolRun(sym, [], [], np.zeros(n), first_ready_row=ind.first_ready_row)
+    run = SymbolRun(sym, [], [], np.zeros(0), first_ready_row=ind.first_ready_row)  # equity: set at the end
     unreal = np.zeros(n)
     realized_rows: list[int] = []
     realized_amts: list[float] = []
     written_to = 0
 
-    # ---- entry candidates over all bars (the live rules, on arrays)
+    # ---- entry candidates (the live rules, evaluated only on the rows where |z| in a direction reaches
+    # the lowest threshold: every rule needs that, and those rows are few)
     with np.errstate(invalid="ignore"):
         if name == "optimized":
-            rank_l = rules.tier_rank(-ind.zL, p)
-            rank_s = rules.tier_rank(ind.zS, p)
-            ok_l = (rank_l >= 1) & (abs(rules.floor_premium(ind.mid, ind.exec_long, p)) >= p.opt_min_kimp_entry)
-            ok_s = (rank_s >= 1) & (abs(rules.floor_premium(ind.mid, ind.exec_short, p)) >= p.opt_min_kimp_entry)
+            cl = _Cands.optimized(ind, p, True)
+            cs = _Cands.optimized(ind, p, False)
+            sel_l = cl.rank >= 1
+            sel_s = cs.rank >= 1
             sizes = np.array([0.0] + [rules.entry_size_krw(p, name, sym, t) for t in rules.TIERS])
+        else:
+            cl = _Cands.simple(ind, p, True, name == "multi_timeframe")
+            cs = _Cands.simple(ind, p, False, name == "multi_timeframe")
+            sel_l = np.ones(cl.rows.shape[0], dtype=bool)
+            sel_s = np.ones(cs.rows.shape[0], dtype=bool)
+        sel_l &= cl.premok & (cl.rows >= from_row)
+        sel_s &= cs.premok & (cs.rows >= from_row)
+        ok_l_rows = cl.rows[sel_l]
+        ok_s_rows = cs.rows[sel_s]
+        if name == "optimized":
+            rank_s = cs.rank[sel_s]
             size_s = sizes[rank_s]
             if p.normal_splits > 1:  # a normal entry takes every split its |z| has reached
-                nsplit = np.clip(rules.splits_due(ind.zS, p), 1, p.normal_splits)
+                nsplit = np.clip(cs.splits[sel_s], 1, p.normal_splits)
                 size_s = np.where(rank_s == 1, cap * rules.tier_fraction("normal", p) * nsplit / p.normal_splits,
                                   size_s)
         else:
-            rank_l = rank_s = None
-            ok_l = rules.long_entry_ok(ind.zL, rules.floor_premium(ind.mid, ind.exec_long, p), p.entry_threshold,
-                                       p.min_kimp_entry)
-            ok_s = rules.short_entry_ok(ind.zS, rules.floor_premium(ind.mid, ind.exec_short, p), p.entry_threshold,
-                                        p.min_kimp_entry)
-            if name == "multi_timeframe":
-                ok_l &= ind.confirm_long
-                ok_s &= ind.confirm_short
-            size_s = np.full(n, rules.entry_size_krw(p, name, sym, None))
-    ok_l[:from_row] = False
-    ok_s[:from_row] = False
-    short_row = ok_s & ~ok_l
-    allowed_s = short_row & (inv_setting >= size_s)
-    refused = short_row & ~allowed_s
-    ev_idx = np.flatnonzero(ok_l | allowed_s)
-    ref_idx = np.flatnonzero(refused)
-    prev = np.zeros(n, dtype=bool)
-    prev[1:] = refused[:-1]
-    ref_start_idx = np.flatnonzero(refused & ~prev)
+            size_s = np.full(ok_s_rows.shape[0], rules.entry_size_krw(p, name, sym, None))
+    only_s = ~np.isin(ok_s_rows, ok_l_rows, assume_unique=True)  # a row where both hold enters long
+    short_rows, short_size = ok_s_rows[only_s], size_s[only_s]
+    allowed_s = inv_setting >= short_size
+    ev_idx = np.union1d(ok_l_rows, short_rows[allowed_s])
+    ev_long = np.isin(ev_idx, ok_l_rows, assume_unique=True)
+    ref_idx, ref_size = short_rows[~allowed_s], short_size[~allowed_s]
+    ref_first = np.ones(ref_idx.shape[0], dtype=bool)  # the first row of each refusal episode
+    ref_first[1:] = np.diff(ref_idx) != 1
+    ref_start_idx = ref_idx[ref_first]
     due = ind.exit_due(p, name, from_row)
 
-    def count_refusals(a: int, b: int, sizes_arr: np.ndarray | None = None, direction: str = "") -> None:
+    def count_refusals(a: int, b: int) -> None:
         """Flat-time refusals on rows [a, b)."""
         if b <= a or ref_idx.shape[0] == 0:
             return
-        lo, hi = np.searchsorted(ref_idx, a), np.searchsorted(ref_idx, b)
+        lo, hi = int(np.searchsorted(ref_idx, a)), int(np.searchsorted(ref_idx, b))
         if hi <= lo:
             return
-        run.refusals += int(hi - lo)
-        run.refusal_episodes += int(refused[a]) + int(np.searchsorted(ref_start_idx, b) -
-                                                      np.searchsorted(ref_start_idx, a + 1))
+        run.refusals += hi - lo
+        run.refusal_episodes += int(ref_idx[lo] == a) + int(np.searchsorted(ref_start_idx, b) -
+                                                            np.searchsorted(ref_start_idx, a + 1))
         rows = ref_idx[lo:hi]
-        starts = rows[(rows == a) | ~prev[rows]]  # the first bar of each refusal episode
-        for r in starts[: max(0, 3 - len(run.refusal_examples))]:
+        starts = np.flatnonzero((rows == a) | ref_first[lo:hi])  # the first bar of each refusal episode
+        for q in starts[: max(0, 3 - len(run.refusal_examples))]:
+            r = rows[q]
             run.refusal_examples.append(
                 f"{sym} {_iso(ind.close_ms[r])}: short premium entry (z {ind.zS[r]:.2f}, premium "
-                f"{ind.exec_short[r]:.2f}%) refused: needs {size_s[r]:,.0f} KRW of {sym} on Upbit, inventory "
+                f"{ind.exec_short[r]:.2f}%) refused: needs {ref_size[lo + q]:,.0f} KRW of {sym} on Upbit, inventory "
                 f"{inv_setting:,.0f} KRW")
 
     def book_funding(st: _Pos, upto_ms: int) -> None:
@@ -417,11 +502,10 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
         count_refusals(i, min(k, n))
         if k >= last:
             break
-        direction = LONG if ok_l[k] else SHORT
+        direction = LONG if ev_long[j] else SHORT
         if name == "optimized":
-            rank = int(rank_l[k] if direction is LONG else rank_s[k])  # type: ignore[index]
-            tier = rules.tier_name(rank) or "normal"
             az_k = float(-ind.zL[k] if direction is LONG else ind.zS[k])
+            tier = rules.tier_name(int(rules.tier_rank(az_k, p))) or "normal"
             size = rules.entry_size_krw(p, name, sym, tier, int(rules.splits_due(az_k, p)))
             target = rules.tier_target(tier, p)
         else:
@@ -438,7 +522,7 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
             progress(k)
         # ------------------------------------------------------------- in position: scan
         while True:
-            ev = _scan(ind, p, name, st, cap, inv_setting, due, unreal, run, last)
+            ev = _scan(ind, p, name, st, cap, inv_setting, due, unreal, run, last, cl if st.pos.direction is LONG else cs)
             written_to = max(written_to, ev[2])
             if ev[0] is None:
                 close(st, last, float(ind.sd.u_close[last]), float(ind.sd.b_close[last]), float(ind.fx[last]),
@@ -468,8 +552,15 @@ def run_symbol(ind: Indicators, p: StrategyParams, name: str, m: MarketModel, in
             st.legs.append(Leg(fill.upbit_qty, float(ind.fill_u[f]), float(ind.fill_b[f]), float(ind.fill_fx[f])))
             st.seg_row, st.seg_ms = f, int(ind.fill_ms[f])
     rows = np.array(realized_rows, dtype=np.int64)
-    realized = np.cumsum(np.bincount(rows, weights=np.array(realized_amts), minlength=n)) if rows.size else np.zeros(n)
-    run.equity = realized + unreal
+    # realised P&L to date + the open position's: cumsum(bincount) + unreal, in one buffer
+    if rows.size:
+        eq = np.bincount(rows, weights=np.array(realized_amts), minlength=n)
+        np.cumsum(eq, out=eq)
+        eq += unreal
+    else:
+        eq = unreal
+        eq += 0.0  # as 0.0 + unreal (a -0.0 becomes 0.0)
+    run.equity = eq
     run.rows_in_position = int(sum(_rows_between(ind, t) for t in run.trades))
     return run
 
@@ -484,20 +575,53 @@ def _iso(ms: int | float) -> str:
     return iso(int(ms)) or ""
 
 
+class _Cands:
+    """The rows where |z| in one direction reaches the lowest threshold any entry or add rule
+    reads (sorted), with what those rules need there: |z| in the direction, the optimized tier
+    rank and splits due, and whether the premium floor holds. Every other row has rank 0, no
+    split due and fails the z test, so no rule can fire on it."""
+
+    def __init__(self, rows: np.ndarray, az: np.ndarray, premok: np.ndarray, rank: np.ndarray | None = None,
+                 splits: np.ndarray | None = None) -> None:
+        self.rows, self.az, self.premok, self.rank, self.splits = rows, az, premok, rank, splits
+
+    @classmethod
+    def optimized(cls, ind: Indicators, p: StrategyParams, long: bool) -> "_Cands":
+        # tier_rank(|z|) >= 1 iff |z| >= the lowest tier threshold; split k is due at normal_z + k x step >= normal_z
+        thr = min(p.normal_z, p.extreme_z, p.ultra_z)
+        # long premium reads -zL: -zL >= thr iff zL <= -thr (negation is exact; NaN fails both)
+        rows = np.flatnonzero(ind.zL <= -thr) if long else np.flatnonzero(ind.zS >= thr)
+        az = -ind.zL.take(rows) if long else ind.zS.take(rows)
+        prem = rules.floor_premium(ind.mid, ind.exec_long if long else ind.exec_short, p)
+        premok = abs(prem.take(rows)) >= p.opt_min_kimp_entry
+        return cls(rows, az, premok, rules.tier_rank(az, p), rules.splits_due(az, p))
+
+    @classmethod
+    def simple(cls, ind: Indicators, p: StrategyParams, long: bool, confirm: bool) -> "_Cands":
+        """zscore / multi_timeframe entries: rules.long_entry_ok / short_entry_ok (and the
+        confirmation) on the rows past the z threshold."""
+        rows = np.flatnonzero(ind.zL <= -p.entry_threshold) if long else np.flatnonzero(ind.zS >= p.entry_threshold)
+        prem = rules.floor_premium(ind.mid, ind.exec_long if long else ind.exec_short, p)
+        premok = abs(prem.take(rows)) >= p.min_kimp_entry
+        if confirm:
+            premok &= (ind.confirm_long if long else ind.confirm_short).take(rows)
+        return cls(rows, np.zeros(0), premok)
+
+
 def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, inv_setting: float,
-          due: np.ndarray | None, unreal: np.ndarray, run: SymbolRun, last: int):
+          due: np.ndarray | None, unreal: np.ndarray, run: SymbolRun, last: int, cands: _Cands):
     """First bar from the segment's start where the position exits or adds.
 
+    Exits are evaluated on growing chunks of bars (the position's P&L is needed at every bar for
+    the equity curve anyway); adds only on the position's direction's candidate rows (``cands``).
     Returns (row, "exit", written_to, reason) / (row, "add", written_to, (tier, size, why)) /
     (None, None, written_to, None) if nothing happens before the last bar.
     """
     pos = st.pos
     long = pos.direction is LONG
-    u_x = ind.u_sell if long else ind.u_buy
-    b_x = ind.b_buy if long else ind.b_sell
+    uc, bc, slip = ind.sd.u_close, ind.sd.b_close, ind._slip  # exit fills: a long pair sells Upbit, buys the perp
     z_exit = ind.zS if long else ind.zL
     z_add = ind.zL if long else ind.zS
-    prem_add = rules.floor_premium(ind.mid, ind.exec_long if long else ind.exec_short, p)
     fees = pos.fees_krw
     notional = pos.entry_notional_krw
     m0 = int(np.searchsorted(ind.funding_ms, st.seg_ms, side="right"))
@@ -520,68 +644,78 @@ def _scan(ind: Indicators, p: StrategyParams, name: str, st: _Pos, cap: float, i
         while k0 < last:
             k1 = min(last, k0 + step)
             sl = slice(k0, k1)
-            mhi = int(ind.funding_upto[k1 - 1])
+            span = k1 - k0
+            mhi = int(np.searchsorted(ind.funding_ms, ind.close_ms[k1 - 1], side="right"))
             if mhi > m0:
                 amts = rules.funding_krw(pos.direction, pos.binance_qty, ind.funding_mark[m0:mhi],
                                          ind.funding_fx[m0:mhi], ind.funding_rates[m0:mhi])
                 cum = np.cumsum(np.concatenate(([pos.funding_krw], amts)))
-                fund = cum[ind.funding_upto[sl] - m0]
+                fund = cum[ind.funding_upto(sl) - m0]
             else:
                 fund = pos.funding_krw
             pnl = rules.pair_pnl_krw(pos.direction, pos.upbit_qty, pos.upbit_avg_price_krw, pos.binance_qty,
-                                     pos.binance_avg_price_usdt, u_x[sl], b_x[sl], ind.fx[sl], ind.fee_u,
+                                     pos.binance_avg_price_usdt, rules.slipped(uc[sl], slip, not long),
+                                     rules.slipped(bc[sl], slip, long), ind.fx[sl], ind.fee_u,
                                      ind.fee_b, fees, fund)
             unreal[sl] = pnl
             written = k1
             net = pnl / notional * 100.0
             if name == "optimized":
-                rule = rules.target_exit_ok(net, pos.target_pct)
+                ex = rules.target_exit_ok(net, pos.target_pct)
             else:
-                rule = rules.zscore_exit_ok(net, z_exit[sl], p.min_profit_exit, p.exit_z)
-            stop = rules.stop_exit_ok(net, p.stop_loss_pct)
-            hold = rules.max_hold_ok(ind.close_ms[sl], pos.opened_ts, p.max_holding_hours)
-            ex = rule | stop | hold
+                ex = rules.zscore_exit_ok(net, z_exit[sl], p.min_profit_exit, p.exit_z)
+            # unset stop / holding limit: no row can trigger them (rules.*_ok would give all False)
+            stop = rules.stop_exit_ok(net, p.stop_loss_pct) if p.stop_loss_pct is not None else None
+            hold = (rules.max_hold_ok(ind.close_ms[sl], pos.opened_ts, p.max_holding_hours)
+                    if p.max_holding_hours is not None else None)
+            if stop is not None:
+                ex = ex | stop
+            if hold is not None:
+                ex = ex | hold
             if due is not None:
-                ex &= due[sl]
-            hit = ex
-            add_ok = None
+                ex = ex & due[sl]
+            r_ex = int(np.argmax(ex))
+            if not ex[r_ex]:
+                r_ex = span
+            r_add = span
             if adds_possible:
-                az = -z_add[sl] if long else z_add[sl]
-                premok = abs(prem_add[sl]) >= p.opt_min_kimp_entry
-                rank_now = rules.tier_rank(az, p)
-                topup = (rank_now > cur_rank) & (tsz[rank_now] > 1.0) if p.topup_on_deeper_tier else \
-                    np.zeros(k1 - k0, dtype=bool)
-                if split_left:
-                    due_n = rules.splits_due(az, p)
-                    split = due_n > held
-                    split_size = np.minimum(one_split * (due_n - held), normal_room)
-                    split &= split_size > 1.0
-                else:
-                    split = np.zeros(k1 - k0, dtype=bool)
-                    split_size = 0.0
-                cand = (topup | split) & premok & ~ex
-                if long:
-                    add_ok = cand
-                else:
-                    size_row = np.where(topup, tsz[rank_now], split_size)
-                    add_ok = cand & (inv_avail >= size_row)
-                    bad = cand & ~add_ok
-                    if bad.any():
-                        stop_at = int(np.argmax(ex | add_ok)) if (ex | add_ok).any() else k1 - k0
-                        nb = bad[:stop_at]
-                        if nb.any():
-                            run.refusals += int(nb.sum())
-                            prevb = np.zeros_like(nb)
-                            prevb[1:] = nb[:-1]
-                            run.refusal_episodes += int((nb & ~prevb).sum())
-                hit = ex | add_ok
-            if hit.any():
-                r = int(np.argmax(hit))
+                c0, c1 = int(np.searchsorted(cands.rows, k0)), int(np.searchsorted(cands.rows, k1))
+                if c1 > c0:
+                    at = cands.rows[c0:c1] - k0  # candidate rows, as offsets in the chunk
+                    rank_now = cands.rank[c0:c1]  # type: ignore[index]
+                    topup = (rank_now > cur_rank) & (tsz[rank_now] > 1.0) if p.topup_on_deeper_tier else \
+                        np.zeros(c1 - c0, dtype=bool)
+                    if split_left:
+                        due_n = cands.splits[c0:c1]  # type: ignore[index]
+                        split = due_n > held
+                        split_size = np.minimum(one_split * (due_n - held), normal_room)
+                        split &= split_size > 1.0
+                    else:
+                        split = np.zeros(c1 - c0, dtype=bool)
+                        split_size = 0.0
+                    cand = (topup | split) & cands.premok[c0:c1] & ~ex[at]
+                    if long:
+                        add_ok = cand
+                    else:
+                        size_row = np.where(topup, tsz[rank_now], split_size)
+                        add_ok = cand & (inv_avail >= size_row)
+                    if add_ok.any():
+                        r_add = int(at[np.argmax(add_ok)])
+                    if not long:
+                        # refusals (not enough coin for the add) before the chunk's first exit or add;
+                        # an episode is a run of consecutive refused rows within the chunk
+                        bad_at = at[cand & ~add_ok]
+                        bad_at = bad_at[bad_at < min(r_ex, r_add)]
+                        if bad_at.shape[0]:
+                            run.refusals += int(bad_at.shape[0])
+                            run.refusal_episodes += 1 + int(np.count_nonzero(np.diff(bad_at) != 1))
+            r = min(r_ex, r_add)
+            if r < span:
                 e = k0 + r
-                if ex[r]:
-                    if stop[r]:
+                if r == r_ex:
+                    if stop is not None and stop[r]:
                         reason = f"stop loss: net profit {net[r]:.3f}% <= -{p.stop_loss_pct:g}%"
-                    elif hold[r]:
+                    elif hold is not None and hold[r]:
                         reason = f"maximum holding time {p.max_holding_hours:g} h reached"
                     elif name == "optimized":
                         reason = f"target: net profit {net[r]:.3f}% >= {pos.target_pct:g}% ({pos.tier})"
