@@ -39,6 +39,5 @@ PERIOD_20D = Msg("20일", "20 days")
 LEVEL_ON = Msg("켬 (소리)", "on (with sound)")
 LEVEL_SILENT = Msg("무음", "silent")
 LEVEL_OFF = Msg("끔", "off")
-NO_POSITIONS = Msg("열린 포지션 없음", "no open positions")
 
 register_area("fronts", globals())
