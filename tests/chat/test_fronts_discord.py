@@ -12,6 +12,7 @@ import pytest
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.notify import ALERT_KINDS
 from kimpbot.i18n import help as h
+from kimpbot.sim.discord import FakeDiscord
 
 from .conftest import wait_until
 from .test_discord_gateway import D_OWNER, D_STRANGER, _front
@@ -143,3 +144,52 @@ async def test_two_step_confirmation_only_the_asker_once_and_it_expires(rig):
         assert rig.bot.strategy.params.exit_z == 0.7 and sf.read_text() == after
     finally:
         await front.stop()
+
+
+async def _put_commands(dc, body) -> tuple[int, dict | list]:
+    import aiohttp
+
+    url = f"{dc.api_url}/applications/{dc.application_id}/commands"
+    async with aiohttp.ClientSession() as s:
+        async with s.put(url, json=body, headers={"Authorization": f"Bot {dc.bot_token}"}) as r:
+            assert r.headers["Content-Type"] == "application/json"
+            return r.status, await r.json()
+
+
+def _string_option(**kw) -> dict:
+    return {"type": 3, "name": "symbol", "description": "coin", **kw}
+
+
+@pytest.mark.parametrize("option, where, code", [
+    (_string_option(choices=[{"name": f"c{i}", "value": f"c{i}"} for i in range(26)]),
+     ("choices",), "BASE_TYPE_MAX_LENGTH"),
+    (_string_option(choices=[{"name": "", "value": "x"}]), ("choices", "0", "name"), "BASE_TYPE_BAD_LENGTH"),
+    (_string_option(choices=[{"name": "x", "value": "v" * 101}]), ("choices", "0", "value"), "BASE_TYPE_BAD_LENGTH"),
+    ({"type": 4, "name": "n", "description": "n", "choices": [{"name": "one", "value": "1"}]},
+     ("choices", "0", "value"), "NUMBER_TYPE_COERCE"),
+    (_string_option(description="d" * 101), ("description",), "BASE_TYPE_BAD_LENGTH"),
+    (_string_option(name="Symbol"), ("name",), "APPLICATION_COMMAND_INVALID_NAME"),
+    (_string_option(description_localizations={"xx": "coin"}), ("description_localizations", "xx"),
+     "ENUM_TYPE_COERCE"),
+])
+async def test_fake_refuses_invalid_command_options_as_discord_does(option, where, code):
+    async with FakeDiscord() as dc:
+        await _check_refused(dc, option, where, code)
+
+
+async def _check_refused(dc, option, where, code) -> None:
+    status, body = await _put_commands(dc, [{"name": "chart", "description": "a chart", "options": [option]}])
+    assert status == 400 and body["code"] == 50035 and body["message"] == "Invalid Form Body"
+    node = body["errors"]["0"]["options"]["0"]
+    for k in where:
+        node = node[k]
+    assert node["_errors"][0]["code"] == code, body
+    assert dc.commands == []   # nothing registered
+    # a required option after an optional one is refused too; a valid list is accepted
+    status, body = await _put_commands(dc, [{"name": "set", "description": "x", "options": [
+        {"type": 3, "name": "key", "description": "k"}, {"type": 3, "name": "value", "description": "v",
+                                                         "required": True}]}])
+    assert status == 400 and "required" in body["errors"]["0"]["options"]["1"]
+    status, body = await _put_commands(dc, [{"name": "chart", "description": "a chart", "options": [
+        _string_option(choices=[{"name": "BTC", "value": "BTC"}])]}])
+    assert status == 200 and body[0]["options"][0]["choices"] == [{"name": "BTC", "value": "BTC"}]
