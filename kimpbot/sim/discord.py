@@ -32,6 +32,10 @@ The bot (``Authorization: Bot <token>`` on every request; anything else -> 401
 * ``GET|PUT /applications/{application_id}/commands`` (Get Global Application Commands / Bulk
   Overwrite Global Application Commands,
   https://discord.com/developers/docs/interactions/application-commands): what ``tree.sync()`` calls.
+  The overwrite is validated as Discord does (Invalid Form Body, code 50035, with an ``errors``
+  tree): names, descriptions 1-100, ``*_localizations`` keyed by Discord locales, options (types
+  1-11, required before optional, at most 25), choices only on STRING/INTEGER/NUMBER, at most
+  25, names 1-100, values of the option's type, never together with ``autocomplete``.
 * ``GET /gateway`` and ``GET /gateway/bot`` (https://discord.com/developers/docs/events/gateway#get-gateway-bot):
   ``{"url": "ws://127.0.0.1:PORT/gateway", "shards": 1, "session_start_limit": {...}}``.
 
@@ -50,8 +54,11 @@ goes through one zlib compressobj per connection, each ended with ``Z_SYNC_FLUSH
 when the ``zstandard`` package is importable, otherwise the connection is closed with 4000.
 
 Interactions (https://discord.com/developers/docs/interactions/receiving-and-responding): the test
-API :meth:`FakeDiscord.interact_slash` / :meth:`FakeDiscord.press_button` dispatches an
-``INTERACTION_CREATE`` (type 2 APPLICATION_COMMAND with ``data.name``/``options``, type 3
+API :meth:`FakeDiscord.interact_slash` / :meth:`FakeDiscord.press_button` /
+:meth:`FakeDiscord.autocomplete` dispatches an ``INTERACTION_CREATE`` (type 2 APPLICATION_COMMAND
+with ``data.name`` and ``options`` typed after the registered command (3 STRING, 4 INTEGER, ...;
+a value outside the choices or range cannot be sent, as in Discord's client), type 4 AUTOCOMPLETE
+with the ``focused`` option, answered by callback type 8 with up to 25 ``choices``, type 3
 MESSAGE_COMPONENT with ``data.custom_id`` and the ``message``) with a fresh ``id`` and ``token``,
 and waits for the bot's answer over REST: ``POST /interactions/{id}/{token}/callback`` (types 4
 message, 5 deferred message, 6 deferred update, 7 update message, 9 modal; ``flags: 64``
@@ -327,7 +334,7 @@ class FakeInteraction:
     user_id: str
     payload: dict                  # the INTERACTION_CREATE data as dispatched
     message_id: str | None = None  # the message a component was pressed on
-    callback: dict | None = None   # {"type", "data", "ephemeral"} of the initial response
+    callback: dict | None = None   # {"type", "data", "ephemeral", "flags"} of the initial response
     original_id: str | None = None  # the message the initial response made or updates
     followups: list[dict] = field(default_factory=list)   # follow-up Message objects
     edits: list[dict] = field(default_factory=list)       # PATCH .../@original|{id} payloads

@@ -21,6 +21,13 @@ It follows https://core.telegram.org/bots/api closely enough that the REAL pytho
   without ``reply_markup`` removes the inline keyboard (as Telegram does); editing to identical
   content answers ``Bad Request: message is not modified: ...``; callback queries expire
   (``callback_ttl_s``) and can be answered once.
+* ``setMyCommands`` / ``getMyCommands`` / ``deleteMyCommands`` keep one list per ``scope`` and
+  ``language_code`` and check commands as the server does (1-32 of ``a-z0-9_``, descriptions
+  1-256, at most 100), refusing with the server's texts (``Bad Request: BOT_COMMAND_INVALID``, ...).
+* Reply keyboards (``ReplyKeyboardMarkup``) are checked and remembered per chat (and user, when
+  ``selective``): :meth:`FakeTelegram.reply_keyboard` is what the phone shows, and
+  :meth:`FakeTelegram.press_keyboard` taps a button (its label arrives as a plain message). Every
+  sent message's ``reply_markup`` is recorded in ``sent``.
 
 Test-driving API (same process, same event loop)::
 
