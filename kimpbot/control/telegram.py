@@ -14,8 +14,8 @@
   :mod:`kimpbot.control.command_list` (``menu=True``): the bot's language as the default list, and
   one list each for ``language_code`` ``ko`` and ``en`` (Telegram shows a user the list of their app
   language, else the default). The first command answer after start, and every ``/start`` and
-  ``/help`` answer, carry a reply keyboard (``keyboard=True`` commands, resized, persistent); its
-  labels are catalogue words, mapped back to their command when pressed.
+  ``/help`` answer in a private chat, carry a reply keyboard (``keyboard=True`` commands, resized,
+  persistent); its labels are catalogue words, mapped back to their command when pressed.
 * Every bus event is posted to ``TELEGRAM_CHAT_ID``; a signal in confirmation mode carries
   Execute / Skip buttons (edited to "expired" when it times out); reconciliation findings carry
   Adopt / Close / Ignore.
@@ -94,9 +94,8 @@ def keyboard_command(text: str) -> str | None:
 def reply_keyboard(lang: str | None = None) -> Any:
     from telegram import KeyboardButton, ReplyKeyboardMarkup
 
-    # selective: in a group only the user the answer replies to sees it
     return ReplyKeyboardMarkup([[KeyboardButton(t) for t in row] for row in keyboard_rows(lang)],
-                               resize_keyboard=True, is_persistent=True, selective=True,
+                               resize_keyboard=True, is_persistent=True,
                                input_field_placeholder=tx.KB_PLACEHOLDER.render(lang)[:64])
 
 
@@ -444,8 +443,10 @@ class TelegramFront:
         user = update.effective_user
         r = await self.core.handle("telegram", user.id if user else None, text, chat=chat.id)
         name = text.split(maxsplit=1)[0].lstrip("/").split("@", 1)[0].lower()
-        await self.reply(chat.id, r, reply_to=msg.message_id,
-                         keyboard=name in ("start", "help") or not self._keyboard_shown)
+        # the keyboard only in a private chat: in a group (privacy mode) a tapped label is a plain
+        # message the bot never receives, so the buttons would do nothing
+        want = name in ("start", "help") or not self._keyboard_shown
+        await self.reply(chat.id, r, reply_to=msg.message_id, keyboard=want and chat.type == "private")
 
     async def _on_callback(self, update: Any, context: Any) -> None:
         q = update.callback_query

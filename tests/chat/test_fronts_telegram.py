@@ -15,7 +15,7 @@ from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.telegram import keyboard_command, keyboard_rows, menu_commands
 from kimpbot.i18n import help as h
 
-from .conftest import OWNER, wait_until
+from .conftest import GROUP, OWNER, wait_until
 
 
 async def _api(rig, method: str, **params) -> tuple[int, dict]:
@@ -52,9 +52,12 @@ async def test_default_menu_follows_the_bot_language():
     assert menu_commands("en")[0] == ("status", h.STATUS.render("en"))
 
 
-async def test_reply_keyboard_on_first_answer_and_on_help_and_a_press_runs_the_command(rig):
+async def test_reply_keyboard_on_first_private_answer_and_on_help_and_a_press_runs_the_command(rig):
     tg = rig.tg
     assert await wait_until(lambda: rig.bot.market.views["BTC"].snapshot is not None)
+    # in a group no keyboard (privacy mode would keep a tapped label from the bot)
+    grouped = await rig.command("/status", chat=GROUP, chat_type="group")
+    assert grouped["reply_markup"] is None and tg.reply_keyboard(GROUP, OWNER) is None
     first = await rig.command("/status")
     kb = first["reply_markup"]
     assert kb is not None and kb["resize_keyboard"] is True and kb["is_persistent"] is True
