@@ -360,21 +360,23 @@ class TelegramFront:
 
     async def reply(self, chat_id: int, r: Reply, reply_to: int | None = None, *, keyboard: bool = False) -> Any:
         """Answer a command; ``keyboard``: with the reply keyboard, when the answer has no inline
-        buttons of its own (a message carries one markup) and fits one message."""
+        buttons of its own (a message carries one markup) and fits one message. Should that send
+        be refused, the answer goes out the ordinary way: an answer is never lost to the keyboard."""
         if not r.text and r.photo is None:
             return None
-        if keyboard and not r.buttons and r.photo is None and len(r.text) <= MAX_TEXT and self.app is not None:
+        if keyboard and not r.buttons and r.photo is None and self.app is not None:
             text = redact(r.text, self.secrets)
-            kw: dict[str, Any] = {"chat_id": chat_id, "reply_markup": reply_keyboard(),
-                                  "text": f"<pre>{html.escape(text)}</pre>" if r.mono else text}
-            if r.mono:
-                kw["parse_mode"] = "HTML"
-            if reply_to is not None:
-                kw["reply_to_message_id"] = reply_to
-            msg = await self._call("sendMessage", self.app.bot.send_message, **kw)
-            if msg is not None:
-                self._keyboard_shown = True
-            return msg
+            if text and len(text) <= MAX_TEXT:   # Telegram counts the text after parsing (not the HTML)
+                body = f"<pre>{html.escape(text)}</pre>" if r.mono else text
+                kw: dict[str, Any] = {"chat_id": chat_id, "reply_markup": reply_keyboard(), "text": body}
+                if r.mono:
+                    kw["parse_mode"] = "HTML"
+                if reply_to is not None:
+                    kw["reply_to_message_id"] = reply_to
+                msg = await self._call("sendMessage", self.app.bot.send_message, **kw)
+                if msg is not None:
+                    self._keyboard_shown = True
+                    return msg
         return await self.send(chat_id, r.text, buttons=r.buttons, mono=r.mono, photo=r.photo, reply_to=reply_to)
 
     # ---- updates ---------------------------------------------------------------------------

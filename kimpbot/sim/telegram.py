@@ -127,6 +127,7 @@ class TelegramFault:
     count: int
     retry_after: int
     delay_s: float
+    where: Callable[[dict], bool] | None = None   # only calls whose raw parameters match
 
 
 # --------------------------------------------------------------------------------------------
@@ -1046,8 +1047,9 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------- fault injection
     def inject(self, method: str, kind: str, count: int = 1, retry_after: int = 1, *,
-               delay_s: float = 1.0) -> None:
-        """Make the next ``count`` calls of ``method`` ("*": any chat method) misbehave.
+               delay_s: float = 1.0, where: Callable[[dict], bool] | None = None) -> None:
+        """Make the next ``count`` calls of ``method`` ("*": any chat method) misbehave; ``where``:
+        only calls whose raw parameters (form fields as sent) it accepts.
 
         http429  429 "Too Many Requests: retry after N" with parameters.retry_after
         http500  500 "Internal Server Error";  http502  502 "Bad Gateway"
@@ -1061,15 +1063,17 @@ class FakeTelegram:
             raise ValueError("count must be >= 1")
         with self._lock:
             self._faults.append(TelegramFault(method if method == "*" else method.lower(), kind, count,
-                                              int(retry_after), float(delay_s)))
+                                              int(retry_after), float(delay_s), where))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, method: str) -> TelegramFault | None:
+    def _take_fault(self, method: str, raw: dict | None = None) -> TelegramFault | None:
         with self._lock:
             for f in self._faults:
+                if f.where is not None and not f.where(raw or {}):
+                    continue
                 if f.method == method or (f.method == "*" and method in CHAT_METHODS):
                     f.count -= 1
                     if f.count <= 0:
@@ -1129,7 +1133,7 @@ class FakeTelegram:
             return self._reply(exc.body(), exc.code)
         self.calls.append({"method": method, "params": params.masked(), "ts": time.time()})
 
-        fault = self._take_fault(name)
+        fault = self._take_fault(name, params.raw)
         if fault is not None:
             log.info("fault %s on %s", fault.kind, method)
             if fault.kind == "http429":

@@ -119,3 +119,20 @@ async def test_the_real_library_sees_a_refused_menu_as_bad_request(rig):
     assert await rig.front.app.bot.delete_my_commands(language_code="ko")
     assert await rig.front.app.bot.get_my_commands(language_code="ko") == ()
     assert len(await rig.front.app.bot.get_my_commands(language_code="en")) == len(menu_commands("en"))
+
+
+async def test_an_answer_whose_keyboard_send_fails_still_goes_out(rig):
+    """The keyboard rides on a command's answer: when that send fails for good, the answer is sent
+    the ordinary way (never lost), and the keyboard waits for the next answer."""
+    from kimpbot.control.commands import Reply
+
+    tg = rig.tg
+    since = len(tg.sent)
+    # every try of the send that carries the keyboard fails (other posts are left alone)
+    tg.inject("sendMessage", "http500", count=rig.front.retries + 1,
+              where=lambda raw: '"keyboard"' in str(raw.get("reply_markup") or ""))
+    await rig.front.reply(OWNER, Reply(text="answer ✓", mono=True), keyboard=True)
+    got = [r for r in tg.sent[since:] if r["method"] == "sendMessage" and r["text"] == "answer ✓"]
+    assert len(got) == 1 and got[0]["reply_markup"] is None and got[0]["parse_mode"] == "HTML"
+    assert not rig.front._keyboard_shown
+    assert len([e for e in tg.errors if e["method"] == "sendMessage"]) == rig.front.retries + 1
