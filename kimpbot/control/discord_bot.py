@@ -28,13 +28,16 @@ import contextlib
 import io
 import logging
 import secrets as _secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands as dcommands
 
+from kimpbot import i18n
+from kimpbot.control.command_list import CHART_PERIODS, COMMANDS, CommandSpec
 from kimpbot.control.commands import Button, CommandCore, Reply
+from kimpbot.i18n import fronts as tx
 from kimpbot.control.notify import (INTERACTIVE_KINDS, ChatConfigError, discord_embed, event_text,
                                     quiet_discord_logger, redact)
 from kimpbot.events import Event
@@ -44,28 +47,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kimpbot.control.discord_bot")
 
-SLASH = {
-    "status": "mode, running/halted, data, FX, premium and z",
-    "positions": "open pairs with entry/current premium, size, P&L, age, funding",
-    "pnl": "realized P&L today and in total",
-    "trades": "last trades",
-    "balance": "Upbit and Binance balances",
-    "params": "strategy numbers",
-    "chart": "PNG of premium and z (args: symbol)",
-    "pending": "signals waiting for Execute / Skip",
-    "start": "allow new entries",
-    "stop": "pause new entries",
-    "halt": "stop new entries now, cancel orders, offer close-all",
-    "resume": "lift a halt",
-    "closeall": "close every position (asks to confirm)",
-    "confirm": "execute a pending signal (args: id)",
-    "skip": "skip a pending signal (args: id)",
-    "set": "change a strategy-file number, asks to confirm (args: KEY VALUE)",
-    "live": "switch to live trading (checks, then asks to confirm)",
-    "paper": "switch back to paper trading (asks to confirm)",
-    "dashboard": "one-time login link for the web dashboard (only you see it)",
-    "help": "the command list",
-}
+# every command of command_list is a slash command, with typed options for its arguments
+SLASH: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
+N_MAX = 100            # /trades /daily /logs ... n: 1..N_MAX (Discord's client refuses others)
+MAX_CHOICES = 25       # Discord: at most 25 choices (and autocomplete answers) per option
+LEVELS = (("on", tx.LEVEL_ON), ("silent", tx.LEVEL_SILENT), ("off", tx.LEVEL_OFF))
+PERIOD_NAMES = {"1d": tx.PERIOD_1D, "7d": tx.PERIOD_7D, "20d": tx.PERIOD_20D}
+
+
+def _ls(msg: Any, limit: int = 100) -> app_commands.locale_str:
+    """A catalogue entry as a discord.py localizable string: the bot's language as Discord's default,
+    the entry's key for :class:`CatalogueTranslator` (Korean and English clients see their own)."""
+    return app_commands.locale_str(msg.render()[:limit], key=msg.key)
+
+
+class CatalogueTranslator(app_commands.Translator):
+    """discord.py's hook for per-user localization: when the commands are synced, each description
+    and choice name made with :func:`_ls` gets ``ko``, ``en-US`` and ``en-GB`` texts from the
+    catalogue (``description_localizations`` / ``name_localizations``); a client shows the one of
+    its language, else the default."""
+
+    LOCALES = {discord.Locale.korean: "ko", discord.Locale.american_english: "en",
+               discord.Locale.british_english: "en"}
+
+    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
+                        context: app_commands.TranslationContextTypes) -> str | None:
+        lang = self.LOCALES.get(locale)
+        msg = i18n.REGISTRY.get(string.extras.get("key") or "")
+        if lang is None or msg is None:
+            return None
+        return msg.render(lang)[:100]
 
 
 def _content(r: Reply, text: str | None = None) -> str:
@@ -145,12 +156,14 @@ class DiscordFront:
         intents = discord.Intents.default()
         client = dcommands.Bot(command_prefix="!", intents=intents, help_command=None,
                                allowed_mentions=discord.AllowedMentions.none())
-        for name, desc in SLASH.items():
-            client.tree.add_command(self._slash(name, desc))
+        for spec in SLASH.values():
+            client.tree.add_command(self._slash(spec))
 
         @client.event
         async def on_ready() -> None:
             try:
+                if client.tree.translator is None:
+                    await client.tree.set_translator(CatalogueTranslator())
                 await client.tree.sync()
             except discord.HTTPException as exc:
                 log.warning("Discord slash command sync failed: HTTP %s", exc.status)
@@ -159,11 +172,97 @@ class DiscordFront:
         self.client = client
         return client
 
-    def _slash(self, name: str, desc: str) -> app_commands.Command[Any, Any, Any]:
-        async def callback(interaction: discord.Interaction, args: str = "") -> None:
-            await self.on_slash(interaction, name, args)
-        callback.__name__ = f"slash_{name}"
-        return app_commands.Command(name=name, description=desc[:100], callback=callback)
+    def _slash(self, spec: CommandSpec) -> app_commands.Command[Any, Any, Any]:
+        """One slash command of command_list: typed options for its arguments (``args``), which
+        travel to the core as the same text a Telegram user would type."""
+        name = spec.name
+        front = self
+        cb: Any
+        if spec.args == "symbol period":
+            async def cb(interaction: discord.Interaction, symbol: Optional[str] = None,
+                         period: Optional[str] = None) -> None:
+                if period and not symbol:   # a period alone: the first coin, as /chart does
+                    symbol = (front.bot.market.symbols or [""])[0]
+                await front.on_slash(interaction, name, " ".join(x for x in (symbol, period) if x))
+            cb = app_commands.describe(symbol=_ls(tx.OPT_SYMBOL), period=_ls(tx.OPT_PERIOD))(cb)
+            cb = app_commands.choices(period=[app_commands.Choice(name=_ls(PERIOD_NAMES[p]), value=p)
+                                              for p in CHART_PERIODS])(cb)
+            cb = self._symbol_options(cb)
+        elif spec.args == "symbol":
+            async def cb(interaction: discord.Interaction, symbol: str) -> None:
+                await front.on_slash(interaction, name, symbol)
+            cb = self._symbol_options(app_commands.describe(symbol=_ls(tx.OPT_SYMBOL))(cb))
+        elif spec.args == "position":
+            async def cb(interaction: discord.Interaction, position: str) -> None:
+                await front.on_slash(interaction, name, position)
+            cb = app_commands.describe(position=_ls(tx.OPT_POSITION))(cb)
+            cb = app_commands.autocomplete(position=self._complete_position)(cb)
+        elif spec.args == "n":
+            async def cb(interaction: discord.Interaction,
+                         n: Optional[app_commands.Range[int, 1, 100]] = None) -> None:
+                await front.on_slash(interaction, name, "" if n is None else str(n))
+            cb = app_commands.describe(n=_ls(tx.OPT_N))(cb)
+        elif spec.args == "id":
+            async def cb(interaction: discord.Interaction, id: app_commands.Range[str, 1, 64]) -> None:
+                await front.on_slash(interaction, name, id)
+            cb = app_commands.describe(id=_ls(tx.OPT_ID))(cb)
+        elif spec.args == "key value":
+            async def cb(interaction: discord.Interaction, key: app_commands.Range[str, 1, 100],
+                         value: app_commands.Range[str, 1, 100]) -> None:
+                await front.on_slash(interaction, name, f"{key} {value}")
+            cb = app_commands.describe(key=_ls(tx.OPT_KEY), value=_ls(tx.OPT_VALUE))(cb)
+        elif spec.args == "kind level":
+            async def cb(interaction: discord.Interaction, kind: Optional[str] = None,
+                         level: Optional[str] = None) -> None:
+                await front.on_slash(interaction, name, " ".join(x for x in (kind, level) if x))
+            cb = app_commands.describe(kind=_ls(tx.OPT_KIND), level=_ls(tx.OPT_LEVEL))(cb)
+            cb = app_commands.choices(level=[app_commands.Choice(name=_ls(m), value=v) for v, m in LEVELS])(cb)
+            cb = app_commands.autocomplete(kind=self._complete_kind)(cb)
+        else:
+            if spec.args:
+                log.warning("command /%s: argument kind %r has no Discord options; it takes none", name, spec.args)
+
+            async def cb(interaction: discord.Interaction) -> None:
+                await front.on_slash(interaction, name)
+        cb.__name__ = f"slash_{name}"
+        return app_commands.Command(name=name, description=_ls(spec.help), callback=cb)
+
+    def _symbol_options(self, cb: Any) -> Any:
+        """The owner's coins as the choices of ``symbol`` (autocomplete past Discord's 25)."""
+        syms = list(self.bot.market.symbols) if self.bot.market is not None else []
+        if syms and len(syms) <= MAX_CHOICES:
+            return app_commands.choices(symbol=[app_commands.Choice(name=s, value=s) for s in syms])(cb)
+        return app_commands.autocomplete(symbol=self._complete_symbol)(cb)
+
+    @staticmethod
+    def _matching(choices: list[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
+        cur = (current or "").casefold()
+        return [app_commands.Choice(name=n[:100], value=v[:100]) for n, v in choices
+                if cur in n.casefold()][:MAX_CHOICES]
+
+    async def _complete_symbol(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        syms = list(self.bot.market.symbols) if self.bot.market is not None else []
+        return self._matching([(s, s) for s in syms], current)
+
+    async def _complete_position(self, interaction: discord.Interaction,
+                                 current: str) -> list[app_commands.Choice[str]]:
+        """The open positions (only to an allowed user: a stranger learns nothing)."""
+        if not self.core.authorized("discord", interaction.user.id) or self.bot.trader is None:
+            return []
+        from kimpbot.models import Direction
+
+        out = []
+        for p in self.bot.trader.positions():
+            d = "▲" if p.direction is Direction.LONG_PREMIUM else "▼"
+            out.append((f"{p.symbol} {d} {p.entry_premium_pct:+.2f}% · {p.id}", p.id))
+        return self._matching(out, current)
+
+    async def _complete_kind(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if not self.core.authorized("discord", interaction.user.id):
+            return []
+        from kimpbot.control.notify import ALERT_KINDS
+
+        return self._matching([(k, k) for k in sorted(ALERT_KINDS)], current)
 
     def attach(self) -> bool:
         """Subscribe to the bot's events when there is a channel to post in (call before
@@ -448,22 +547,30 @@ class DiscordFront:
         if await self._turned_away(interaction, f"/{name}"):
             return
         text = f"/{name} {args}".strip()
-        r = await self.core.handle("discord", interaction.user.id, text, chat=interaction.channel_id)
-        await self.respond(interaction, r)
+        try:
+            r = await self.core.handle("discord", interaction.user.id, text, chat=interaction.channel_id)
+        except Exception:   # the core answers its own errors; this is a bug: say so, never stay silent
+            log.exception("Discord /%s failed", name)
+            r = Reply(text=tx.COMMAND_FAILED.render(name=name))
+        spec = SLASH.get(name)
+        await self.respond(interaction, r, private=spec is not None and spec.private)
 
-    async def respond(self, interaction: Any, r: Reply) -> None:
+    async def respond(self, interaction: Any, r: Reply, *, private: bool = False) -> None:
+        """Answer a slash command; ``private`` (command_list) or a private reply: ephemeral, only the
+        caller sees it (flags 64)."""
+        ephemeral = r.refused or r.private or private
         kw: dict[str, Any] = {}
         if r.buttons:
             kw["view"] = CoreView(self, r.buttons)
         if r.photo is not None:
             kw["file"] = discord.File(io.BytesIO(r.photo), filename="chart.png")
-        content = redact(_content(r), self.secrets) or "(empty)"
+        content = redact(_content(r), self.secrets) or tx.EMPTY.render()
         with self.core.offering("discord") if r.buttons else contextlib.nullcontext():
             if interaction.response.is_done():
-                msg = await interaction.followup.send(content, wait=True, ephemeral=r.private, **kw)
+                msg = await interaction.followup.send(content, wait=True, ephemeral=ephemeral, **kw)
                 mid = getattr(msg, "id", None)
             else:
-                resp = await interaction.response.send_message(content, ephemeral=r.refused or r.private, **kw)
+                resp = await interaction.response.send_message(content, ephemeral=ephemeral, **kw)
                 mid = getattr(resp, "message_id", None)
                 if mid is None and r.buttons:  # an older answer without the message: ask for it
                     mid = getattr(await interaction.original_response(), "id", None)
@@ -518,7 +625,7 @@ class DiscordFront:
                 if r.buttons:
                     self._offered(interaction, msg, r.buttons)
         else:
-            await self._send(interaction, deferred, r.toast or "ok", ephemeral=True)
+            await self._send(interaction, deferred, r.toast or tx.DONE.render(), ephemeral=True)
 
     def _answered(self, message_id: int | None) -> None:
         """The message's buttons were answered (its text is being replaced): forget it."""

@@ -10,6 +10,12 @@
   ``/halt`` never waits behind a stranger or behind the owner's own slow ``/chart``.
 * Every message the bot posts with buttons is reported to the core (``offered``) and every press
   names its message, so a button acts only on the message it was put on.
+* At start the command menu is registered (``setMyCommands``) from
+  :mod:`kimpbot.control.command_list` (``menu=True``): the bot's language as the default list, and
+  one list each for ``language_code`` ``ko`` and ``en`` (Telegram shows a user the list of their app
+  language, else the default). The first command answer after start, and every ``/start`` and
+  ``/help`` answer in a private chat, carry a reply keyboard (``keyboard=True`` commands, resized,
+  persistent); its labels are catalogue words, mapped back to their command when pressed.
 * Every bus event is posted to ``TELEGRAM_CHAT_ID``; a signal in confirmation mode carries
   Execute / Skip buttons (edited to "expired" when it times out); reconciliation findings carry
   Adopt / Close / Ignore.
@@ -27,7 +33,10 @@ import html
 import logging
 from typing import TYPE_CHECKING, Any
 
+from kimpbot import i18n
+from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.commands import Button, CommandCore, Reply
+from kimpbot.i18n import fronts as tx
 from kimpbot.control.notify import ChatConfigError, event_text, redact
 from kimpbot.events import Event
 
@@ -48,6 +57,46 @@ def quiet_token_loggers() -> None:
     tg = logging.getLogger("telegram")
     if tg.getEffectiveLevel() < logging.INFO:
         tg.setLevel(logging.INFO)
+
+
+MENU_LANGS = ("ko", "en")   # language_code lists registered besides the default one
+KEYBOARD_COLUMNS = 3        # buttons per row: three short labels fit a phone's width
+# the reply keyboard's label of each keyboard=True command (command_list)
+KEYBOARD_LABELS = {"status": tx.KB_STATUS, "positions": tx.KB_POSITIONS, "pnl": tx.KB_PNL,
+                   "balance": tx.KB_BALANCE, "chart": tx.KB_CHART, "pending": tx.KB_PENDING, "halt": tx.KB_HALT}
+
+
+def menu_commands(lang: str | None = None) -> list[tuple[str, str]]:
+    """(command, description) of Telegram's command menu in ``lang`` (default: the bot's)."""
+    return [(c.name, c.help.render(lang)[:256]) for c in COMMANDS if c.menu]
+
+
+def keyboard_commands() -> list[str]:
+    return [c.name for c in COMMANDS if c.keyboard]
+
+
+def keyboard_rows(lang: str | None = None) -> list[list[str]]:
+    """The reply keyboard's labels, ``KEYBOARD_COLUMNS`` a row."""
+    labels = [KEYBOARD_LABELS[n].render(lang) if n in KEYBOARD_LABELS else f"/{n}" for n in keyboard_commands()]
+    return [labels[i:i + KEYBOARD_COLUMNS] for i in range(0, len(labels), KEYBOARD_COLUMNS)]
+
+
+def keyboard_command(text: str) -> str | None:
+    """The command a pressed keyboard label stands for (a label of either language), else None."""
+    t = (text or "").strip()
+    for name in keyboard_commands():
+        msg = KEYBOARD_LABELS.get(name)
+        if msg is not None and t in {msg.render(lang) for lang in i18n.LANGS}:
+            return name
+    return None
+
+
+def reply_keyboard(lang: str | None = None) -> Any:
+    from telegram import KeyboardButton, ReplyKeyboardMarkup
+
+    return ReplyKeyboardMarkup([[KeyboardButton(t) for t in row] for row in keyboard_rows(lang)],
+                               resize_keyboard=True, is_persistent=True,
+                               input_field_placeholder=tx.KB_PLACEHOLDER.render(lang)[:64])
 
 
 def _markup(buttons: list[list[Button]]) -> Any:
@@ -111,6 +160,8 @@ class TelegramFront:
         self._refusals: set[asyncio.Task[Any]] = set()  # answers to strangers being sent (never awaited)
         self.delivered = 0
         self.undelivered = 0
+        self.menu_set: dict[str, bool] = {}   # "" (default), "ko", "en" -> setMyCommands accepted
+        self._keyboard_shown = False          # the reply keyboard went out since start
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -160,6 +211,7 @@ class TelegramFront:
                .concurrent_updates(True).build())
         app.add_handler(TypeHandler(Update, self._gate), group=-1)   # strangers stop here
         app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))   # keyboard labels
         app.add_handler(CallbackQueryHandler(self._on_callback))
         app.add_error_handler(self._on_error)
         try:
@@ -174,12 +226,29 @@ class TelegramFront:
             raise
         self.app = app
         self.username = (app.bot.username or "").lower()
+        self._keyboard_shown = False
+        await self.set_menu()
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0.0, timeout=self.poll_timeout,
                                         allowed_updates=["message", "callback_query"])
         self._ready.set()
         log.info("Telegram bot @%s polling; alerts to chat %s", app.bot.username, self.chat_id)
+
+    async def set_menu(self) -> dict[str, bool]:
+        """Register the command menu: the bot's language as the default list, then one per
+        ``MENU_LANGS`` code. A refusal or an outage only warns (commands still work typed)."""
+        from telegram import BotCommand
+
+        assert self.app is not None
+        for code in ("",) + MENU_LANGS:
+            cmds = [BotCommand(n, d) for n, d in menu_commands(code or None)]
+            kw = {"language_code": code} if code else {}
+            ok = await self._call("setMyCommands", self.app.bot.set_my_commands, cmds, retries=1, **kw)
+            self.menu_set[code] = bool(ok)
+            if not ok:
+                log.warning("Telegram command menu (%s) not registered", code or "default")
+        return self.menu_set
 
     async def stop(self) -> None:
         self._ready.clear()
@@ -289,9 +358,25 @@ class TelegramFront:
                                 message_id=message_id, text=redact(text, self.secrets)[:MAX_TEXT],
                                 reply_markup=_markup(buttons or []))
 
-    async def reply(self, chat_id: int, r: Reply, reply_to: int | None = None) -> Any:
+    async def reply(self, chat_id: int, r: Reply, reply_to: int | None = None, *, keyboard: bool = False) -> Any:
+        """Answer a command; ``keyboard``: with the reply keyboard, when the answer has no inline
+        buttons of its own (a message carries one markup) and fits one message. Should that send
+        be refused, the answer goes out the ordinary way: an answer is never lost to the keyboard."""
         if not r.text and r.photo is None:
             return None
+        if keyboard and not r.buttons and r.photo is None and self.app is not None:
+            text = redact(r.text, self.secrets)
+            if text and len(text) <= MAX_TEXT:   # Telegram counts the text after parsing (not the HTML)
+                body = f"<pre>{html.escape(text)}</pre>" if r.mono else text
+                kw: dict[str, Any] = {"chat_id": chat_id, "reply_markup": reply_keyboard(), "text": body}
+                if r.mono:
+                    kw["parse_mode"] = "HTML"
+                if reply_to is not None:
+                    kw["reply_to_message_id"] = reply_to
+                msg = await self._call("sendMessage", self.app.bot.send_message, **kw)
+                if msg is not None:
+                    self._keyboard_shown = True
+                    return msg
         return await self.send(chat_id, r.text, buttons=r.buttons, mono=r.mono, photo=r.photo, reply_to=reply_to)
 
     # ---- updates ---------------------------------------------------------------------------
@@ -345,8 +430,25 @@ class TelegramFront:
         first = msg.text.split(maxsplit=1)[0]
         if "@" in first and first.split("@", 1)[1].lower() != self.username:
             return  # a command for another bot in a group
-        r = await self.core.handle("telegram", user.id if user else None, msg.text, chat=chat.id)
-        await self.reply(chat.id, r, reply_to=msg.message_id)
+        await self._command(update, msg.text)
+
+    async def _on_text(self, update: Any, context: Any) -> None:
+        """A reply keyboard press arrives as its label: run the command it stands for."""
+        msg = update.effective_message
+        name = keyboard_command(msg.text or "") if msg is not None else None
+        if name is not None:
+            await self._command(update, f"/{name}")
+
+    async def _command(self, update: Any, text: str) -> None:
+        msg = update.effective_message
+        chat = update.effective_chat
+        user = update.effective_user
+        r = await self.core.handle("telegram", user.id if user else None, text, chat=chat.id)
+        name = text.split(maxsplit=1)[0].lstrip("/").split("@", 1)[0].lower()
+        # the keyboard only in a private chat: in a group (privacy mode) a tapped label is a plain
+        # message the bot never receives, so the buttons would do nothing
+        want = name in ("start", "help") or not self._keyboard_shown
+        await self.reply(chat.id, r, reply_to=msg.message_id, keyboard=want and chat.type == "private")
 
     async def _on_callback(self, update: Any, context: Any) -> None:
         q = update.callback_query
@@ -368,7 +470,7 @@ class TelegramFront:
         done, _ = await asyncio.wait({task}, timeout=4.0)
         answered = False
         if task not in done:  # an execution takes a while: answer the press now, report after
-            await self._call("answerCallbackQuery", q.answer, text="Working…")
+            await self._call("answerCallbackQuery", q.answer, text=tx.WORKING.render())
             answered = True
         r = await task
         if not answered:

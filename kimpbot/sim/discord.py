@@ -32,6 +32,10 @@ The bot (``Authorization: Bot <token>`` on every request; anything else -> 401
 * ``GET|PUT /applications/{application_id}/commands`` (Get Global Application Commands / Bulk
   Overwrite Global Application Commands,
   https://discord.com/developers/docs/interactions/application-commands): what ``tree.sync()`` calls.
+  The overwrite is validated as Discord does (Invalid Form Body, code 50035, with an ``errors``
+  tree): names, descriptions 1-100, ``*_localizations`` keyed by Discord locales, options (types
+  1-11, required before optional, at most 25), choices only on STRING/INTEGER/NUMBER, at most
+  25, names 1-100, values of the option's type, never together with ``autocomplete``.
 * ``GET /gateway`` and ``GET /gateway/bot`` (https://discord.com/developers/docs/events/gateway#get-gateway-bot):
   ``{"url": "ws://127.0.0.1:PORT/gateway", "shards": 1, "session_start_limit": {...}}``.
 
@@ -50,8 +54,11 @@ goes through one zlib compressobj per connection, each ended with ``Z_SYNC_FLUSH
 when the ``zstandard`` package is importable, otherwise the connection is closed with 4000.
 
 Interactions (https://discord.com/developers/docs/interactions/receiving-and-responding): the test
-API :meth:`FakeDiscord.interact_slash` / :meth:`FakeDiscord.press_button` dispatches an
-``INTERACTION_CREATE`` (type 2 APPLICATION_COMMAND with ``data.name``/``options``, type 3
+API :meth:`FakeDiscord.interact_slash` / :meth:`FakeDiscord.press_button` /
+:meth:`FakeDiscord.autocomplete` dispatches an ``INTERACTION_CREATE`` (type 2 APPLICATION_COMMAND
+with ``data.name`` and ``options`` typed after the registered command (3 STRING, 4 INTEGER, ...;
+a value outside the choices or range cannot be sent, as in Discord's client), type 4 AUTOCOMPLETE
+with the ``focused`` option, answered by callback type 8 with up to 25 ``choices``, type 3
 MESSAGE_COMPONENT with ``data.custom_id`` and the ``message``) with a fresh ``id`` and ``token``,
 and waits for the bot's answer over REST: ``POST /interactions/{id}/{token}/callback`` (types 4
 message, 5 deferred message, 6 deferred update, 7 update message, 9 modal; ``flags: 64``
@@ -153,6 +160,116 @@ def _required() -> dict:
     return {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}
 
 
+# ---- application command options (https://discord.com/developers/docs/interactions/application-commands
+# #application-command-object-application-command-option-structure)
+OPTION_TYPES = {1: "SUB_COMMAND", 2: "SUB_COMMAND_GROUP", 3: "STRING", 4: "INTEGER", 5: "BOOLEAN", 6: "USER",
+                7: "CHANNEL", 8: "ROLE", 9: "MENTIONABLE", 10: "NUMBER", 11: "ATTACHMENT"}
+CHOICE_TYPES = (3, 4, 10)   # only STRING, INTEGER and NUMBER options take choices or autocomplete
+# https://discord.com/developers/docs/reference#locales
+LOCALES = frozenset({"id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl",
+                     "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi",
+                     "th", "zh-CN", "ja", "zh-TW", "ko"})
+
+
+def _bad_length(lo: int, hi: int) -> dict:
+    return {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": f"Must be between {lo} and {hi} in length."}]}
+
+
+def _localization_errors(obj: dict, name_max: int) -> dict:
+    """``name_localizations`` / ``description_localizations``: keys are Discord locales, values
+    1..name_max / 1..100 characters."""
+    out: dict[str, Any] = {}
+    for field_, hi in (("name_localizations", name_max), ("description_localizations", 100)):
+        locs = obj.get(field_)
+        if not locs:
+            continue
+        errs: dict[str, Any] = {}
+        for loc, text in locs.items():
+            if loc not in LOCALES:   # the enum error's wording follows Discord's style (unverified)
+                errs[loc] = {"_errors": [{"code": "ENUM_TYPE_COERCE",
+                                          "message": f'Value "{loc}" is not a valid enum value.'}]}
+            elif not isinstance(text, str) or not 1 <= len(text) <= hi:
+                errs[loc] = _bad_length(1, hi)
+        if errs:
+            out[field_] = errs
+    return out
+
+
+def _option_errors(opts: list[dict]) -> dict:
+    """Errors of a command's options as Discord's Invalid Form Body tree (index -> field -> _errors):
+    a valid type, name and description, required options first, choices only on STRING / INTEGER /
+    NUMBER, at most 25 of them, each named 1-100 characters with a value of the option's type
+    (strings up to 100), not together with autocomplete; min/max values and lengths consistent."""
+    errors: dict[str, Any] = {}
+    seen_optional = False
+    names: set[str] = set()
+    for i, o in enumerate(opts):
+        one: dict[str, Any] = {}
+        t = o.get("type")
+        if t not in OPTION_TYPES:
+            one["type"] = {"_errors": [{"code": "BASE_TYPE_CHOICES",
+                                        "message": f"Value must be one of {tuple(OPTION_TYPES)}."}]}
+        name = str(o.get("name") or "")
+        if not _COMMAND_NAME_RE.match(name):
+            one["name"] = {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME", "message": "Command name is invalid"}]}
+        elif name in names:
+            one["name"] = {"_errors": [{"code": "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                                        "message": "Option names must be unique"}]}   # unverified wording
+        names.add(name)
+        if not 1 <= len(str(o.get("description") or "")) <= 100:
+            one["description"] = _bad_length(1, 100)
+        one.update(_localization_errors(o, 32))
+        if o.get("required"):
+            if seen_optional:
+                one["required"] = {"_errors": [{"code": "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                                                "message": "Required options must be placed before non-required options"}]}
+        else:
+            seen_optional = True
+        choices = o.get("choices")
+        if choices is not None:
+            if t not in CHOICE_TYPES:
+                one["choices"] = {"_errors": [{"code": "APPLICATION_COMMAND_OPTION_CHOICES_INVALID_TYPE",
+                                               "message": "Choices are only allowed on string, integer and number "
+                                                          "options"}]}   # unverified wording
+            elif o.get("autocomplete"):
+                one["autocomplete"] = {"_errors": [{"code": "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+                                                    "message": "Autocomplete cannot be set with choices"}]}   # unverified wording
+            elif len(choices) > 25:
+                one["choices"] = _max_len(25)
+            else:
+                cerr: dict[str, Any] = {}
+                for j, ch in enumerate(choices):
+                    e: dict[str, Any] = {}
+                    if not 1 <= len(str(ch.get("name") or "")) <= 100:
+                        e["name"] = _bad_length(1, 100)
+                    e.update(_localization_errors(ch, 100))
+                    v = ch.get("value")
+                    if t == 3 and (not isinstance(v, str) or not 1 <= len(v) <= 100):
+                        e["value"] = _bad_length(1, 100)
+                    elif t == 4 and (isinstance(v, bool) or not isinstance(v, int)):
+                        e["value"] = {"_errors": [{"code": "NUMBER_TYPE_COERCE",
+                                                   "message": f'Value "{v}" is not int.'}]}
+                    elif t == 10 and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                        e["value"] = {"_errors": [{"code": "NUMBER_TYPE_COERCE",
+                                                   "message": f'Value "{v}" is not a number.'}]}
+                    if e:
+                        cerr[str(j)] = e
+                if cerr:
+                    one["choices"] = cerr
+        lo, hi = o.get("min_value"), o.get("max_value")
+        if lo is not None and hi is not None and lo > hi:
+            one["max_value"] = {"_errors": [{"code": "NUMBER_TYPE_MIN",
+                                             "message": f"int value should be greater than or equal to {lo}."}]}
+        lo, hi = o.get("min_length"), o.get("max_length")
+        for f, v in (("min_length", lo), ("max_length", hi)):
+            if v is not None and not 0 <= v <= 6000:
+                one[f] = {"_errors": [{"code": "NUMBER_TYPE_MAX", "message": "int value should be less than or "
+                                                                            "equal to 6000."}]}
+        if one:
+            errors[str(i)] = one
+    return errors
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
 
@@ -217,7 +334,7 @@ class FakeInteraction:
     user_id: str
     payload: dict                  # the INTERACTION_CREATE data as dispatched
     message_id: str | None = None  # the message a component was pressed on
-    callback: dict | None = None   # {"type", "data", "ephemeral"} of the initial response
+    callback: dict | None = None   # {"type", "data", "ephemeral", "flags"} of the initial response
     original_id: str | None = None  # the message the initial response made or updates
     followups: list[dict] = field(default_factory=list)   # follow-up Message objects
     edits: list[dict] = field(default_factory=list)       # PATCH .../@original|{id} payloads
@@ -1031,6 +1148,14 @@ class FakeDiscord:
             if c.get("type", 1) == 1 and not 1 <= len(desc) <= 100:
                 one["description"] = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH",
                                                    "message": "Must be between 1 and 100 in length."}]}
+            one.update(_localization_errors(c, 32))
+            opts = c.get("options") or []
+            if len(opts) > 25:
+                one["options"] = _max_len(25)
+            else:
+                oerr = _option_errors(opts)
+                if oerr:
+                    one["options"] = oerr
             if one:
                 errors[str(i)] = one
         if errors:
@@ -1041,6 +1166,8 @@ class FakeDiscord:
             out.append({"id": old.get(c["name"]) or self._snowflake(), "application_id": self.application_id,
                         "version": self._snowflake(), "type": c.get("type", 1), "name": c["name"],
                         "description": c.get("description", ""), "options": c.get("options") or [],
+                        "name_localizations": c.get("name_localizations") or None,
+                        "description_localizations": c.get("description_localizations") or None,
                         "default_member_permissions": c.get("default_member_permissions"),
                         "dm_permission": c.get("dm_permission", True), "nsfw": bool(c.get("nsfw", False)),
                         "contexts": c.get("contexts"), "integration_types": c.get("integration_types") or [0]})
@@ -1185,7 +1312,7 @@ class FakeDiscord:
                 "avatar": None, "public_flags": 0, "flags": 0}
 
     async def _interact(self, user_id: str | int, itype: int, data: dict, *, message: dict | None = None,
-                        timeout: float) -> FakeInteraction:
+                        timeout: float, locale: str = "en-US") -> FakeInteraction:
         iid, token = self._snowflake(), "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         member = {"user": self._user(user_id), "roles": [], "joined_at": _iso(time.time()), "deaf": False,
                   "mute": False, "flags": 0, "pending": False, "nick": None, "avatar": None,
@@ -1197,7 +1324,7 @@ class FakeDiscord:
                                                   "name": self.channels.get(cid, "channel"), "flags": 0,
                                                   "permissions": "2248473465835073"},
                    "member": member, "token": token, "version": 1, "app_permissions": "2248473465835073",
-                   "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+                   "locale": locale, "guild_locale": "en-US", "entitlements": [],
                    "authorizing_integration_owners": {"0": self.guild_id}, "context": 0,
                    "attachment_size_limit": 10 * 1024 * 1024}
         if message is not None:
@@ -1213,23 +1340,82 @@ class FakeDiscord:
                                f" within {timeout}s (Discord shows 'The application did not respond')") from None
         return it
 
+    def _typed_options(self, cmd: dict | None, name: str, options: dict[str, Any]) -> list[dict]:
+        """``{name: value}`` as a Discord client sends them in ``data.options``: each option's
+        ``type`` from the registered command (3 STRING, 4 INTEGER, 5 BOOLEAN, 10 NUMBER, ...), the
+        value in that type. The client lets a user send only what the command declares: an
+        unknown option, a missing required one, a value outside the choices or the min/max, raises
+        here (ValueError) instead of reaching the bot. Without a registered command, strings."""
+        if cmd is None:
+            return [{"name": k, "type": 3, "value": str(v)} for k, v in options.items()]
+        decl = {o["name"]: o for o in cmd.get("options") or []}
+        for k in options:
+            if k not in decl:
+                raise ValueError(f"/{name} has no option {k!r}; it has {sorted(decl)}")
+        missing = [k for k, o in decl.items() if o.get("required") and k not in options]
+        if missing:
+            raise ValueError(f"/{name}: required option(s) {missing} missing")
+        out = []
+        for k, v in options.items():
+            o = decl[k]
+            t = o["type"]
+            if t == 4:
+                value: Any = int(v)
+            elif t == 10:
+                value = float(v)
+            elif t == 5:
+                value = bool(v)
+            else:
+                value = str(v)
+            if o.get("choices") is not None and value not in [c["value"] for c in o["choices"]]:
+                raise ValueError(f"/{name} {k}: {value!r} is not one of the choices "
+                                 f"{[c['value'] for c in o['choices']]}")
+            if t in (4, 10) and ((o.get("min_value") is not None and value < o["min_value"])
+                                 or (o.get("max_value") is not None and value > o["max_value"])):
+                raise ValueError(f"/{name} {k}: {value} outside {o.get('min_value')}..{o.get('max_value')}")
+            if t == 3 and ((o.get("min_length") is not None and len(value) < o["min_length"])
+                           or (o.get("max_length") is not None and len(value) > o["max_length"])):
+                raise ValueError(f"/{name} {k}: length {len(value)} outside {o.get('min_length')}..{o.get('max_length')}")
+            out.append({"name": k, "type": t, "value": value})
+        return out
+
     async def interact_slash(self, user_id: str | int, name: str, options: dict[str, Any] | None = None, *,
-                             timeout: float = 10.0) -> FakeInteraction:
-        """A member runs ``/name`` with string ``options``: dispatches INTERACTION_CREATE (type 2) and
-        returns once the bot sent its initial response (follow-ups may come later)."""
+                             timeout: float = 10.0, locale: str = "en-US") -> FakeInteraction:
+        """A member runs ``/name`` with ``options`` (typed after the registered command, see
+        :meth:`_typed_options`): dispatches INTERACTION_CREATE (type 2) and returns once the bot sent
+        its initial response (follow-ups may come later). ``locale``: the member's client language."""
         cmd = next((c for c in self.commands if c["name"] == name), None)
         data = {"id": cmd["id"] if cmd else self._snowflake(), "name": name, "type": 1,
-                "options": [{"name": k, "type": 3, "value": str(v)} for k, v in (options or {}).items()]}
-        return await self._interact(user_id, 2, data, timeout=timeout)
+                "options": self._typed_options(cmd, name, options or {})}
+        return await self._interact(user_id, 2, data, timeout=timeout, locale=locale)
+
+    async def autocomplete(self, user_id: str | int, name: str, option: str, current: str = "",
+                           options: dict[str, Any] | None = None, *, timeout: float = 10.0,
+                           locale: str = "en-US") -> list[dict]:
+        """A member types ``current`` into the autocomplete option ``option`` of ``/name``: an
+        INTERACTION_CREATE of type 4 (APPLICATION_COMMAND_AUTOCOMPLETE) with that option
+        ``focused``; returns the choices of the bot's answer (callback type 8)."""
+        cmd = next((c for c in self.commands if c["name"] == name), None)
+        decl = {o["name"]: o for o in (cmd or {}).get("options") or []}
+        if option not in decl or not decl[option].get("autocomplete"):
+            raise ValueError(f"/{name} has no autocomplete option {option!r}")
+        opts = [{"name": k, "type": decl[k]["type"], "value": v} for k, v in (options or {}).items() if k != option]
+        opts.append({"name": option, "type": decl[option]["type"], "value": current, "focused": True})
+        data = {"id": cmd["id"], "name": name, "type": 1, "options": opts}
+        it = await self._interact(user_id, 4, data, timeout=timeout, locale=locale)
+        return list((it.callback or {}).get("data", {}).get("choices") or [])
 
     async def press_button(self, user_id: str | int, message_id: str | int, custom_id: str, *,
-                           timeout: float = 10.0) -> FakeInteraction:
+                           timeout: float = 10.0, seen: dict | None = None) -> FakeInteraction:
         """A member presses the button ``custom_id`` on message ``message_id`` (type 3); returns once
-        the bot sent its initial response."""
-        msg = self.messages.get(str(message_id))
+        the bot sent its initial response. ``seen``: the message as the member's client still shows
+        it (an earlier copy from :attr:`messages`): a press made before the bot's edit reached that
+        client, e.g. two members pressing at the same moment, or a double tap."""
+        msg = copy.deepcopy(seen) if seen is not None else self.messages.get(str(message_id))
         if msg is None:
             raise KeyError(f"no message {message_id}")
-        if custom_id not in [c for _l, c in self.buttons(message_id)]:
+        shown = [c for row in msg.get("components") or [] for c in row.get("components", [])]
+        if custom_id not in [c.get("custom_id") for c in shown]:
             raise ValueError(f"message {message_id} has no button {custom_id!r}; it has {self.buttons(message_id)}")
         return await self._interact(user_id, 3, {"custom_id": custom_id, "component_type": 2}, message=msg,
                                     timeout=timeout)
@@ -1253,12 +1439,23 @@ class FakeDiscord:
             payload, files = await self._read_payload(request)
             rtype = payload.get("type")
             data = payload.get("data") or {}
-            if rtype not in (4, 5, 6, 7, 9) or (rtype in (6, 7) and it.type != 3):
+            if rtype not in (4, 5, 6, 7, 8, 9) or (rtype in (6, 7) and it.type != 3) \
+                    or ((rtype == 8) != (it.type == 4)):
+                # 8 APPLICATION_COMMAND_AUTOCOMPLETE_RESULT answers (only) an autocomplete interaction
                 raise _form_error({"type": {"_errors": [{"code": "BASE_TYPE_CHOICES",
-                                                         "message": f"Value must be one of (4, 5, 6, 7, 9)."}]}})
-            ephemeral = bool(int(data.get("flags") or 0) & 64)
+                                                         "message": f"Value must be one of (4, 5, 6, 7, 8, 9)."}]}})
+            flags = int(data.get("flags") or 0)
+            ephemeral = bool(flags & 64)
             msg: dict | None = None
-            if rtype == 4:
+            if rtype == 8:
+                choices = data.get("choices") or []
+                if len(choices) > 25:
+                    raise _form_error({"data": {"choices": _max_len(25)}})
+                bad = {str(j): {"name": _bad_length(1, 100)} for j, c in enumerate(choices)
+                       if not 1 <= len(str(c.get("name") or "")) <= 100}
+                if bad:
+                    raise _form_error({"data": {"choices": bad}})
+            elif rtype == 4:
                 self._validate(data, files)
                 msg = self._message(data, files, self._snowflake(), channel_id=it.payload["channel_id"],
                                     author=dict(self.bot_user))
@@ -1285,7 +1482,7 @@ class FakeDiscord:
                 if msg is not None:
                     self.messages[msg["id"]] = msg
                     it.original_id = msg["id"]
-                it.callback = {"type": rtype, "data": copy.deepcopy(data), "ephemeral": ephemeral}
+                it.callback = {"type": rtype, "data": copy.deepcopy(data), "ephemeral": ephemeral, "flags": flags}
             it.answered.set()
             self._sig.notify()
             if request.query.get("with_response", "").lower() not in ("1", "true"):

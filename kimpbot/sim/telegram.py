@@ -21,6 +21,13 @@ It follows https://core.telegram.org/bots/api closely enough that the REAL pytho
   without ``reply_markup`` removes the inline keyboard (as Telegram does); editing to identical
   content answers ``Bad Request: message is not modified: ...``; callback queries expire
   (``callback_ttl_s``) and can be answered once.
+* ``setMyCommands`` / ``getMyCommands`` / ``deleteMyCommands`` keep one list per ``scope`` and
+  ``language_code`` and check commands as the server does (1-32 of ``a-z0-9_``, descriptions
+  1-256, at most 100), refusing with the server's texts (``Bad Request: BOT_COMMAND_INVALID``, ...).
+* Reply keyboards (``ReplyKeyboardMarkup``) are checked and remembered per chat (and user, when
+  ``selective``): :meth:`FakeTelegram.reply_keyboard` is what the phone shows, and
+  :meth:`FakeTelegram.press_keyboard` taps a button (its label arrives as a plain message). Every
+  sent message's ``reply_markup`` is recorded in ``sent``.
 
 Test-driving API (same process, same event loop)::
 
@@ -120,6 +127,7 @@ class TelegramFault:
     count: int
     retry_after: int
     delay_s: float
+    where: Callable[[dict], bool] | None = None   # only calls whose raw parameters match
 
 
 # --------------------------------------------------------------------------------------------
@@ -824,7 +832,8 @@ class FakeTelegram:
         self.requests: list[tuple[str, str]] = []  # (method, token-masked path)
         self.calls: list[dict] = []               # {"method", "params" (no token)} for every API call
         self.answered_callbacks: dict[str, dict] = {}
-        self.commands: dict[tuple[str, str], list[dict]] = {}
+        self.commands: dict[tuple[str, str], list[dict]] = {}   # (scope JSON, language_code) -> BotCommands
+        self.reply_keyboards: dict[tuple[int, int | None], dict] = {}   # see reply_keyboard()
         self.chats: dict[int, dict] = {}
         self.blocked: set[int] = set()            # chats whose user blocked the bot -> 403
 
@@ -1038,8 +1047,9 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------- fault injection
     def inject(self, method: str, kind: str, count: int = 1, retry_after: int = 1, *,
-               delay_s: float = 1.0) -> None:
-        """Make the next ``count`` calls of ``method`` ("*": any chat method) misbehave.
+               delay_s: float = 1.0, where: Callable[[dict], bool] | None = None) -> None:
+        """Make the next ``count`` calls of ``method`` ("*": any chat method) misbehave; ``where``:
+        only calls whose raw parameters (form fields as sent) it accepts.
 
         http429  429 "Too Many Requests: retry after N" with parameters.retry_after
         http500  500 "Internal Server Error";  http502  502 "Bad Gateway"
@@ -1053,15 +1063,17 @@ class FakeTelegram:
             raise ValueError("count must be >= 1")
         with self._lock:
             self._faults.append(TelegramFault(method if method == "*" else method.lower(), kind, count,
-                                              int(retry_after), float(delay_s)))
+                                              int(retry_after), float(delay_s), where))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, method: str) -> TelegramFault | None:
+    def _take_fault(self, method: str, raw: dict | None = None) -> TelegramFault | None:
         with self._lock:
             for f in self._faults:
+                if f.where is not None and not f.where(raw or {}):
+                    continue
                 if f.method == method or (f.method == "*" and method in CHAT_METHODS):
                     f.count -= 1
                     if f.count <= 0:
@@ -1121,7 +1133,7 @@ class FakeTelegram:
             return self._reply(exc.body(), exc.code)
         self.calls.append({"method": method, "params": params.masked(), "ts": time.time()})
 
-        fault = self._take_fault(name)
+        fault = self._take_fault(name, params.raw)
         if fault is not None:
             log.info("fault %s on %s", fault.kind, method)
             if fault.kind == "http429":
@@ -1225,7 +1237,10 @@ class FakeTelegram:
         if not isinstance(markup, dict):
             raise _bad("object expected as reply markup")
         if "inline_keyboard" not in markup:
-            # reply keyboards / remove / force reply are accepted but not part of the Message
+            # reply keyboards / remove / force reply are not part of the Message; a reply keyboard
+            # is checked as the server checks it and becomes the chat's keyboard (send methods)
+            if "keyboard" in markup:
+                self._check_reply_keyboard(markup)
             return None, markup
         rows = markup["inline_keyboard"]
         if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
@@ -1250,6 +1265,57 @@ class FakeTelegram:
             norm_rows.append(norm)
         out = {"inline_keyboard": norm_rows}
         return out, markup
+
+    @staticmethod
+    def _check_reply_keyboard(markup: dict) -> None:
+        """ReplyKeyboardMarkup (https://core.telegram.org/bots/api#replykeyboardmarkup): ``keyboard``
+        an Array of Arrays of KeyboardButton (or plain strings, which the server accepts as the
+        button's text); ``input_field_placeholder`` 1-64 characters."""
+        rows = markup["keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise _bad('field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays')
+        for row in rows:
+            for b in row:
+                text = b if isinstance(b, str) else b.get("text") if isinstance(b, dict) else None
+                if not isinstance(text, str):
+                    raise _bad("can't parse keyboard button: Field \"text\" must be of type String")
+                if not text:
+                    raise _bad("can't parse keyboard button: Text must be non-empty")   # unverified wording
+        ph = markup.get("input_field_placeholder")
+        if ph is not None and not 1 <= len(str(ph)) <= 64:
+            raise _bad("can't parse reply keyboard markup JSON object")   # unverified wording
+
+    def _note_reply_keyboard(self, chat_id: int, markup_raw: dict | None, reply_to: dict | None) -> None:
+        """What the phone's keyboard area shows after a message: a reply keyboard stays until another
+        replaces it or ``remove_keyboard`` removes it. ``selective``: only for the user replied to
+        (or mentioned); kept here per (chat, user), user None = everyone in the chat."""
+        if not isinstance(markup_raw, dict) or not ({"keyboard", "remove_keyboard"} & set(markup_raw)):
+            return
+        user = None
+        if markup_raw.get("selective") and reply_to is not None:
+            user = (reply_to.get("from") or {}).get("id")
+        with self._lock:
+            if "keyboard" in markup_raw:
+                rows = [[b if isinstance(b, str) else b["text"] for b in row] for row in markup_raw["keyboard"]]
+                self.reply_keyboards[(chat_id, user)] = {"rows": rows, **{k: v for k, v in markup_raw.items()
+                                                                           if k != "keyboard"}}
+            else:
+                self.reply_keyboards.pop((chat_id, user), None)
+
+    def reply_keyboard(self, chat_id: int, user_id: int | None = None) -> dict | None:
+        """The reply keyboard the user sees in the chat now: ``{"rows": [[label, ...]], "resize_keyboard", ...}``."""
+        with self._lock:
+            kb = self.reply_keyboards.get((chat_id, user_id)) if user_id is not None else None
+            return copy.deepcopy(kb or self.reply_keyboards.get((chat_id, None)))
+
+    def press_keyboard(self, chat_id: int, user_id: int, label: str, *, chat_type: str = "private",
+                       username: str | None = "owner") -> dict:
+        """The user taps a reply keyboard button: the client sends its label as a plain message.
+        Only a label of the keyboard the user sees can be tapped."""
+        kb = self.reply_keyboard(chat_id, user_id)
+        if kb is None or label not in [t for row in kb["rows"] for t in row]:
+            raise ValueError(f"no reply keyboard button {label!r} in chat {chat_id}: {kb and kb['rows']}")
+        return self.send_text(chat_id, user_id, label, chat_type=chat_type, username=username)
 
     def _remember_keyboard(self, key: tuple[int, int], markup: dict | None) -> None:
         if markup:
@@ -1394,6 +1460,7 @@ class FakeTelegram:
                       "text": text, "raw_text": raw, "parse_mode": params.str("parse_mode"), "entities": ents,
                       "reply_markup": markup_raw, "reply_to_message_id": (reply_to or {}).get("message_id"),
                       "disable_notification": params.bool("disable_notification")})
+        self._note_reply_keyboard(chat["id"], markup_raw, reply_to)
         return result
 
     async def _m_sendphoto(self, params: _Params) -> dict:
@@ -1446,7 +1513,9 @@ class FakeTelegram:
         rec: dict[str, Any] = {"method": "sendPhoto", "chat_id": chat["id"], "message_id": msg["message_id"],
                                "text": caption, "caption": caption, "raw_text": raw,
                                "parse_mode": params.str("parse_mode"), "entities": ents,
-                               "reply_markup": markup_raw, "photo_filename": fname}
+                               "reply_markup": markup_raw, "photo_filename": fname,
+                               "reply_to_message_id": (reply_to or {}).get("message_id")}
+        self._note_reply_keyboard(chat["id"], markup_raw, reply_to)
         if photo_bytes is not None:
             rec["photo_bytes"] = photo_bytes
         else:
@@ -1545,30 +1614,62 @@ class FakeTelegram:
                       "action": action})
         return True
 
-    @staticmethod
-    def _scope_key(params: _Params) -> tuple[str, str]:
-        scope = params.json("scope", "bot command scope JSON object") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True), params.str("language_code") or ""
+    SCOPE_TYPES = frozenset({"default", "all_private_chats", "all_group_chats", "all_chat_administrators",
+                             "chat", "chat_administrators", "chat_member"})
+
+    @classmethod
+    def _scope_key(cls, params: _Params) -> tuple[str, str]:
+        """setMyCommands / getMyCommands / deleteMyCommands address one list by ``scope``
+        (BotCommandScope, default ``{"type": "default"}``) and ``language_code`` (a two-letter
+        ISO 639-1 code or empty). getMyCommands returns exactly that list (no fallback to the
+        default: the fallback happens on the user's phone), ``[]`` when none was set."""
+        scope = params.json("scope", "BotCommandScope") or {"type": "default"}
+        if not isinstance(scope, dict) or scope.get("type") not in cls.SCOPE_TYPES:
+            raise _bad("can't parse BotCommandScope: Unsupported scope type specified")   # unverified wording
+        lang = params.str("language_code") or ""
+        if lang and not re.fullmatch(r"[a-z]{2}", lang):
+            raise _bad("LANG_CODE_INVALID")   # unverified wording
+        return json.dumps(scope, sort_keys=True), lang
 
     async def _m_setmycommands(self, params: _Params) -> bool:
+        """https://core.telegram.org/bots/api#setmycommands: at most 100 BotCommands, ``command``
+        1-32 characters of lowercase English letters, digits and underscores, ``description`` 1-256
+        characters. Error texts as the server sends them (seen in client bug reports):
+        ``Bad Request: BOT_COMMAND_INVALID`` (a bad name, upper case included), ``Bad Request:
+        command description must be non-empty``, ``Bad Request: can't parse BotCommand: Can't find
+        field "description"``; an over-long description and too many commands are worded here after
+        the server's error-code style (unverified)."""
         cmds = params.json("commands", "bot commands JSON array")
+        if cmds is None:
+            cmds = []   # a request without commands sets an empty list (tdlib/telegram-bot-api#98)
         if not isinstance(cmds, list):
-            raise _bad("can't parse bot commands JSON array")
+            raise _bad("can't parse commands JSON object")   # unverified wording
         if len(cmds) > 100:
-            raise _bad("BOT_COMMANDS_TOO_MUCH")
+            raise _bad("BOT_COMMANDS_TOO_MUCH")   # unverified wording
         clean = []
         for c in cmds:
             if not isinstance(c, dict):
-                raise _bad("can't parse BotCommand")
-            name = str(c.get("command", "")).lstrip("/")
-            desc = str(c.get("description", ""))
+                raise _bad("can't parse BotCommand: expected an Object")   # unverified wording
+            for f in ("command", "description"):
+                if f not in c:
+                    raise _bad(f'can\'t parse BotCommand: Can\'t find field "{f}"')
+                if not isinstance(c[f], str):
+                    raise _bad(f'can\'t parse BotCommand: Field "{f}" must be of type String')
+            name = c["command"][1:] if c["command"].startswith("/") else c["command"]
+            desc = c["description"].strip()
             if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
                 raise _bad("BOT_COMMAND_INVALID")
-            if not 1 <= len(desc) <= 256:
-                raise _bad("command description must be non-empty")   # unverified wording
+            if not desc:
+                raise _bad("command description must be non-empty")
+            if len(desc) > 256:
+                raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")   # unverified wording
             clean.append({"command": name, "description": desc})
         with self._lock:
-            self.commands[self._scope_key(params)] = clean
+            key = self._scope_key(params)
+            if clean:
+                self.commands[key] = clean
+            else:   # an empty list deletes the list (as deleteMyCommands)
+                self.commands.pop(key, None)
         return True
 
     async def _m_getmycommands(self, params: _Params) -> list[dict]:

@@ -56,9 +56,10 @@ async def test_bot_logs_in_over_the_gateway_and_answers_slash_commands(rig):
         it = await dc.interact_slash(D_OWNER, "pnl")
         assert it.ephemeral and "Realized P&L" in it.content
 
-        # an option travels as the command's string argument
-        it = await dc.interact_slash(D_OWNER, "trades", {"args": "zz"})
-        assert "takes a number of trades" in it.content
+        # a typed option (n: INTEGER) travels as the command's argument; /trades is private (ephemeral)
+        it = await dc.interact_slash(D_OWNER, "trades", {"n": 3})
+        assert it.payload["data"]["options"] == [{"name": "n", "type": 4, "value": 3}]
+        assert it.ephemeral and "No trades yet" in it.content
 
         # a stranger is turned away ephemerally, before any work
         it = await dc.interact_slash(D_STRANGER, "halt")
