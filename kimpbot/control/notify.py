@@ -66,7 +66,7 @@ def event_text(ev: Event) -> str:
     head = EMOJI.get(ev.kind, "•")
     if ev.kind in ("halt", "trading") and ev.level == "info":
         head = "▶️"
-    return f"{head} {ev.message}"
+    return f"{head} {ev.shown()}"
 
 
 def _leg(d: dict[str, Any] | None) -> str:
