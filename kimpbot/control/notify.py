@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from kimpbot.control.cards import Card, CardDesk, card_alert, card_title, render_card
 from kimpbot.events import Event
 
 if TYPE_CHECKING:
@@ -42,6 +43,31 @@ GREEN, ORANGE, RED, DARK_RED, GREY, BLUE = 0x2ECC71, 0xE67E22, 0xE74C3C, 0x992D2
 DEFAULT_SIGNAL_HINT = ("Webhook messages cannot carry buttons: answer with /pending (Execute / Skip buttons) or "
                        "/confirm {id} · /skip {id} to the bot in Discord or Telegram.")
 DEFAULT_FINDING_HINT = "Adopt / Close / Ignore buttons come with the bot's own post (Telegram or the Discord bot channel)."
+# a card's embed colour by its state
+CARD_COLOUR = {"offered": BLUE, "executing": GREY, "filled": GREEN, "partial": ORANGE, "rolled_back": ORANGE,
+               "failed": RED, "not_sent": GREY, "exposed": DARK_RED, "skipped": GREY, "expired": GREY}
+
+
+def card_embed(card: Card, secrets: Iterable[str] = (), *, signal_hint: str | None = None) -> Any:
+    """A trade card as a Discord embed: its title, the card's lines as a monospace block (36 cells a
+    line: a phone shows it unwrapped), the colour of its state; an offered signal says how to answer
+    it (webhook messages carry no buttons)."""
+    import discord
+
+    from kimpbot.i18n import cards as ct
+
+    secrets = list(secrets)
+    body = "\n".join(render_card(card).split("\n")[1:])
+    e = discord.Embed(title=redact(card_title(card), secrets)[:256],
+                      description=redact(f"```\n{body}\n```", secrets)[:4000] if body else None,
+                      colour=CARD_COLOUR.get(card.state, GREY))
+    if card.state == "offered" and card.pending_id:
+        if card.blocked:
+            e.add_field(name=str(ct.NOT_OFFERED()), value=redact(card.blocked, secrets)[:1000], inline=False)
+        elif signal_hint:
+            e.add_field(name=str(ct.HOW_TO_ANSWER()), value=signal_hint.replace("{id}", card.pending_id)[:1000],
+                        inline=False)
+    return e
 
 
 class ChatConfigError(RuntimeError):
@@ -287,7 +313,10 @@ class DiscordWebhookNotifier:
         self.webhook: Any = None
         self.sent = 0
         self.failed = 0
-        self._signal_msgs: dict[str, tuple[int, Any]] = {}  # pending id -> (message id, its embed)
+        self.cards = CardDesk()
+        self.prefs: Any = None                     # NotifyPrefs of the bot (attach)
+        self._card_msgs: dict[str, int] = {}       # card key -> webhook message id
+        self._card_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         import aiohttp
@@ -307,6 +336,10 @@ class DiscordWebhookNotifier:
                                   "(https://discord.com/api/webhooks/<id>/<token>)") from None
 
     def attach(self, bot: "Bot") -> None:
+        from kimpbot.control.notify_prefs import NotifyPrefs
+
+        self.cards = CardDesk.for_bot(bot)
+        self.prefs = NotifyPrefs(lambda: getattr(bot, "store", None))
         bot.bus.subscribe(self.on_event)
 
     async def stop(self) -> None:
@@ -321,11 +354,21 @@ class DiscordWebhookNotifier:
         if self.webhook is None or not self.wants(ev.kind):
             return
         try:
-            if ev.kind in ("signal_expired", "signal_answered") and await self._expire(ev):
+            level = self.prefs.level(ev) if self.prefs is not None else "on"
+            card = self.cards.feed(ev)
+            if card is not None:
+                if ev.kind == "signal":
+                    card.blocked = (self.entries_blocked() if card.action != "exit" and self.entries_blocked
+                                    else "")
+                await self._show_card(card)
+                if card_alert(ev):   # a critical alert also goes out on its own, loud
+                    await self.post(ev)
                 return
-            if ev.kind in ("signal_answered", "finding_answered"):
+            if ev.kind in ("signal_expired", "signal_answered", "finding_answered"):
                 return  # an edit of a message this webhook does not hold: nothing new to post
-            await self.post(ev)
+            if level == "off":
+                return
+            await self.post(ev, silent=level == "silent")
         except Exception as exc:  # never into the bus; the text may quote a reply, so redact it
             self.failed += 1
             log.error("Discord webhook: %s alert failed: %s", ev.kind,
@@ -338,37 +381,40 @@ class DiscordWebhookNotifier:
         return discord_embed(ev, self.secrets, signal_hint=self.signal_hint, finding_hint=self.finding_hint,
                              blocked=blocked)
 
-    async def post(self, ev: Event) -> bool:
+    async def post(self, ev: Event, *, silent: bool = False) -> bool:
+        """``ev`` as its own embed; ``silent``: without a notification sound (routine), alerts ring."""
         embed = self.embed(ev)
         msg = await self._retry(ev.kind, "post", lambda: self.webhook.send(embed=embed, username=self.username,
-                                                                          wait=True),
+                                                                          wait=True, silent=silent),
                                 retries=self.critical_retries if ev.level == "critical" else None)
-        if msg is None:
-            return False
-        pid = ev.data.get("pending_id")
-        if ev.kind == "signal" and pid and not any(f.name == "Not offered" for f in embed.fields):
-            self._signal_msgs[str(pid)] = (msg.id, embed)
-        return True
+        return msg is not None
 
-    async def _expire(self, ev: Event) -> bool:
-        """Edit the signal's own message to "expired" (True when it was known and edited)."""
-        import discord
-
-        ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
-        if ref is None:
-            return False
-        mid, old = ref
-        expired = ev.kind == "signal_expired"
-        e = discord.Embed(title=f"{old.title} ({'expired' if expired else 'answered'})"[:256],
-                          description=old.description, colour=GREY)
-        for f in old.fields:
-            if f.name != "How to answer":
-                e.add_field(name=f.name, value=f.value, inline=f.inline)
-        if expired:
-            e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
-        else:
-            e.add_field(name="Answered", value=redact(ev.message.split("\n")[-1], self.secrets)[:1000], inline=False)
-        return await self._retry(ev.kind, "edit", lambda: self.webhook.edit_message(mid, embed=e)) is not None
+    async def _show_card(self, card: Card) -> bool | None:
+        """Post the card, or edit its message (Edit Webhook Message) to the card's current state. A
+        failed edit posts the new state as a new message: never lost."""
+        lock = self._card_locks.setdefault(card.key, asyncio.Lock())
+        async with lock:
+            e = card_embed(card, self.secrets, signal_hint=self.signal_hint)
+            mid = self._card_msgs.get(card.key)
+            if mid is not None:
+                res = await self._retry(card.key, "edit", lambda: self.webhook.edit_message(mid, embed=e))
+                if res is not None:
+                    return True
+                log.warning("Discord webhook: card %s not edited; its new state is posted as a new message", card.key)
+            level = self.prefs.group_level(card.group) if self.prefs is not None else "on"
+            if level == "off" and mid is None:
+                return None
+            msg = await self._retry(card.key, "post", lambda: self.webhook.send(
+                embed=e, username=self.username, wait=True, silent=level == "silent" or mid is not None),
+                retries=self.critical_retries if card.alert else None)
+            if msg is None or msg is True:
+                return False
+            self._card_msgs[card.key] = msg.id
+            while len(self._card_msgs) > self.cards.max_cards:
+                old = next(iter(self._card_msgs))
+                del self._card_msgs[old]
+                self._card_locks.pop(old, None)
+            return True
 
     async def _retry(self, kind: str, what: str, call: Callable[[], Any], retries: int | None = None) -> Any:
         """``call()`` with retries on 5xx / 429 without Via / network errors; None when not delivered."""
