@@ -36,7 +36,7 @@ WIDTH = 36
 
 # the emoji in front of each state's title
 ICON = {"offered": "🔔", "executing": "⏳", "filled": "✅", "partial": "◽", "rolled_back": "↩️",
-        "failed": "❌", "not_sent": "⛔", "exposed": "🚨", "skipped": "🔔", "expired": "⌛"}
+        "failed": "❌", "not_sent": "⛔", "exposed": "🚨", "skipped": "✖️", "expired": "⌛"}
 FINAL = frozenset({"filled", "partial", "rolled_back", "failed", "not_sent", "exposed", "skipped", "expired"})
 TRADE_KINDS = frozenset({"fill", "partial", "unwind", "trade", "rollback", "exposure", "error"})
 SIGNAL_KINDS = frozenset({"signal", "signal_answered", "signal_expired"})
@@ -483,6 +483,12 @@ def _wrap(text: str, width: int = WIDTH, indent: str = "", max_lines: int = 6) -
     return out or [""]
 
 
+def _side_of(card: Card, venue: str) -> str:
+    """The side of a pair's leg: long premium buys Upbit and sells the perp on entry, the reverse on exit."""
+    buy_upbit = (card.direction != "short_premium") == (card.action != "exit")
+    return "buy" if (venue == "upbit") == buy_upbit else "sell"
+
+
 def _tick_of(p: Decimal) -> Decimal | None:
     """Without the venue's rules: the price's own decimals (an exchange's average), at most 4."""
     exp = p.normalize().as_tuple().exponent
@@ -495,7 +501,10 @@ def _leg_lines(card: Card, lg: Leg, lang: str | None, unwind: bool = False) -> l
     step, tick = card.steps.get(lg.venue, (None, None))
     if tick is None and lg.avg_price is not None and lg.venue != "upbit":
         tick = _tick_of(lg.avg_price)
-    v, s = venue_word(lg.venue), side_word(lg.side) if lg.side else ""
+    sd = lg.side or _side_of(card, lg.venue)
+    if unwind and not lg.side:
+        sd = "sell" if sd == "buy" else "buy"
+    v, s = venue_word(lg.venue), side_word(sd)
     coin = card.symbol
     if unwind:
         head = c.UNWIND(venue=v, side=s)
@@ -564,6 +573,9 @@ def render_card(card: Card, lang: str | None = None) -> str:
     for venue in ("upbit", "binance"):
         if venue in card.legs:
             lines += _leg_lines(card, card.legs[venue], lang)
+        elif card.trade_id and st in ("rolled_back", "failed", "exposed", "partial"):
+            # a leg that filled nothing publishes no fill: the card still names it
+            lines.append(R(c.LEG_NOT_FILLED(venue=venue_word(venue), side=side_word(_side_of(card, venue)))))
     for lg in card.unwinds.values():
         lines += _leg_lines(card, lg, lang, unwind=True)
     if card.note and st in ("failed", "not_sent", "exposed") or (card.note and card.alert):
