@@ -208,3 +208,24 @@ async def test_notify_off_stops_a_kind_and_survives_a_restart(sim, tmp_path, log
         assert not [p for p in rig.dc.webhook_posts[nw:] if p["embeds"] and p["embeds"][0]["title"] == "BTC funding"]
     finally:
         await close_rig(rig, log_records)
+
+
+async def test_a_failed_edit_posts_the_new_state_and_not_modified_is_no_error(auto_rig):
+    rig = auto_rig
+    tg, bot, sim = rig.tg, rig.bot, rig.sim
+    assert await wait_until(lambda: bot.market.signals_allowed("BTC"))
+    tg.inject("editMessageText", "http500", count=50)     # every edit fails, past every retry
+    n = len(tg.sent)
+    sim.market.set_premium("BTC", sim.market.premium("BTC") - 3.0)
+    # the end state is never lost: it comes as a new message when its edit cannot be made
+    done = await tg.wait_for(lambda r: r["method"] == "sendMessage" and "enter filled" in (r.get("text") or ""),
+                             since=n, timeout=20)
+    tg.clear_faults()
+    assert "Upbit buy ✔" in done["text"] and "Binance sell ✔" in done["text"]
+    await bot.bus.drain()
+    # the same state shown again: Telegram answers "message is not modified", which is no failure
+    card = rig.front.cards.get(rig.front._card_at[(OWNER, done["message_id"])])
+    m, e = len(tg.sent), len(tg.errors)
+    assert await rig.front._show_card(card) is True
+    assert not [r for r in tg.sent[m:] if r["method"] == "sendMessage"]
+    assert any("not modified" in x["description"] for x in tg.errors[e:])
