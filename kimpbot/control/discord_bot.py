@@ -39,6 +39,7 @@ from kimpbot.control.commands import Button, CommandCore, Reply
 from kimpbot.control.notify import (INTERACTIVE_KINDS, ChatConfigError, discord_embed, event_text,
                                     quiet_discord_logger, redact)
 from kimpbot.events import Event
+from kimpbot.i18n.cards import FINDINGS_BELOW
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -507,7 +508,7 @@ class DiscordFront:
         silent = level == "silent"
         if ev.kind == "reconcile" and ev.data.get("findings"):
             findings = [str(f) for f in ev.data["findings"]]
-            ok = await self.send(text.split("\n", 1)[0] + f" {len(findings)} finding(s) below.") is not None
+            ok = await self.send(text.split("\n", 1)[0] + " " + str(FINDINGS_BELOW(n=len(findings)))) is not None
             for f in findings:
                 fid = self.core.add_finding(f)
                 msg = await self.send(f"🔎 {f}", buttons=self.core.finding_buttons(fid))

@@ -31,6 +31,7 @@ from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
 from kimpbot.control.commands import Button, CommandCore, Reply
 from kimpbot.control.notify import ChatConfigError, event_text, redact
 from kimpbot.events import Event
+from kimpbot.i18n.cards import FINDINGS_BELOW
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -444,7 +445,7 @@ class TelegramFront:
         silent = level == "silent"
         if ev.kind == "reconcile" and ev.data.get("findings"):
             msg = await self.send(chat, event_text(ev).split("\n", 1)[0]
-                                  + f" {len(ev.data['findings'])} finding(s) below.")
+                                  + " " + str(FINDINGS_BELOW(n=len(ev.data['findings']))))
             for f in ev.data["findings"]:
                 fid = self.core.add_finding(str(f))
                 msg = await self.send(chat, f"🔎 {f}", buttons=self.core.finding_buttons(fid))
