@@ -164,3 +164,67 @@ def test_phone_transcript_is_the_rendering():
         DOC.parent.mkdir(parents=True, exist_ok=True)
         DOC.write_text(text, encoding="utf-8")
     assert DOC.read_text(encoding="utf-8") == text, "docs/phone/cards.md is stale: KIMPBOT_WRITE_DOCS=1 pytest ..."
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.state: dict = {}
+
+    def get_state(self, key, default=None):
+        return self.state.get(key, default)
+
+    def set_state(self, key, value):
+        self.state[key] = value
+
+
+class _Core:
+    """The /notify mixin over a store, as the command core carries it."""
+
+    def __init__(self) -> None:
+        from kimpbot.control.notify_prefs import NotifyCommands
+
+        self.bot = SimpleNamespace(store=_Store())
+        self.audit: list = []
+        for name in ("cmd_notify", "notify_press", "_notify_view"):
+            setattr(self, name, getattr(NotifyCommands, name).__get__(self))
+        self.notify_prefs = NotifyCommands.notify_prefs.fget(self)
+
+    def _audit(self, action, by, details=None):
+        self.audit.append((action, by, details))
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+async def test_notify_list_and_answers_in_both_languages(lang):
+    from kimpbot.control.notify_prefs import NotifyPrefs, is_alert
+    from kimpbot.i18n import using
+
+    core = _Core()
+    with using(lang):
+        view = await core.cmd_notify("telegram:42", [])
+        assert len(view.text.split("\n")) == 10 and {d for row in view.buttons for b in row for d in [b.data]} >= {
+            "n:signals:off", "n:funding:silent", "n:trades:on"}
+        assert "n:trades:off" not in {b.data for row in view.buttons for b in row}
+        r = await core.cmd_notify("telegram:42", ["funding", "off"])
+        assert r.data["levels"]["funding"] == "off" and core.audit[-1][0] == "notify"
+        bad = [await core.cmd_notify("telegram:42", a) for a in (["alerts", "off"], ["trades", "off"],
+                                                                   ["nonsense", "on"], ["funding", "loudest"], ["x"])]
+        assert all(b.text.startswith("❌") or "/notify" in b.text for b in bad)
+        press = core.notify_press("market:silent", "telegram:42")
+        assert press.edit and press.buttons and core.bot.store.state["notify_prefs"]["market"] == "silent"
+        if lang == "ko":
+            assert "펀딩비" in r.text and "끌 수 없음" in bad[0].text + bad[1].text
+    prefs = NotifyPrefs(lambda: core.bot.store)
+    assert prefs.level(Event("funding", "x")) == "off" and prefs.level(Event("fx", "x")) == "silent"
+    assert prefs.level(Event("exposure", "x", "critical")) == "alert" and is_alert(Event("halt", "x", "critical"))
+    assert prefs.level(Event("halt", "resumed", "info")) == "silent"
+
+
+def test_discord_embed_titles_in_korean():
+    from kimpbot.control.notify import embed_fields
+    from kimpbot.i18n import using
+
+    with using("ko"):
+        f = embed_fields(Event("funding", "BTC funding booked", "info", {"symbol": "BTC", "realized_krw": -120}))
+        assert f["title"] == "BTC 펀딩비" and ("실현 손익", "-120원", True) in f["fields"]
+        sig = embed_fields(_signal())
+        assert sig["title"] == "BTC 김프 롱 진입 신호"
