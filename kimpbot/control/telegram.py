@@ -468,6 +468,8 @@ class TelegramFront:
         True delivered, False not, None nothing to show (its kind is turned off)."""
         lock = self._card_locks.setdefault(card.key, asyncio.Lock())
         async with lock:
+            if self.app is None:   # stopping
+                return False
             ref = self._card_msgs.get(card.key)
             text = render_card(card)
             buttons = self.core.signal_buttons(card.pending_id) if card.buttons_wanted() else None
