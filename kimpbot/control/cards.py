@@ -213,19 +213,20 @@ class CardDesk:
                 card.steps[venue] = (getattr(r, "qty_step", None), getattr(r, "price_tick", None) or None)
 
     def sync(self, card: Card) -> Card:
-        """An offered card follows its pending signal (skipped, expired, refused, executing)."""
-        if card.state != "offered" or not card.pending_id or card.trade_id:
+        """A signal's card follows its pending signal (skipped, expired, refused, executing) until a
+        trade of its own is bound to it."""
+        if card.state not in ("offered", "executing") or not card.pending_id or card.trade_id:
             return card
         p = self._pending(card.pending_id)
         if p is None:
             return card
-        st = getattr(p, "state", "pending")
+        st, res = getattr(p, "state", "pending"), getattr(p, "result", "")
         if st == "skipped":
             card.state = "skipped"
         elif st == "expired":
             card.state = "expired"
-        elif st == "refused" or (st == "done" and getattr(p, "result", "") == "refused"):
-            card.state = "not_sent"
+        elif st == "refused" or (st == "done" and res in ("refused", "failed")):
+            card.state = "not_sent"   # nothing of a pair stands (no fill was ever published for it)
         elif st in ("executing", "done"):
             card.state = "executing"   # its trade's events follow
         else:
@@ -300,17 +301,18 @@ class CardDesk:
             return self.cards[known]
         # a new trade: only events of a pair trade start a card (an error of a reconcile close, a
         # fill without a client id, stay plain messages)
-        if ev.kind in ("error",) or (ev.kind in ("fill", "partial") and leg not in MAIN_LEGS and leg not in
-                                     UNWIND_LEGS):
+        if ev.kind in ("fill", "partial") and leg not in MAIN_LEGS and leg not in UNWIND_LEGS:
             return None
-        sym = str(d.get("symbol") or "")
+        doc = self._trade_doc(tid) or {}
+        sym = str(d.get("symbol") or doc.get("symbol") or "")
         card = self._executing_signal(sym)
+        if card is None and ev.kind == "error":
+            return None   # a trade that never got going, not a confirmed signal's: its own message
         if card is None:
             card = self._add(Card(f"T:{tid}", symbol=sym, state="executing"))
         card.trade_id = tid
         card.state = "executing" if card.state in ("offered", "executing") else card.state
         self.by_trade[tid] = card.key
-        doc = self._trade_doc(tid) or {}
         card.direction = str(doc.get("direction") or d.get("direction") or card.direction)
         card.action = str(doc.get("action") or d.get("action") or card.action)
         card.symbol = card.symbol or str(doc.get("symbol") or "")

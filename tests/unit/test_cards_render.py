@@ -228,3 +228,23 @@ def test_discord_embed_titles_in_korean():
         assert f["title"] == "BTC 펀딩비" and ("실현 손익", "-120원", True) in f["fields"]
         sig = embed_fields(_signal())
         assert sig["title"] == "BTC 김프 롱 진입 신호"
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_confirmed_signal_that_sent_nothing_says_so(lang):
+    pend = SimpleNamespace(state="pending", result="", signal=SimpleNamespace(target_pct=1.5))
+    desk = CardDesk(pending=lambda pid: pend, trade_doc=lambda tid: {"symbol": "BTC"})
+    desk.feed(_signal())
+    pend.state, pend.result = "done", "refused"
+    card = desk.feed(Event("signal_answered", "🔔 BTC …\n⚠️ BTC enter: refused (by telegram:42)", "info",
+                           {"key": "S1-301000", "by": "telegram:42"}))
+    text = render_card(card, lang)
+    assert card.state == "not_sent" and "refused (by telegram:42)" in " ".join(text.split()) and not too_wide(text)
+    # a plan the executor refused ("not sent"), for the signal being executed: the card fails with the reason
+    desk2 = CardDesk(pending=lambda pid: pend, trade_doc=lambda tid: {"symbol": "BTC"})
+    desk2.feed(_signal())
+    pend.state, pend.result = "executing", ""
+    card2 = desk2.feed(Event("error", "BTC enter not sent: quantity 0 BTC is below Binance's minimum", "warning",
+                             {"trade_id": TID}))
+    assert card2 is not None and card2.state == "failed"
+    assert "below Binance's minimum" in " ".join(render_card(card2, lang).split())
