@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from kimpbot.control.format import fx_line, unresolved_line, unresolved_orders
 from kimpbot.control.gate import StrangerGate
+from kimpbot.control.notify_prefs import NotifyCommands
 from kimpbot.control.reports import ReportCommands
 from kimpbot.events import Event
 from kimpbot.params import ParamValue
@@ -122,7 +123,7 @@ def _krw(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+,.0f}"
 
 
-class CommandCore(ReportCommands):
+class CommandCore(ReportCommands, NotifyCommands):
     """Commands and button presses over a running :class:`~kimpbot.engine.Bot`."""
 
     def __init__(self, bot: "Bot", allowed: dict[str, frozenset[int] | None] | None = None) -> None:
@@ -285,6 +286,8 @@ class CommandCore(ReportCommands):
                 return await self._confirm_answer(arg, by, kind == "cy", key)
             if kind in ("ra", "rc", "ri"):
                 return await self._finding(kind, arg, by)
+            if kind == "n":
+                return self.notify_press(arg, by)
         except Exception as exc:
             log.exception("button %s failed", data)
             return Reply(toast="failed", edit=None, text=f"❌ {type(exc).__name__}: {exc}")

@@ -35,12 +35,20 @@ from discord import app_commands
 from discord.ext import commands as dcommands
 
 from kimpbot import i18n
+from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
 from kimpbot.control.command_list import CHART_PERIODS, COMMANDS, CommandSpec
 from kimpbot.control.commands import Button, CommandCore, Reply
-from kimpbot.i18n import fronts as tx
-from kimpbot.control.notify import (INTERACTIVE_KINDS, ChatConfigError, discord_embed, event_text,
-                                    quiet_discord_logger, redact)
+from kimpbot.control.notify import (
+    INTERACTIVE_KINDS,
+    ChatConfigError,
+    discord_embed,
+    event_text,
+    quiet_discord_logger,
+    redact,
+)
 from kimpbot.events import Event
+from kimpbot.i18n import fronts as tx
+from kimpbot.i18n.cards import FINDINGS_BELOW
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -84,6 +92,12 @@ def _content(r: Reply, text: str | None = None) -> str:
     if r.mono and text is None:
         t = f"```\n{t[:1980]}\n```"
     return t[:2000]
+
+
+def card_content(card: str) -> str:
+    """A card as a Discord message: its title line, then the rest as a monospace block."""
+    title, _, body = card.partition("\n")
+    return f"{title}\n```\n{body}\n```" if body else title
 
 
 class _LoginUnreachable(RuntimeError):
@@ -149,6 +163,10 @@ class DiscordFront:
         self._views: dict[int, CoreView] = {}                 # message id -> the view with its buttons
         self.delivered = 0
         self.undelivered = 0
+        self.cards = CardDesk.for_bot(bot)
+        self._card_msgs: dict[str, int] = {}                  # card key -> message id
+        self._card_at: dict[int, str] = {}                    # message id -> card key
+        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -336,7 +354,10 @@ class DiscordFront:
         wss://gateway.discord.gg. A failure keeps discord.py's default and only warns."""
         import aiohttp
 
-        from kimpbot.control.discord_http import DEFAULT_DISCORD_API_BASE, set_discord_gateway
+        from kimpbot.control.discord_http import (
+            DEFAULT_DISCORD_API_BASE,
+            set_discord_gateway,
+        )
 
         api = (self.bot.settings.discord_api_url or "").rstrip("/")
         if not api or api == DEFAULT_DISCORD_API_BASE:
@@ -409,13 +430,16 @@ class DiscordFront:
         return None
 
     async def send(self, content: str = "", *, buttons: list[list[Button]] | None = None, embed: Any = None,
-                   view_timeout: float | None = None, retries: int | None = None) -> Any:
+                   view_timeout: float | None = None, retries: int | None = None, silent: bool = False) -> Any:
         """Post into the channel; returns the Message or None. One nonce for every attempt, so a
-        retry after a lost answer does not post twice."""
+        retry after a lost answer does not post twice. ``silent``: no notification sound
+        (SUPPRESS_NOTIFICATIONS), for routine posts; alerts ring."""
         if self.channel is None:
             return None
         view = CoreView(self, buttons, timeout=view_timeout) if buttons else None
         kw: dict[str, Any] = {"nonce": _secrets.token_hex(8)}
+        if silent:
+            kw["silent"] = True
         if content:
             kw["content"] = redact(content, self.secrets)[:2000]
         if embed is not None:
@@ -433,21 +457,99 @@ class DiscordFront:
                 self._views[msg.id] = view
         return msg
 
-    async def edit(self, message_id: int, content: str) -> Any:
-        """Replace a message's text and remove its buttons."""
+    async def edit(self, message_id: int, content: str, buttons: list[list[Button]] | None = None, *,
+                   view_timeout: float | None = None) -> Any:
+        """Replace a message's text; its buttons are removed (or replaced by ``buttons``)."""
         if self.channel is None:
             return None
         view = self._views.pop(message_id, None)
         if view is not None:
             view.stop()
+        new = CoreView(self, buttons, timeout=view_timeout) if buttons else None
+        if buttons:
+            self.core.offered("discord", self.channel_id, message_id, buttons)
         text = redact(content, self.secrets)[:2000]
-        return await self._call("message edit",
-                                lambda: self.channel.get_partial_message(message_id).edit(content=text, view=None))
+        msg = await self._call("message edit",
+                               lambda: self.channel.get_partial_message(message_id).edit(content=text, view=new))
+        if new is not None:
+            if msg is None:
+                new.stop()
+            else:
+                self._views[message_id] = new
+        return msg
+
+    def card_text(self, message_id: int | None, fallback: str) -> str:
+        """What a press's answer shows on ``message_id``: the trade card's current state when the
+        message is a card (never the plain answer over it), else ``fallback``."""
+        card = self.cards.get(self._card_at.get(int(message_id or 0), ""))
+        if card is None:
+            return fallback
+        return card_content(render_card(self.cards.sync(card)))
+
+    async def _show_card(self, card: Card) -> bool | None:
+        """Post the card, or edit its message to the card's current state; a failed edit posts the new
+        state as a new message (never lost). None: nothing to show (its kind is turned off)."""
+        lock = self._card_locks.setdefault(card.key, asyncio.Lock())
+        async with lock:
+            text = card_content(render_card(card))
+            buttons = self.core.signal_buttons(card.pending_id) if card.buttons_wanted() else None
+            mid = self._card_msgs.get(card.key)
+            timeout = self._card_view_timeout(card)
+            if mid is not None:
+                if mid in self._answering:   # the press being answered here edits it (card_text): after it
+                    self._later(self._reshow(card, mid))
+                    return None
+                if await self.edit(mid, text, buttons, view_timeout=timeout) is not None:
+                    return True
+                log.warning("Discord: card %s not edited; its new state is posted as a new message", card.key)
+                self._card_at.pop(mid, None)
+            level = self.core.notify_prefs.group_level(card.group)
+            if level == "off" and mid is None:
+                return None
+            msg = await self.send(text, buttons=buttons, view_timeout=timeout,
+                                  silent=level == "silent" or mid is not None,
+                                  retries=self.critical_retries if card.alert else None)
+            if msg is None:
+                return False
+            self._card_msgs[card.key] = msg.id
+            self._card_at[msg.id] = card.key
+            while len(self._card_msgs) > self.cards.max_cards:
+                old = next(iter(self._card_msgs))
+                self._card_at.pop(self._card_msgs.pop(old), None)
+                self._card_locks.pop(old, None)
+            return True
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._bg = getattr(self, "_bg", set())
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    async def _reshow(self, card: Card, mid: int) -> None:
+        """Show the card again once the press on its message has been answered (its edit done)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 60
+        while mid in self._answering and loop.time() < end:
+            await asyncio.sleep(0.1)
+        try:
+            await self._show_card(card)
+        except Exception as exc:  # never into the bus
+            log.error("Discord card %s not shown: %s", card.key, self._safe(exc))
+
+    def _card_view_timeout(self, card: Card) -> float:
+        return self._signal_view_timeout(Event("signal", "", data={"expires_ms": card.expires_ms}))
 
     # ---- events ------------------------------------------------------------------------------
 
     async def on_event(self, ev: Event) -> None:
-        if not self.wants(ev.kind):
+        if self.channel_id is None:
+            return
+        card = self.cards.feed(ev)
+        # a card this channel shows follows its trade even when the webhook posts the trade's kinds
+        if card is None and not self.wants(ev.kind):
+            return
+        if card is not None and card.key not in self._card_msgs and not self.wants(ev.kind) \
+                and not (card.pending_id and self.wants("signal")):
             return
         if not self._ready.is_set():
             try:
@@ -457,7 +559,7 @@ class DiscordFront:
                 log.warning("Discord bot not ready: %s event not posted", ev.kind)
                 return
         try:
-            ok = await self._post_event(ev)
+            ok = await (self._post_card(card, ev) if card is not None else self._post_event(ev))
         except Exception as exc:  # never into the bus
             ok = False
             log.error("Discord %s event not posted: %s", ev.kind, self._safe(exc))
@@ -467,6 +569,16 @@ class DiscordFront:
             self.delivered += 1
         else:
             self.undelivered += 1
+
+    async def _post_card(self, card: Card, ev: Event) -> bool | None:
+        if ev.kind == "signal":
+            self._prune()
+            card.blocked = self.core.entries_blocked() if card.action != "exit" else ""
+        ok = await self._show_card(card)
+        if card_alert(ev) and self.post_alerts:   # a critical alert also goes out on its own, loud
+            ok = await self.send(embed=discord_embed(ev, self.secrets), retries=self.critical_retries) is not None \
+                and ok is not False
+        return ok
 
     def _signal_view_timeout(self, ev: Event) -> float:
         exp = ev.data.get("expires_ms")
@@ -488,36 +600,23 @@ class DiscordFront:
             del self._views[mid]
 
     async def _post_event(self, ev: Event) -> bool | None:
-        """Post ``ev``; True delivered, False not, None nothing to post."""
+        """Post ``ev`` (not a card's); True delivered, False not, None nothing to post."""
         text = event_text(ev)
-        if ev.kind == "signal":
-            self._prune()
-        if ev.kind == "signal" and ev.data.get("pending_id"):
-            pid = str(ev.data["pending_id"])
-            blocked = self.core.entries_blocked() if ev.data.get("action") != "exit" else ""
-            if blocked:  # no buttons for an entry that cannot go
-                return await self.send(f"{text}\n({blocked})") is not None
-            msg = await self.send(text, buttons=self.core.signal_buttons(pid),
-                                  view_timeout=self._signal_view_timeout(ev))
-            if msg is not None:
-                self._signal_msgs[pid] = (msg.id, text)
-            return msg is not None
-        if ev.kind in ("signal_answered", "finding_answered"):
-            # answered elsewhere (Telegram, the console, /confirm): this copy loses its buttons too
-            key = str(ev.data.get("key"))
-            mid = (self._signal_msgs.pop(key, (None, ""))[0] if ev.kind == "signal_answered"
-                   else self._finding_msgs.pop(key, None))
+        if ev.kind in ("signal_answered", "finding_answered", "signal_expired"):
+            if ev.kind != "finding_answered":
+                return None   # a signal this channel never showed
+            # answered elsewhere (Telegram, the console): this copy loses its buttons too
+            mid = self._finding_msgs.pop(str(ev.data.get("key")), None)
             if mid is None or mid in self._answering:  # a press here edits its own message
                 return None
-            return await self.edit(mid, ev.message) is not None
-        if ev.kind == "signal_expired":
-            ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
-            if ref is None:
-                return None  # never offered with buttons here (or already answered)
-            return await self.edit(ref[0], ref[1] + "\n⌛ Expired: nothing sent.") is not None
+            return await self.edit(mid, ev.shown()) is not None
+        level = self.core.notify_prefs.level(ev)
+        if level == "off":
+            return None
+        silent = level == "silent"
         if ev.kind == "reconcile" and ev.data.get("findings"):
             findings = [str(f) for f in ev.data["findings"]]
-            ok = await self.send(text.split("\n", 1)[0] + f" {len(findings)} finding(s) below.") is not None
+            ok = await self.send(text.split("\n", 1)[0] + " " + str(FINDINGS_BELOW(n=len(findings)))) is not None
             for f in findings:
                 fid = self.core.add_finding(f)
                 msg = await self.send(f"🔎 {f}", buttons=self.core.finding_buttons(fid))
@@ -526,9 +625,9 @@ class DiscordFront:
                 ok = msg is not None and ok
             return ok
         if ev.kind in INTERACTIVE_KINDS:
-            return await self.send(text) is not None
+            return await self.send(text, silent=silent) is not None
         retries = self.critical_retries if ev.level == "critical" else None
-        return await self.send(embed=discord_embed(ev, self.secrets), retries=retries) is not None
+        return await self.send(embed=discord_embed(ev, self.secrets), retries=retries, silent=silent) is not None
 
     # ---- handlers (thin: everything is decided by the core) --------------------------------
 
@@ -613,7 +712,7 @@ class DiscordFront:
             view = CoreView(self, r.buttons) if r.buttons else None
             if r.buttons:
                 self._offered(interaction, mid, r.buttons)
-            text = redact(r.edit, self.secrets)[:2000]
+            text = redact(self.card_text(mid, r.edit), self.secrets)[:2000]
             if deferred:
                 await interaction.edit_original_response(content=text, view=view)
             else:

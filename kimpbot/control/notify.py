@@ -15,7 +15,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from kimpbot.control.cards import Card, CardDesk, card_alert, card_title, render_card
 from kimpbot.events import Event
+from kimpbot.i18n import cards as ct
 
 if TYPE_CHECKING:
     from kimpbot.config import Settings
@@ -39,9 +41,33 @@ INTERACTIVE_KINDS = frozenset({"signal", "signal_expired", "reconcile", "signal_
 # kept for callers of the old name: what the webhook posts by default (everything)
 WEBHOOK_KINDS = ALERT_KINDS
 GREEN, ORANGE, RED, DARK_RED, GREY, BLUE = 0x2ECC71, 0xE67E22, 0xE74C3C, 0x992D22, 0x95A5A6, 0x3498DB
-DEFAULT_SIGNAL_HINT = ("Webhook messages cannot carry buttons: answer with /pending (Execute / Skip buttons) or "
-                       "/confirm {id} · /skip {id} to the bot in Discord or Telegram.")
-DEFAULT_FINDING_HINT = "Adopt / Close / Ignore buttons come with the bot's own post (Telegram or the Discord bot channel)."
+DEFAULT_SIGNAL_HINT = ct.HINT_SIGNAL.render("en")     # English for callers of the old names; the notifier
+DEFAULT_FINDING_HINT = ct.HINT_FINDING.render("en")   # renders its defaults in the owner's language
+# a card's embed colour by its state
+CARD_COLOUR = {"offered": BLUE, "executing": GREY, "filled": GREEN, "partial": ORANGE, "rolled_back": ORANGE,
+               "failed": RED, "not_sent": GREY, "exposed": DARK_RED, "skipped": GREY, "expired": GREY}
+
+
+def card_embed(card: Card, secrets: Iterable[str] = (), *, signal_hint: str | None = None) -> Any:
+    """A trade card as a Discord embed: its title, the card's lines as a monospace block (36 cells a
+    line: a phone shows it unwrapped), the colour of its state; an offered signal says how to answer
+    it (webhook messages carry no buttons)."""
+    import discord
+
+    from kimpbot.i18n import cards as ct
+
+    secrets = list(secrets)
+    body = "\n".join(render_card(card).split("\n")[1:])
+    e = discord.Embed(title=redact(card_title(card), secrets)[:256],
+                      description=redact(f"```\n{body}\n```", secrets)[:4000] if body else None,
+                      colour=CARD_COLOUR.get(card.state, GREY))
+    if card.state == "offered" and card.pending_id:
+        if card.blocked:
+            e.add_field(name=str(ct.NOT_OFFERED()), value=redact(card.blocked, secrets)[:1000], inline=False)
+        elif signal_hint:
+            e.add_field(name=str(ct.HOW_TO_ANSWER()), value=signal_hint.replace("{id}", card.pending_id)[:1000],
+                        inline=False)
+    return e
 
 
 class ChatConfigError(RuntimeError):
@@ -66,7 +92,7 @@ def event_text(ev: Event) -> str:
     head = EMOJI.get(ev.kind, "•")
     if ev.kind in ("halt", "trading") and ev.level == "info":
         head = "▶️"
-    return f"{head} {ev.message}"
+    return f"{head} {ev.shown()}"
 
 
 def _leg(d: dict[str, Any] | None) -> str:
@@ -99,39 +125,43 @@ def _colour(ev: Event) -> int:
 
 
 def _title(ev: Event) -> str:
+    from kimpbot.control.cards import _action, _direction
+    from kimpbot.i18n import cards as w
+
     d = ev.data
     sym = str(d.get("symbol") or "")
     if ev.kind == "trade" and d.get("action") == "exit":
-        return f"{sym} exit"
+        return str(w.T_EXIT(coin=sym))
     if ev.kind == "trade":
-        return f"{sym} {d.get('action', 'trade')} filled"
+        return str(w.T_TRADE_FILLED(coin=sym, action=_action(str(d.get("action", "trade")))))
     if ev.kind in ("fill", "partial"):
-        what = "filled" if ev.kind == "fill" else "partly filled"
-        return " ".join(x for x in (sym, str(d.get("venue") or ""), str(d.get("side") or ""), what) if x)
+        what = " ".join(x for x in (sym, str(d.get("venue") or ""), str(d.get("side") or "")) if x)
+        return str((w.T_LEG if ev.kind == "fill" else w.T_LEG_PART)(what=what))
     if ev.kind == "signal":
-        direction = str(d.get("direction") or "").replace("_", " ")
-        return " ".join(x for x in (sym, direction, str(d.get("action") or ""), "signal") if x)
+        what = " ".join(str(x) for x in (sym, _direction(str(d.get("direction") or "")),
+                                         _action(str(d.get("action") or ""))) if str(x))
+        return str(w.T_SIGNAL(what=what))
     if ev.kind == "signal_expired":
-        return f"Signal {d.get('pending_id', '')} expired".replace("  ", " ")
+        return str(w.T_SIGNAL_EXPIRED(id=d.get("pending_id", ""))).replace("  ", " ")
     if ev.kind == "reconcile":
-        return "Order re-check" if ev.message.startswith("order re-check") else "Restart reconciliation"
+        return str(w.T_ORDER_RECHECK() if ev.message.startswith("order re-check") else w.T_RECONCILE())
     if ev.kind == "start":
-        return "kimpbot started"
+        return str(w.T_STARTED())
     if ev.kind == "trading":
-        return "Trading again" if ev.data.get("trading") else "NOT TRADING"
+        return str(w.T_TRADING_AGAIN() if ev.data.get("trading") else w.T_NOT_TRADING())
     if ev.kind == "health":
-        title = "data healthy again" if ev.level == "info" else "data problem: signals stopped"
-        return f"{sym} {title}".strip()
+        return str((w.T_HEALTHY if ev.level == "info" else w.T_DATA_PROBLEM)(coin=sym)).strip()
     if ev.kind == "fx":
-        return f"FX rate suspect: {d['suspect']}" if d.get("suspect") else "FX rate source"
+        return str(w.T_FX_SUSPECT(what=d["suspect"]) if d.get("suspect") else w.T_FX_SOURCE())
     if ev.kind == "mode":
-        return f"Trading mode: {str(ev.data.get('mode') or '?').upper()}"
+        return str(w.T_MODE(mode=str(ev.data.get("mode") or "?").upper()))
     if ev.kind == "error" and ev.level == "critical":
-        title = "Critical error"
+        title = str(w.T_CRITICAL())
     else:
-        title = {"rollback": "Rollback", "unwind": "Unwind", "exposure": "UNHEDGED EXPOSURE",
-                 "halt": "Halted" if ev.level != "info" else "Resumed", "error": "Error",
-                 "refused": "Signal refused", "funding": "Funding"}.get(ev.kind, ev.kind.replace("_", " ").capitalize())
+        m = {"rollback": w.T_ROLLBACK, "unwind": w.T_UNWIND, "exposure": w.T_EXPOSURE,
+             "halt": w.T_HALTED if ev.level != "info" else w.T_RESUMED, "error": w.T_ERROR,
+             "refused": w.T_REFUSED, "funding": w.T_FUNDING}.get(ev.kind)
+        title = str(m()) if m is not None else ev.kind.replace("_", " ").capitalize()
     if sym:
         title = f"{sym} {title.lower() if ev.kind != 'exposure' else title}"
     return title
@@ -144,64 +174,72 @@ def embed_fields(ev: Event, *, signal_hint: str | None = None, finding_hint: str
     ``signal_hint`` / ``finding_hint`` ("{id}" is replaced by the signal id) say how to answer a signal
     or a reconciliation finding posted without buttons; ``blocked`` says why an entry is not offered.
     """
+    from kimpbot.control.cards import _direction
+    from kimpbot.i18n import cards as w
+    from kimpbot.i18n.common import venue as venue_word
+    from kimpbot.i18n.units import krw, pct
+
     d = ev.data
     fields: list[tuple[str, str, bool]] = []
     if d.get("symbol"):
-        fields.append(("Symbol", str(d["symbol"]), True))
+        fields.append((str(w.F_SYMBOL()), str(d["symbol"]), True))
     if d.get("direction"):
-        fields.append(("Direction", str(d["direction"]).replace("_", " "), True))
+        fields.append((str(w.F_DIRECTION()), str(_direction(str(d["direction"]))), True))
     if d.get("size_krw") is not None:
-        fields.append(("Size", f"{float(d['size_krw']):,.0f} KRW", True))
+        fields.append((str(w.F_SIZE()), str(krw(d["size_krw"])), True))
     elif d.get("qty") is not None:
-        fields.append(("Size", f"{d['qty']} {d.get('symbol', '')}".strip(), True))
+        fields.append((str(w.F_SIZE()), f"{d['qty']} {d.get('symbol', '')}".strip(), True))
     if ev.kind in ("fill", "partial"):
         if d.get("venue"):
-            fields.append(("Venue", str(d["venue"]).capitalize(), True))
+            fields.append((str(w.F_VENUE()), str(venue_word(str(d["venue"]))), True))
         if d.get("side"):
-            fields.append(("Side", str(d["side"]), True))
+            fields.append((str(w.F_SIDE()), str(d["side"]), True))
         if d.get("filled_qty") is not None:
-            fields.append(("Filled", f"{d['filled_qty']}/{d.get('qty', '?')} @ {d.get('avg_price', '?')}", False))
+            fields.append((str(w.F_FILLED()), f"{d['filled_qty']}/{d.get('qty', '?')} @ {d.get('avg_price', '?')}",
+                           False))
     if "upbit" in d:
-        fields.append(("Upbit leg", _leg(d.get("upbit")), False))
+        fields.append((str(w.F_UPBIT_LEG()), _leg(d.get("upbit")), False))
     if "binance" in d:
-        fields.append(("Binance leg", _leg(d.get("binance")), False))
+        fields.append((str(w.F_BINANCE_LEG()), _leg(d.get("binance")), False))
     if d.get("result"):
-        fields.append((f"{str(d.get('venue', '')).capitalize()} unwind".strip(), _leg(d.get("result")), False))
+        fields.append((str(w.F_UNWIND(venue=venue_word(str(d.get("venue", ""))))).strip(), _leg(d.get("result")),
+                       False))
     if d.get("premium_pct") is not None:
-        fields.append(("Executable premium", f"{float(d['premium_pct']):+.2f}%", True))
+        fields.append((str(w.F_PREMIUM()), str(pct(d["premium_pct"])), True))
     if d.get("z") is not None:
         fields.append(("z", f"{float(d['z']):+.2f}", True))
     if d.get("expected_profit_pct") is not None:
-        fields.append(("Expected profit", f"{float(d['expected_profit_pct']):g}% target", True))
+        fields.append((str(w.F_TARGET()), str(w.F_TARGET_VALUE(target=f"{float(d['expected_profit_pct']):g}%")),
+                       True))
     if d.get("realized_krw") is not None:
-        fields.append(("Realized", f"{float(d['realized_krw']):+,.0f} KRW", True))
+        fields.append((str(w.F_REALIZED()), str(krw(d["realized_krw"], sign=True)), True))
     if d.get("cost_krw"):
-        fields.append(("Cost", f"{float(d['cost_krw']):,.0f} KRW", True))
+        fields.append((str(w.F_COST()), str(krw(d["cost_krw"])), True))
     if d.get("exposure"):
-        fields.append(("Exposure", "; ".join(map(str, d["exposure"]))[:1000], False))
+        fields.append((str(w.F_EXPOSURE()), "; ".join(map(str, d["exposure"]))[:1000], False))
     if d.get("reasons"):
-        fields.append(("Reasons", "; ".join(map(str, d["reasons"]))[:1000], False))
+        fields.append((str(w.F_REASONS()), "; ".join(map(str, d["reasons"]))[:1000], False))
     if d.get("problems"):
-        fields.append(("Problems", "; ".join(map(str, d["problems"]))[:1000], False))
+        fields.append((str(w.F_PROBLEMS()), "; ".join(map(str, d["problems"]))[:1000], False))
     if ev.kind == "fx" and d.get("source"):
         rate = d.get("rate")
-        fields.append(("Source", str(d["source"]), True))
+        fields.append((str(w.F_SOURCE()), str(d["source"]), True))
         if rate is not None:
-            fields.append(("Rate", f"{float(rate):,.2f} KRW/USD", True))
+            fields.append((str(w.F_RATE()), f"{float(rate):,.2f} KRW/USD", True))
     if d.get("reason"):
-        fields.append(("Reason", str(d["reason"])[:1000], False))
+        fields.append((str(w.F_REASON()), str(d["reason"])[:1000], False))
     if d.get("trade_id"):
-        fields.append(("Trade", str(d["trade_id"]), True))
+        fields.append((str(w.F_TRADE()), str(d["trade_id"]), True))
     if ev.kind == "signal" and d.get("pending_id"):
         pid = str(d["pending_id"])
-        fields.append(("Signal id", pid, True))
+        fields.append((str(w.F_SIGNAL_ID()), pid, True))
         if blocked:
-            fields.append(("Not offered", blocked, False))
+            fields.append((str(w.NOT_OFFERED()), blocked, False))
         elif signal_hint:
-            fields.append(("How to answer", signal_hint.replace("{id}", pid)[:1000], False))
+            fields.append((str(w.HOW_TO_ANSWER()), signal_hint.replace("{id}", pid)[:1000], False))
     if ev.kind == "reconcile" and d.get("findings") and finding_hint:
-        fields.append(("How to answer", finding_hint[:1000], False))
-    return {"title": _title(ev)[:250], "description": ev.message[:4000], "colour": _colour(ev), "fields": fields}
+        fields.append((str(w.HOW_TO_ANSWER()), finding_hint[:1000], False))
+    return {"title": _title(ev)[:250], "description": ev.shown()[:4000], "colour": _colour(ev), "fields": fields}
 
 
 def discord_embed(ev: Event, secrets: Iterable[str] = (), **kw: Any) -> Any:
@@ -224,18 +262,17 @@ def answer_hints(settings: "Settings") -> tuple[str, str]:
     channel = s.discord_bot_token and s.discord_channel_id
     ways = []
     if channel:
-        ways.append(f"the Execute / Skip buttons in <#{s.discord_channel_id}>")
+        ways.append(str(ct.WAY_CHANNEL(channel=s.discord_channel_id)))
     if s.telegram_bot_token:
-        ways.append("the Execute / Skip buttons in Telegram")
+        ways.append(str(ct.WAY_TELEGRAM()))
     if s.discord_bot_token:
-        ways.append("/pending (buttons) or /confirm {id} · /skip {id} to the Discord bot")
+        ways.append(str(ct.WAY_BOT()))
     if not ways:
-        ways.append("/confirm {id} or /skip {id} on the console")
-    signal = "Answer with " + ", or ".join(ways) + "."
-    where = [w for w, on in ((f"<#{s.discord_channel_id}>", channel), ("Telegram", bool(s.telegram_bot_token))) if on]
-    finding = (f"Adopt / Close / Ignore buttons: {' and '.join(where)}." if where else
-               "No chat has buttons for findings: set TELEGRAM_BOT_TOKEN, or DISCORD_BOT_TOKEN with "
-               "DISCORD_CHANNEL_ID, to answer them; until then check the exchanges by hand.")
+        ways.append(str(ct.WAY_CONSOLE()))
+    signal = str(ct.ANSWER_WITH(ways=str(ct.OR()).join(ways)))
+    where = [w for w, on in ((f"<#{s.discord_channel_id}>", channel), (str(ct.TELEGRAM()), bool(s.telegram_bot_token)))
+             if on]
+    finding = str(ct.FINDING_WHERE(where=str(ct.AND()).join(where)) if where else ct.FINDING_NOWHERE())
     return signal, finding
 
 
@@ -266,8 +303,8 @@ class DiscordWebhookNotifier:
 
     def __init__(self, webhook_url: str, api_url: str | None = None, *, secrets: Iterable[str] = (),
                  kinds: Iterable[str] | None = None, skip_kinds: Iterable[str] = (), retries: int = 5,
-                 backoff_s: float = 0.5, username: str = "kimpbot", signal_hint: str | None = DEFAULT_SIGNAL_HINT,
-                 finding_hint: str | None = DEFAULT_FINDING_HINT,
+                 backoff_s: float = 0.5, username: str = "kimpbot", signal_hint: str | None = "",
+                 finding_hint: str | None = "",
                  entries_blocked: Callable[[], str] | None = None, critical_retries: int = 40,
                  max_delay_s: float = 30.0) -> None:
         self.url = webhook_url
@@ -280,14 +317,18 @@ class DiscordWebhookNotifier:
         self.backoff_s = backoff_s
         self.max_delay_s = max_delay_s
         self.username = username
-        self.signal_hint = signal_hint
-        self.finding_hint = finding_hint
+        # "" (the default): the catalogue's hint in the owner's language; None: no hint
+        self.signal_hint = str(ct.HINT_SIGNAL()) if signal_hint == "" else signal_hint
+        self.finding_hint = str(ct.HINT_FINDING()) if finding_hint == "" else finding_hint
         self.entries_blocked = entries_blocked
         self.session: Any = None
         self.webhook: Any = None
         self.sent = 0
         self.failed = 0
-        self._signal_msgs: dict[str, tuple[int, Any]] = {}  # pending id -> (message id, its embed)
+        self.cards = CardDesk()
+        self.prefs: Any = None                     # NotifyPrefs of the bot (attach)
+        self._card_msgs: dict[str, int] = {}       # card key -> webhook message id
+        self._card_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         import aiohttp
@@ -307,6 +348,10 @@ class DiscordWebhookNotifier:
                                   "(https://discord.com/api/webhooks/<id>/<token>)") from None
 
     def attach(self, bot: "Bot") -> None:
+        from kimpbot.control.notify_prefs import NotifyPrefs
+
+        self.cards = CardDesk.for_bot(bot)
+        self.prefs = NotifyPrefs(lambda: getattr(bot, "store", None))
         bot.bus.subscribe(self.on_event)
 
     async def stop(self) -> None:
@@ -321,11 +366,21 @@ class DiscordWebhookNotifier:
         if self.webhook is None or not self.wants(ev.kind):
             return
         try:
-            if ev.kind in ("signal_expired", "signal_answered") and await self._expire(ev):
+            level = self.prefs.level(ev) if self.prefs is not None else "on"
+            card = self.cards.feed(ev)
+            if card is not None:
+                if ev.kind == "signal":
+                    card.blocked = (self.entries_blocked() if card.action != "exit" and self.entries_blocked
+                                    else "")
+                await self._show_card(card)
+                if card_alert(ev):   # a critical alert also goes out on its own, loud
+                    await self.post(ev)
                 return
-            if ev.kind in ("signal_answered", "finding_answered"):
+            if ev.kind in ("signal_expired", "signal_answered", "finding_answered"):
                 return  # an edit of a message this webhook does not hold: nothing new to post
-            await self.post(ev)
+            if level == "off":
+                return
+            await self.post(ev, silent=level == "silent")
         except Exception as exc:  # never into the bus; the text may quote a reply, so redact it
             self.failed += 1
             log.error("Discord webhook: %s alert failed: %s", ev.kind,
@@ -338,37 +393,40 @@ class DiscordWebhookNotifier:
         return discord_embed(ev, self.secrets, signal_hint=self.signal_hint, finding_hint=self.finding_hint,
                              blocked=blocked)
 
-    async def post(self, ev: Event) -> bool:
+    async def post(self, ev: Event, *, silent: bool = False) -> bool:
+        """``ev`` as its own embed; ``silent``: without a notification sound (routine), alerts ring."""
         embed = self.embed(ev)
         msg = await self._retry(ev.kind, "post", lambda: self.webhook.send(embed=embed, username=self.username,
-                                                                          wait=True),
+                                                                          wait=True, silent=silent),
                                 retries=self.critical_retries if ev.level == "critical" else None)
-        if msg is None:
-            return False
-        pid = ev.data.get("pending_id")
-        if ev.kind == "signal" and pid and not any(f.name == "Not offered" for f in embed.fields):
-            self._signal_msgs[str(pid)] = (msg.id, embed)
-        return True
+        return msg is not None
 
-    async def _expire(self, ev: Event) -> bool:
-        """Edit the signal's own message to "expired" (True when it was known and edited)."""
-        import discord
-
-        ref = self._signal_msgs.pop(str(ev.data.get("pending_id")), None)
-        if ref is None:
-            return False
-        mid, old = ref
-        expired = ev.kind == "signal_expired"
-        e = discord.Embed(title=f"{old.title} ({'expired' if expired else 'answered'})"[:256],
-                          description=old.description, colour=GREY)
-        for f in old.fields:
-            if f.name != "How to answer":
-                e.add_field(name=f.name, value=f.value, inline=f.inline)
-        if expired:
-            e.add_field(name="Expired", value=redact(ev.message, self.secrets)[:1000] + ": nothing sent", inline=False)
-        else:
-            e.add_field(name="Answered", value=redact(ev.message.split("\n")[-1], self.secrets)[:1000], inline=False)
-        return await self._retry(ev.kind, "edit", lambda: self.webhook.edit_message(mid, embed=e)) is not None
+    async def _show_card(self, card: Card) -> bool | None:
+        """Post the card, or edit its message (Edit Webhook Message) to the card's current state. A
+        failed edit posts the new state as a new message: never lost."""
+        lock = self._card_locks.setdefault(card.key, asyncio.Lock())
+        async with lock:
+            e = card_embed(card, self.secrets, signal_hint=self.signal_hint)
+            mid = self._card_msgs.get(card.key)
+            if mid is not None:
+                res = await self._retry(card.key, "edit", lambda: self.webhook.edit_message(mid, embed=e))
+                if res is not None:
+                    return True
+                log.warning("Discord webhook: card %s not edited; its new state is posted as a new message", card.key)
+            level = self.prefs.group_level(card.group) if self.prefs is not None else "on"
+            if level == "off" and mid is None:
+                return None
+            msg = await self._retry(card.key, "post", lambda: self.webhook.send(
+                embed=e, username=self.username, wait=True, silent=level == "silent" or mid is not None),
+                retries=self.critical_retries if card.alert else None)
+            if msg is None or msg is True:
+                return False
+            self._card_msgs[card.key] = msg.id
+            while len(self._card_msgs) > self.cards.max_cards:
+                old = next(iter(self._card_msgs))
+                del self._card_msgs[old]
+                self._card_locks.pop(old, None)
+            return True
 
     async def _retry(self, kind: str, what: str, call: Callable[[], Any], retries: int | None = None) -> Any:
         """``call()`` with retries on 5xx / 429 without Via / network errors; None when not delivered."""

@@ -34,11 +34,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from kimpbot import i18n
+from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.commands import Button, CommandCore, Reply
-from kimpbot.i18n import fronts as tx
 from kimpbot.control.notify import ChatConfigError, event_text, redact
 from kimpbot.events import Event
+from kimpbot.i18n import fronts as tx
+from kimpbot.i18n.cards import FINDINGS_BELOW
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kimpbot.control.telegram")
 
 MAX_TEXT = 4000
+UNCHANGED = "unchanged"   # an edit Telegram answered "message is not modified": the text is already there
 
 
 def quiet_token_loggers() -> None:
@@ -162,6 +165,10 @@ class TelegramFront:
         self.undelivered = 0
         self.menu_set: dict[str, bool] = {}   # "" (default), "ko", "en" -> setMyCommands accepted
         self._keyboard_shown = False          # the reply keyboard went out since start
+        self.cards = CardDesk.for_bot(bot)
+        self._card_msgs: dict[str, tuple[int, int]] = {}     # card key -> (chat, message id)
+        self._card_at: dict[tuple[int, int], str] = {}       # (chat, message id) -> card key
+        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -202,8 +209,14 @@ class TelegramFront:
     async def _start_app(self) -> None:
         from telegram import Update
         from telegram.error import InvalidToken
-        from telegram.ext import (AIORateLimiter, ApplicationBuilder, CallbackQueryHandler, MessageHandler,
-                                  TypeHandler, filters)
+        from telegram.ext import (
+            AIORateLimiter,
+            ApplicationBuilder,
+            CallbackQueryHandler,
+            MessageHandler,
+            TypeHandler,
+            filters,
+        )
 
         quiet_token_loggers()
         app = (ApplicationBuilder().token(self.token).base_url(f"{self.api_url}/bot")
@@ -280,8 +293,18 @@ class TelegramFront:
             return "InvalidToken"
         return redact(f"{type(exc).__name__}: {exc}", self.secrets)
 
-    async def _call(self, what: str, fn: Any, *args: Any, retries: int | None = None, **kw: Any) -> Any:
-        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+    async def _call(self, what: str, fn: Any, *args: Any, retries: int | None = None, unchanged: Any = None,
+                    **kw: Any) -> Any:
+        """``fn(*args, **kw)`` with retries; None when not delivered. ``unchanged``: what to return when
+        Telegram says the message is not modified (an edit to the text it already has: no error)."""
+        from telegram.error import (
+            BadRequest,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+            TelegramError,
+        )
 
         tries = self.retries if retries is None else retries
         for attempt in range(tries + 1):
@@ -292,7 +315,7 @@ class TelegramFront:
                 delay = float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
             except BadRequest as exc:
                 if "not modified" in str(exc):
-                    return None
+                    return unchanged
                 log.error("Telegram %s refused: %s", what, self._safe(exc))
                 return None
             except (Forbidden, InvalidToken) as exc:
@@ -312,23 +335,25 @@ class TelegramFront:
 
     async def send(self, chat_id: int, text: str, *, buttons: list[list[Button]] | None = None,
                    mono: bool = False, photo: bytes | None = None, reply_to: int | None = None,
-                   retries: int | None = None) -> Any:
-        """Post ``text`` (split if long); returns the last Message or None."""
+                   retries: int | None = None, silent: bool = False) -> Any:
+        """Post ``text`` (split if long); returns the last Message or None. ``silent``: delivered
+        without a sound (``disable_notification``), for routine messages; alerts ring."""
         if self.app is None:
             return None
         if buttons:
             with self.core.offering("telegram"):
-                return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
-        return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries)
+                return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries, silent)
+        return await self._send(chat_id, text, buttons, mono, photo, reply_to, retries, silent)
 
     async def _send(self, chat_id: int, text: str, buttons: list[list[Button]] | None, mono: bool,
-                    photo: bytes | None, reply_to: int | None, retries: int | None) -> Any:
+                    photo: bytes | None, reply_to: int | None, retries: int | None, silent: bool = False) -> Any:
         bot = self.app.bot
         text = redact(text, self.secrets)
         markup = _markup(buttons or [])
         if photo is not None:
             msg = await self._call("sendPhoto", bot.send_photo, chat_id=chat_id, photo=photo,
-                                   caption=text[:1000] or None, reply_markup=markup, retries=retries)
+                                   caption=text[:1000] or None, reply_markup=markup, retries=retries,
+                                   **({"disable_notification": True} if silent else {}))
             if msg is not None and buttons:
                 self.core.offered("telegram", chat_id, msg.message_id, buttons)
             return msg
@@ -337,6 +362,8 @@ class TelegramFront:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             kw: dict[str, Any] = {"chat_id": chat_id, "reply_markup": markup if last else None}
+            if silent:
+                kw["disable_notification"] = True
             if mono:
                 kw["text"] = f"<pre>{html.escape(part)}</pre>"
                 kw["parse_mode"] = "HTML"
@@ -352,6 +379,11 @@ class TelegramFront:
     async def edit(self, chat_id: int, message_id: int, text: str, buttons: list[list[Button]] | None = None) -> Any:
         if self.app is None:
             return None
+        card = self.cards.get(self._card_at.get((chat_id, message_id), ""))
+        if card is not None:
+            # a trade card answered by a press here: it shows its own state (the answer included),
+            # never the plain answer text over it
+            return await self._show_card(self.cards.sync(card))
         if buttons:  # the message's new buttons replace the old ones (presses of the old are refused)
             self.core.offered("telegram", chat_id, message_id, buttons)
         return await self._call("editMessageText", self.app.bot.edit_message_text, chat_id=chat_id,
@@ -505,41 +537,81 @@ class TelegramFront:
                 log.warning("Telegram not ready: %s event not posted", ev.kind)
                 return
         chat = self.chat_id
-        if ev.kind == "signal" and ev.data.get("pending_id"):
-            pid = str(ev.data["pending_id"])
-            text = event_text(ev)
-            blocked = self.core.entries_blocked() if ev.data.get("action") != "exit" else ""
-            if blocked:  # no buttons for an entry that cannot go
-                msg = await self.send(chat, f"{text}\n({blocked})")
-            else:
-                msg = await self.send(chat, text, buttons=self.core.signal_buttons(pid))
-            if msg is not None and not blocked:
-                self._signal_msgs[pid] = (chat, msg.message_id, text)
-        elif ev.kind in ("signal_answered", "finding_answered"):
-            # answered elsewhere (the other chat, the console): this copy loses its buttons too
-            msgs: dict[str, Any] = self._signal_msgs if ev.kind == "signal_answered" else self._finding_msgs
-            ref = msgs.pop(str(ev.data.get("key")), None)
-            if ref is not None and ref[1] not in self._answering:  # a press here edits its own message
-                await self.edit(ref[0], ref[1], ev.message)
+        level = self.core.notify_prefs.level(ev)
+        card = self.cards.feed(ev)
+        if card is not None:
+            if ev.kind == "signal":
+                card.blocked = self.core.entries_blocked() if card.action != "exit" else ""
+            ok = await self._show_card(card)
+            if card_alert(ev):  # a critical alert also goes out on its own, loud (never only in a card)
+                ok = await self.send(chat, event_text(ev), retries=self.critical_retries) is not None and ok
+            if ok is not None:
+                self._count(ok)
             return
-        elif ev.kind == "signal_expired":
-            pid = str(ev.data.get("pending_id"))
-            ref = self._signal_msgs.pop(pid, None)
-            if ref is not None:
-                await self.edit(ref[0], ref[1], ref[2] + "\n⌛ Expired: nothing sent.")
+        if ev.kind in ("signal_answered", "finding_answered", "signal_expired"):
+            if ev.kind == "finding_answered":
+                # answered elsewhere (the other chat, the console): this copy loses its buttons too
+                ref = self._finding_msgs.pop(str(ev.data.get("key")), None)
+                if ref is not None and ref[1] not in self._answering:  # a press here edits its own message
+                    await self.edit(ref[0], ref[1], ev.shown())
+            return   # a signal this chat never showed: nothing to edit
+        if level == "off":
             return
-        elif ev.kind == "reconcile" and ev.data.get("findings"):
+        silent = level == "silent"
+        if ev.kind == "reconcile" and ev.data.get("findings"):
             msg = await self.send(chat, event_text(ev).split("\n", 1)[0]
-                                  + f" {len(ev.data['findings'])} finding(s) below.")
+                                  + " " + str(FINDINGS_BELOW(n=len(ev.data['findings']))))
             for f in ev.data["findings"]:
                 fid = self.core.add_finding(str(f))
                 msg = await self.send(chat, f"🔎 {f}", buttons=self.core.finding_buttons(fid))
                 if msg is not None:
                     self._finding_msgs[fid] = (chat, msg.message_id)
         else:
-            msg = await self.send(chat, event_text(ev),
+            msg = await self.send(chat, event_text(ev), silent=silent,
                                   retries=self.critical_retries if ev.level == "critical" else None)
-        if msg is None:
-            self.undelivered += 1
-        else:
+        self._count(msg is not None)
+
+    def _count(self, ok: bool) -> None:
+        if ok:
             self.delivered += 1
+        else:
+            self.undelivered += 1
+
+    async def _show_card(self, card: Card) -> bool | None:
+        """Post the card, or edit its message to the card's current state. A failed edit posts the
+        new state as a new message (never lost); "message is not modified" is not a failure.
+        True delivered, False not, None nothing to show (its kind is turned off)."""
+        lock = self._card_locks.setdefault(card.key, asyncio.Lock())
+        async with lock:
+            if self.app is None:   # stopping
+                return False
+            ref = self._card_msgs.get(card.key)
+            text = render_card(card)
+            buttons = self.core.signal_buttons(card.pending_id) if card.buttons_wanted() else None
+            if ref is not None:
+                if buttons:
+                    self.core.offered("telegram", ref[0], ref[1], buttons)
+                res = await self._call("editMessageText", self.app.bot.edit_message_text, chat_id=ref[0],
+                                       message_id=ref[1], text=f"<pre>{html.escape(redact(text, self.secrets))}</pre>",
+                                       parse_mode="HTML", reply_markup=_markup(buttons or []), unchanged=UNCHANGED)
+                if res is not None:
+                    return True
+                log.warning("Telegram: card %s not edited; its new state is posted as a new message", card.key)
+                self._card_at.pop(ref, None)
+                if not buttons:
+                    self.core.offered("telegram", ref[0], ref[1], [])
+            level = self.core.notify_prefs.group_level(card.group)
+            if level == "off" and ref is None:
+                return None
+            msg = await self.send(self.chat_id, text, mono=True, buttons=buttons,  # type: ignore[arg-type]
+                                  silent=level == "silent" or ref is not None,
+                                  retries=self.critical_retries if card.alert else None)
+            if msg is None:
+                return False
+            self._card_msgs[card.key] = (msg.chat_id, msg.message_id)
+            self._card_at[(msg.chat_id, msg.message_id)] = card.key
+            while len(self._card_msgs) > self.cards.max_cards:
+                old_key = next(iter(self._card_msgs))
+                self._card_at.pop(self._card_msgs.pop(old_key), None)
+                self._card_locks.pop(old_key, None)
+            return True

@@ -128,7 +128,8 @@ async def test_webhook_posts_every_kind_as_an_embed(rig):
     assert by_title["BTC upbit buy partly filled"]["embeds"][0]["color"] == 0xE67E22
     sig_post = by_title["BTC long premium enter signal"]
     sig = {f["name"]: f["value"] for f in sig_post["embeds"][0]["fields"]}
-    assert sig["Signal id"] == "S77-1" and sig["Size"] == "100,000 KRW" and sig["Executable premium"] == "+1.20%"
+    card = sig_post["embeds"][0]["description"]   # the trade card: a monospace block
+    assert "S77-1" in card and "size 100,000 KRW" in card and "premium +1.20%" in card
     assert "/confirm S77-1" in sig["How to answer"] and "/pending" in sig["How to answer"]
     assert sig_post["components"] is None                                 # a webhook carries no buttons
     assert {f["name"] for f in by_title["FX rate source"]["embeds"][0]["fields"]} >= {"Source", "Rate"}
@@ -139,9 +140,9 @@ async def test_webhook_posts_every_kind_as_an_embed(rig):
     assert await wait_until(lambda: any(e["message_id"] == sig_post["message_id"] for e in dc.webhook_edits),
                             timeout=5)
     emb = dc.messages[sig_post["message_id"]]["embeds"][0]
-    assert emb["title"].endswith("(expired)") and emb["color"] == 0x95A5A6
-    assert "How to answer" not in {f["name"] for f in emb["fields"]}
-    assert any(f["name"] == "Expired" and "nothing sent" in f["value"] for f in emb["fields"])
+    assert emb["title"] == "BTC long premium enter signal" and emb["color"] == 0x95A5A6
+    assert "How to answer" not in {f["name"] for f in emb.get("fields") or []}
+    assert "⌛ Expired: nothing sent." in emb["description"]
 
 
 async def test_webhook_leaves_signals_and_findings_to_the_bot_channel():
@@ -225,8 +226,10 @@ async def test_signal_gets_execute_skip_buttons_and_a_press_executes(rig, front,
     assert len(rig.bot.trader.positions()) == 1
     assert pid not in front._signal_msgs and int(rec["message_id"]) not in front._views
     assert ("confirm", f"discord:{D_OWNER}") in {(a["action"], a["by"]) for a in rig.bot.store.audit_log(limit=50)}
-    # the fill alerts went by webhook, not into the bot channel
-    assert await wait_until(lambda: any("enter filled" in p["embeds"][0]["title"] for p in dc.webhook_posts))
+    # the trade's card went by webhook (edited to its end state); the bot channel's signal card
+    # followed the trade in place: no other post there
+    assert await wait_until(lambda: any("enter filled" in (e.get("title") or "") for p in dc.webhook_posts
+                                        for e in dc.messages[p["message_id"]]["embeds"]))
     assert all((m["content"] or "").startswith("🔔") for m in dc.channel_messages)
 
 
@@ -251,8 +254,8 @@ async def test_expiry_edits_the_message_and_blocked_entries_get_no_buttons(rig, 
     n = len(dc.channel_edits)
     bus.publish(Event("signal_expired", "BTC signal S90-1 expired unconfirmed", "info", {"pending_id": "S90-1"}))
     edit = await dc.wait_for_edit(lambda e: e["message_id"] == rec["message_id"], since=n)
-    assert edit["content"].startswith("🔔 BTC long premium enter signal") and edit["content"].endswith(
-        "⌛ Expired: nothing sent.")
+    assert edit["content"].startswith("⌛ BTC long premium enter signal") and "⌛ Expired: nothing sent." in \
+        edit["content"]
     assert edit["components"] == [] and dc.buttons(rec["message_id"]) == []
     assert "S90-1" not in front._signal_msgs
 
@@ -263,12 +266,13 @@ async def test_expiry_edits_the_message_and_blocked_entries_get_no_buttons(rig, 
     bus.publish(signal_event("S92-1", action="exit"))
     await dc.wait_for_message(lambda r: ids_of(r) == ["x:S92-1", "s:S92-1"], since=since)
     [blocked] = [r for r in dc.channel_messages[since:] if not r["components"]]
-    assert blocked["content"].startswith("🔔") and blocked["content"].endswith("(stopped: not offered (/start first))")
-    # expiry of a signal that had no buttons edits nothing
+    assert blocked["content"].startswith("🔔") and "stopped: not offered (/start first)" in " ".join(
+        blocked["content"].split())
+    # expiry of a signal that had no buttons: its card says so, in place
     n = len(dc.channel_edits)
     bus.publish(Event("signal_expired", "BTC signal S91-1 expired unconfirmed", "info", {"pending_id": "S91-1"}))
-    await bus.drain()
-    assert len(dc.channel_edits) == n
+    edit = await dc.wait_for_edit(lambda e: e["message_id"] == blocked["message_id"], since=n)
+    assert "Expired" in edit["content"] and len(dc.channel_messages) == since + 2
 
 
 async def test_each_finding_gets_adopt_close_ignore(rig, front):
@@ -321,7 +325,7 @@ async def test_server_errors_and_lost_answers_are_retried_once_delivered(rig, fr
     await bus.drain()
     assert len([r for r in dc.channel_messages if "x:S51-1" in ids_of(r)]) == 1
     assert dc.deduplicated >= 1 and front.undelivered == 0
-    assert "S51-1" in front._signal_msgs
+    assert "S:S51-1" in front._card_msgs
 
 
 async def test_a_discord_outage_never_blocks_or_raises_into_the_bus(rig, log_records):
@@ -441,8 +445,9 @@ async def test_an_answer_in_one_chat_clears_the_buttons_in_the_other(rig, front)
     ex = next(d for t, d in tg.buttons(tmsg["message_id"], chat_id=OWNER) if "Execute" in t)
     assert ex == f"x:{pid}"
     tg.press_button(OWNER, OWNER, tmsg["message_id"], ex)
-    edit = await dc.wait_for_edit(lambda e: e["message_id"] == rec["message_id"], since=n_ed, timeout=10)
-    assert "filled" in edit["content"] and "(by telegram:42)" in edit["content"] and edit["components"] == []
+    edit = await dc.wait_for_edit(lambda e: e["message_id"] == rec["message_id"] and "by telegram:42" in e["content"],
+                                  since=n_ed, timeout=10)
+    assert "enter filled" in edit["content"] and edit["components"] == []
     assert pid not in front._signal_msgs
 
     # a finding: one id in both chats; Ignore pressed in Discord edits the Telegram copy

@@ -51,21 +51,21 @@ async def test_signal_execute_fill_alerts_positions_exit_pnl_halt(rig, log_recor
     tg.press_button(OWNER, OWNER, rec["message_id"], execute)
     ans = await tg.wait_for(lambda r: r["method"] == "answerCallbackQuery", since=n, timeout=8)
     assert "filled" in ans["text"], ans
-    edit = await tg.wait_for(lambda r: r["method"] == "editMessageText" and r["message_id"] == rec["message_id"],
-                             since=n)
-    assert "filled" in edit["text"] and tg.buttons(rec["message_id"], chat_id=OWNER) == []
-    # fill alerts: each leg and the pair on Telegram...
-    await tg.wait_for(lambda r: r["method"] == "sendMessage" and "enter filled" in (r.get("text") or ""), since=n)
-    leg_alerts = [t for t in _texts(tg, n) if t.startswith("▫️") and "BTC" in t]
-    assert any("Upbit buy" in t for t in leg_alerts) and any("Binance sell" in t for t in leg_alerts)
-    # ...and on the Discord webhook, as an embed
-    assert await wait_until(lambda: any(p["embeds"] and "enter filled" in p["embeds"][0]["title"]
-                                        for p in dc.webhook_posts), timeout=5)
-    emb = next(p["embeds"][0] for p in dc.webhook_posts if "enter filled" in p["embeds"][0]["title"])
-    fields = {f["name"]: f["value"] for f in emb["fields"]}
-    assert fields["Symbol"] == "BTC" and fields["Direction"] == "long premium"
-    assert "KRW" in fields["Size"] and fields["Upbit leg"].startswith("filled")
-    assert fields["Binance leg"].startswith("filled") and "target" in fields["Expected profit"]
+    # one trade, one message: the signal's card is edited in place through the fills to "filled"
+    edit = await tg.wait_for(lambda r: r["method"] == "editMessageText" and r["message_id"] == rec["message_id"]
+                             and "enter filled" in r["text"], since=n)
+    assert tg.buttons(rec["message_id"], chat_id=OWNER) == []
+    assert "Upbit buy ✔" in edit["text"] and "Binance sell ✔" in edit["text"] and "fee " in edit["text"]
+    assert not [t for t in _texts(tg, n) if "BTC" in t and ("buy" in t or "sell" in t)]   # no separate fills
+    # ...and on the Discord webhook, as a card embed edited to its end state
+    def webhook_card(word):
+        return next((e for p in dc.webhook_posts for e in dc.messages[p["message_id"]]["embeds"]
+                     if word in (e.get("title") or "")), None)
+    assert await wait_until(lambda: webhook_card("enter filled") is not None, timeout=5)
+    emb = webhook_card("enter filled")
+    assert emb["title"] == "BTC long premium enter filled" and emb["color"] == 0x2ECC71
+    assert "Upbit buy ✔" in emb["description"] and "Binance sell ✔" in emb["description"]
+    assert "net " in emb["description"] and " KRW" in emb["description"]
 
     # 3. /positions shows the pair
     r = await rig.command("/positions")
@@ -76,13 +76,12 @@ async def test_signal_execute_fill_alerts_positions_exit_pnl_halt(rig, log_recor
     # 4. the premium reverts: the exit fills and is reported
     n = len(tg.sent)
     sim.market.set_premium("BTC", base)
-    exit_msg = await tg.wait_for(lambda r: r["method"] == "sendMessage" and "exit closed" in (r.get("text") or ""),
-                                 since=n, timeout=10)
+    exit_msg = await tg.wait_for(lambda r: r["method"] in ("sendMessage", "editMessageText")
+                                 and "exit closed" in (r.get("text") or ""), since=n, timeout=10)
     assert "realized +" in exit_msg["text"]
-    assert await wait_until(lambda: any(p["embeds"] and p["embeds"][0]["title"] == "BTC exit"
-                                        for p in dc.webhook_posts), timeout=5)
-    emb = next(p["embeds"][0] for p in dc.webhook_posts if p["embeds"][0]["title"] == "BTC exit")
-    assert any(f["name"] == "Realized" and f["value"].startswith("+") for f in emb["fields"])
+    assert len([r for r in tg.sent[n:] if r["method"] == "sendMessage" and "BTC exit" in (r.get("text") or "")]) == 1
+    assert await wait_until(lambda: webhook_card("exit closed") is not None, timeout=5)
+    assert "realized +" in webhook_card("exit closed")["description"]
 
     # 5. /pnl shows the profit
     r = await rig.command("/pnl")
