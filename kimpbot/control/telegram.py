@@ -456,7 +456,6 @@ class TelegramFront:
     async def _on_command(self, update: Any, context: Any) -> None:
         msg = update.effective_message
         chat = update.effective_chat
-        user = update.effective_user
         if msg is None or chat is None or not msg.text:
             return
         first = msg.text.split(maxsplit=1)[0]
