@@ -98,6 +98,9 @@ class Trader:
         self.finding_meta: dict[str, dict[str, Any]] = {}  # reconciliation finding text -> what Adopt/Close act on
         self._provisional: set[str] = set()  # client ids a restart found "not found" (may still be booked)
         self._gaps: dict[str, str] = {}  # symbol -> the position finding already alerted (not repeated)
+        # (symbol, action, direction, tier) skipped by the owner: not offered again while the strategy
+        # keeps giving that signal (SPEC: "a skipped signal is not offered again while its condition persists")
+        self._skipped: set[tuple[str, str, str, str]] = set()
         self.position_check_s = self.exec_cfg.position_check_s
         self.position_checks = 0  # completed continuous comparisons (for /status and tests)
         # halt kind "store": while the journal cannot be written nothing is decided or sent
@@ -196,6 +199,9 @@ class Trader:
         coins = self.balances.get("upbit", Balances(Decimal(0))).coins.get(sym, Decimal(0))
         inventory_krw = float(coins) * (snap.upbit_sell_vwap or 0.0)
         signals = self.strategy.evaluate(snap, positions, inventory_krw, snap.ts)
+        if self._skipped:  # a skipped condition that ended may be offered again when it comes back
+            now_keys = {_offer_key(s) for s in signals}
+            self._skipped = {k for k in self._skipped if k[0] != sym or k in now_keys}
         # stale/thin/unwarmed data or a suspect FX rate: what the strategy saw may be a fake premium,
         # so nothing about an entry is said (not even a refusal), checked before anything is published
         allowed = self.market.signals_allowed(sym)
@@ -229,6 +235,8 @@ class Trader:
     # ---- confirmation -------------------------------------------------------------------
 
     def _offer(self, sig: Signal, snap: PremiumSnapshot) -> None:
+        if _offer_key(sig) in self._skipped:
+            return
         now = self.clock.now_ms()
         for p in self.state.pending.values():
             if p.state == "pending" and p.signal.symbol == sig.symbol and p.signal.action == sig.action \
@@ -289,6 +297,7 @@ class Trader:
         if p.state != "pending":
             return f"signal {pending_id} was already {p.state}"
         p.state = "skipped"
+        self._skipped.add(_offer_key(p.signal))
         log.info("signal %s skipped by %s", pending_id, by)
         return f"skipped {p.signal.symbol} {p.signal.action}"
 
@@ -883,3 +892,9 @@ def _result_of(e: Any) -> OrderResult:
         status = OrderStatus.REJECTED
     return OrderResult(e.venue, e.symbol, Side(e.side), e.client_order_id, status, e.filled_qty,
                        e.avg_price or Decimal(0), e.fee or Decimal(0), e.exchange_order_id or "", e.raw_error or "")
+
+
+def _offer_key(sig: Signal) -> tuple[str, str, str, str]:
+    """What makes two offers the same condition: coin, action, direction and tier (a deeper tier is a
+    new condition, offered even after the shallower one was skipped)."""
+    return (sig.symbol, sig.action, sig.direction.value, sig.tier)
