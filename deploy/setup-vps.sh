@@ -63,7 +63,9 @@ fi
 BUILD_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUILD_DIR"' EXIT
 cp -r "$REPO_DIR/pyproject.toml" "$REPO_DIR/README.md" "$REPO_DIR/kimpbot" "$BUILD_DIR/"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade "$BUILD_DIR"
+# the exact, hashed dependency set first (deploy/requirements.lock), then kimpbot itself without deps
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$REPO_DIR/deploy/requirements.lock"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --upgrade "$BUILD_DIR"
 ln -sf "$VENV/bin/kimpbot" /usr/local/bin/kimpbot
 
 if [[ ! -f "$PREFIX/strategy.toml" ]]; then

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from kimpbot import i18n
 from kimpbot.params import ConfigError, ParamSet, ParamSpec, resolve
 from kimpbot.strategy.params import PROTECTION_SPECS, STRATEGY_SPECS, StrategyParams
 
@@ -331,7 +332,7 @@ def _http_settings(get: Any, port: int) -> dict[str, Any]:
     for h in hosts:
         if "/" in h or " " in h:
             raise ConfigError("KIMPBOT_HTTP_ALLOWED_HOSTS", h, "comma-separated host names, e.g. bot.example.com")
-    lang = get("KIMPBOT_LANG", "ko").lower() or "ko"
+    lang = get("KIMPBOT_LANG", i18n.DEFAULT_LANG).lower() or i18n.DEFAULT_LANG
     if lang not in ("ko", "en"):
         raise ConfigError("KIMPBOT_LANG", lang, "ko (Korean, the default) or en (English)")
     return {"http_host": host, "http_token": token, "public_url": public, "http_allowed_hosts": hosts,

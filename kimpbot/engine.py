@@ -24,6 +24,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from kimpbot.clock import Clock, SystemClock
+from kimpbot import i18n
 from kimpbot.config import OwnerConfig, Settings, cross_check
 from kimpbot.events import Event, EventBus
 from kimpbot.exchanges.base import CredentialsRefused, ExchangeUnavailable
@@ -79,6 +80,7 @@ class Bot:
                  paper_coins: dict[str, float] | None = None) -> None:
         self.settings = settings
         self.owner = owner
+        i18n.set_lang(getattr(settings, "lang", i18n.DEFAULT_LANG) or i18n.DEFAULT_LANG)  # KIMPBOT_LANG
         self.clock = clock or SystemClock()
         self.bus = bus or EventBus()
         self.state = BotState()

@@ -11,15 +11,32 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from kimpbot.i18n import Msg, Text
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Event:
+    """``message`` may be given as a catalogue :class:`~kimpbot.i18n.Text`: the event then keeps it
+    (``text``) for the chat, which shows it in the owner's language (:meth:`shown`), and ``message``
+    becomes its English rendering, for logs, the journal and programs."""
     kind: str  # "health", "fx", "feed", "signal", "fill", "rollback", "halt", "error", ...
     message: str  # one human line, safe to post to chat (never a secret)
     level: str = "info"  # info | warning | critical
     data: dict[str, Any] = field(default_factory=dict)
+    text: Text | None = None
+
+    def __post_init__(self) -> None:
+        m: Any = self.message
+        if isinstance(m, (Text, Msg)):
+            t = m if isinstance(m, Text) else m()
+            object.__setattr__(self, "text", t)
+            object.__setattr__(self, "message", t.render("en"))
+
+    def shown(self, lang: str | None = None) -> str:
+        """The line as the owner reads it (the process language unless ``lang`` is given)."""
+        return self.text.render(lang) if self.text is not None else self.message
 
 
 Handler = Callable[[Event], Awaitable[None] | None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from pathlib import Path
@@ -98,6 +99,15 @@ class OneLineFormatter(logging.Formatter):
         return text
 
 
+def log_path(log_file: Path | str) -> Path:
+    """``KIMPBOT_LOG_FILE`` as a path: a relative one lives in ``KIMPBOT_DATA_DIR`` (the one place
+    the shipped systemd unit and container may write), an absolute one where it says."""
+    path = Path(log_file).expanduser()
+    if not path.is_absolute():
+        path = Path(os.environ.get("KIMPBOT_DATA_DIR") or "data") / path
+    return path
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None,  # type: ignore[no-untyped-def]
                   log_file: Path | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                   backups: int = DEFAULT_BACKUPS) -> RedactingFilter:
@@ -112,7 +122,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None,
     formatter = OneLineFormatter(FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if log_file is not None:
-        path = Path(log_file).expanduser()
+        path = log_path(log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(path, maxBytes=int(max_bytes),
                                                              backupCount=int(backups), encoding="utf-8"))

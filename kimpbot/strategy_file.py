@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+import tomlkit.items
+
 from kimpbot.config import ALL_SPECS, DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
 from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
 
@@ -120,97 +123,78 @@ def toml_literal(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
-_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\s\"]+?)\s*\]\s*(#.*)?$")
+def _literal_item(literal: str) -> Any:
+    """A TOML literal as a tomlkit item (keeps its own layout, e.g. an inline table)."""
+    return tomlkit.parse(f"v = {literal}")["v"]
 
 
-def _line_key(line: str) -> tuple[str, bool] | None:
-    """(key, commented) for a ``key = ...`` or ``# key = ...`` line."""
-    m = re.match(r"^\s*(#\s*)?([A-Za-z0-9_\-]+)\s*=", line)
-    if m is None:
-        return None
-    return m.group(2), bool(m.group(1))
+def _own_line(item: Any, leaf: str, literal: str, note: str) -> Any:
+    """A new key line: its note in the file's comment column (34), ended by a newline."""
+    item.comment(note)
+    item.trivia.comment_ws = " " * max(2, 34 - len(f"{leaf} = {literal}"))
+    item.trivia.trail = "\n"
+    return item
 
 
-def _value_comment(line: str) -> str:
-    """The trailing ``# comment`` after a value (strings may hold a '#': skip over them)."""
-    body = line.split("=", 1)[1] if "=" in line else ""
-    in_str: str | None = None
-    for i, ch in enumerate(body):
-        if in_str:
-            if ch == in_str:
-                in_str = None
-        elif ch in "\"'":
-            in_str = ch
-        elif ch == "#":
-            return body[i:].rstrip("\n")
-    return ""
+def _commented_default(container: Any, leaf: str) -> int | None:
+    """Where ``# leaf = ...`` (a key left at its default, shown commented) sits in a table's body."""
+    pat = re.compile(rf"^\s*#\s*{re.escape(leaf)}\s*=")
+    for i, (k, item) in enumerate(container.body):
+        if k is None and isinstance(item, tomlkit.items.Comment) and pat.match(item.as_string()):
+            return i
+    return None
 
 
-def _table_body(lines: list[str], table: str) -> tuple[int, int]:
-    """The lines of ``[table]`` ("" = top level): from its header (or the top) to the next header;
-    start is -1 when the table has no header."""
-    start, end = 0, len(lines)
-    if table:
-        start = -1
-        for i, ln in enumerate(lines):
-            m = _HEADER.match(ln)
-            if m and m.group(1).replace(" ", "") == table:
-                start = i + 1
-                break
-    if start >= 0:
-        for j in range(start, len(lines)):
-            if _HEADER.match(lines[j]):
-                end = j
-                break
-    return start, end
+def _table(doc: Any, table: str) -> Any | None:
+    """``[table]`` ("" = the top level; dotted names nest), or None when the file has none."""
+    node = doc
+    for part in (table.split(".") if table else []):
+        if part not in node or not isinstance(node[part], (tomlkit.items.Table, tomlkit.items.InlineTable)):
+            return None
+        node = node[part]
+    return node
 
 
 def _inline_table_line(text: str, table: str, leaf: str) -> bool:
-    """Whether ``[table]`` holds an active ``leaf = { ... }`` line (an inline table)."""
-    lines = text.splitlines()
-    start, end = _table_body(lines, table)
-    return start >= 0 and any(re.match(rf"^\s*{re.escape(leaf)}\s*=\s*\{{", lines[j]) for j in range(start, end))
-
-
-def _pad(core: str, width: int = 34) -> str:
-    """``core`` padded to the comment column, or followed by two spaces when it is longer."""
-    return core.ljust(width) if len(core) < width else core + "  "
+    """Whether ``[table]`` holds an active ``leaf = { ... }`` (an inline table)."""
+    tbl = _table(tomlkit.parse(text), table)
+    return tbl is not None and isinstance(tbl.get(leaf), tomlkit.items.InlineTable)
 
 
 def set_in_text(text: str, table: str, leaf: str, literal: str, note: str) -> str:
-    """``text`` with ``leaf = literal`` in ``[table]`` ("" = top level): an existing line is replaced
-    (its comment kept), else a commented-out ``# leaf = ...`` line is taken over (its comment, which
-    described the default, replaced by ``note``), else the line is added to the table (created at
-    the end when missing)."""
-    lines = text.splitlines(keepends=True)
-    start, end = _table_body(lines, table)
-    if start < 0:
+    """``text`` with ``leaf = literal`` in ``[table]`` ("" = top level), edited with tomlkit so the
+    owner's comments and layout stay: an existing key gets the new value (its comment kept), else a
+    commented-out ``# leaf = ...`` line (the default, shown) is taken over with ``note`` as its
+    comment, else the key is added to the table (created at the end when missing)."""
+    doc = tomlkit.parse(text)
+    item = _literal_item(literal)
+    tbl = _table(doc, table)
+    if tbl is None:   # a new [table] at the end, its dotted name as the owner would write it
+        new = tomlkit.table()
+        new.add(leaf, item.comment(note))
         sep = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{sep}\n[{table}]\n{_pad(f'{leaf} = {literal}')}# {note}\n"
-    active = commented = None
-    for j in range(start, end):
-        k = _line_key(lines[j])
-        if k is not None and k[0] == leaf:
-            if not k[1] and active is None:
-                active = j
-            elif k[1] and commented is None:
-                commented = j
-    if active is not None:
-        old = lines[active]
-        indent = old[: len(old) - len(old.lstrip())]
-        comment = _value_comment(old)
-        core = f"{indent}{leaf} = {literal}"
-        lines[active] = (_pad(core) + comment if comment else core) + "\n"
-    elif commented is not None:
-        lines[commented] = f"{_pad(f'{leaf} = {literal}')}# {note}\n"
-    else:
-        at = end
-        while at > start and not lines[at - 1].strip():
-            at -= 1  # keep blank lines between tables
-        if at > 0 and not lines[at - 1].endswith("\n"):
-            lines[at - 1] += "\n"
-        lines.insert(at, f"{_pad(f'{leaf} = {literal}')}# {note}\n")
-    return "".join(lines)
+        return f"{text}{sep}\n[{table}]\n{tomlkit.dumps(new)}"
+    if leaf in tbl:
+        tbl[leaf] = item   # tomlkit keeps the line's comment and spacing
+        return tomlkit.dumps(doc)
+    if isinstance(tbl, tomlkit.items.InlineTable):   # optimized = { ... }: one more entry, no comment
+        tbl[leaf] = item
+        return tomlkit.dumps(doc)
+    container = tbl.value if hasattr(tbl, "value") and hasattr(tbl.value, "body") else tbl
+    at = _commented_default(container, leaf)
+    _own_line(item, leaf, literal, note)
+    if at is not None:
+        try:   # the default's commented line becomes the owner's line, in its place
+            container._insert_at(at, leaf, item)
+            old = container.body[at + 1][1].trivia   # the comment, now after it: rendered as nothing
+            old.indent = old.comment_ws = old.comment = old.trail = ""
+            return tomlkit.dumps(doc)
+        except AttributeError:   # a tomlkit without these: append instead (the comment line stays)
+            doc = tomlkit.parse(text)
+            tbl = _table(doc, table)
+            item = _own_line(_literal_item(literal), leaf, literal, note)
+    tbl.add(leaf, item)
+    return tomlkit.dumps(doc)
 
 
 class FileRefusal(ConfigError):

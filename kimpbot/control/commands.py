@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from kimpbot.control.format import fx_line, unresolved_line, unresolved_orders
 from kimpbot.control.gate import StrangerGate
+from kimpbot.control.reports import ReportCommands
 from kimpbot.events import Event
 from kimpbot.params import ParamValue
 
@@ -121,7 +122,7 @@ def _krw(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+,.0f}"
 
 
-class CommandCore:
+class CommandCore(ReportCommands):
     """Commands and button presses over a running :class:`~kimpbot.engine.Bot`."""
 
     def __init__(self, bot: "Bot", allowed: dict[str, frozenset[int] | None] | None = None) -> None:

@@ -379,6 +379,22 @@ class BinanceTrading(SendOnceVenue):
             cursor = newest  # the same ms may hold more rows: tranId de-duplicates the overlap
         return sorted(out.values(), key=lambda p: (p.ts, p.tran_id))
 
+    # ------------------------------------------------------------------ account checks (kimpbot doctor)
+    async def account(self) -> dict[str, Any]:
+        """``GET /fapi/v2/account``, signed by ccxt like the orders (raises ccxt's exception)."""
+        return await asyncio.wait_for(self.ex.fapiPrivateV2GetAccount(), timeout=self.call_timeout_s)
+
+    async def dual_side_position(self) -> bool:
+        """``GET /fapi/v1/positionSide/dual``: True is hedge mode (kimpbot needs one-way)."""
+        r = await asyncio.wait_for(self.ex.fapiPrivateGetPositionSideDual(), timeout=self.call_timeout_s)
+        return str(r.get("dualSidePosition")).lower() == "true"
+
+    async def api_restrictions(self, spot_api_url: str) -> dict[str, Any]:
+        """``GET /sapi/v1/account/apiRestrictions`` on the spot host (only it reports a key's
+        permissions), signed with the same key by the same client."""
+        self.ex.urls["api"]["sapi"] = spot_api_url.rstrip("/") + "/sapi/v1"
+        return await asyncio.wait_for(self.ex.sapiGetAccountApiRestrictions(), timeout=self.call_timeout_s)
+
     async def close(self) -> None:
         await self.ex.close()
 

@@ -388,6 +388,12 @@ class UpbitTrading(SendOnceVenue):
                                    + "; ".join(failed), cancelled, failed)
         return cancelled
 
+    async def signed(self, method: str, path: str, params: dict[str, Any] | None = None,
+                     timeout_s: float | None = None) -> _Reply:
+        """One signed request as the orders use it (``kimpbot doctor`` reads /v1/accounts and
+        /v1/api_keys through this): the HTTP status, Upbit's own error words and the JSON body."""
+        return await self._call(method, path, params, timeout_s or self.call_timeout_s)
+
     async def close(self) -> None:
         with self._sessions_lock:
             sessions, self._sessions = self._sessions, []

@@ -178,8 +178,13 @@ def test_dockerfile_is_slim_non_root_with_healthcheck():
     assert "KIMPBOT_DATA_DIR=/data" in env and "KIMPBOT_HTTP_HOST=127.0.0.1" in env
     assert [v for k, v in ins if k == "ENTRYPOINT"] == ['["kimpbot"]']
     assert [v for k, v in ins if k == "CMD"] == ['["run", "--no-stdin"]']
-    run_lines = " ".join(v for k, v in ins if k == "RUN")
-    assert "pip install --no-cache-dir ." in run_lines
+    runs = [v for k, v in ins if k == "RUN"]
+    copies = [i for i, (k, _v) in enumerate(ins) if k == "COPY"]
+    # dependencies from the hashed lock in their own layer, before the code is copied (layer cache)
+    lock_run = next(i for i, (k, v) in enumerate(ins) if k == "RUN" and "--require-hashes -r requirements.lock" in v)
+    code_copy = next(i for i, (k, v) in enumerate(ins) if k == "COPY" and v.startswith("kimpbot "))
+    assert copies[0] < lock_run < code_copy, "the lock must be installed before the code is copied"
+    assert any("pip install --no-cache-dir --no-deps ." in v for v in runs)
     # only named sources are copied (never the whole context with a .env in it), and they exist
     for k, v in ins:
         if k == "COPY":

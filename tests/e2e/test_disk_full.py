@@ -83,6 +83,23 @@ def store_events(bot, since: int) -> list:
     return [e for e in bot.bus.history[since:] if e.data.get("halt") == "store"]
 
 
+async def live_auto_bot(sim, tmp_path, data):
+    """A live auto-mode bot over the sims, BTC ready for signals, its journal probed every 0.5 s."""
+    sf = tmp_path / "strategy.toml"
+    sf.write_text(STRATEGY)
+    env = sim.env() | {"KIMPBOT_DATA_DIR": str(data), "KIMPBOT_TRADE_MODE": "auto", "KIMPBOT_MODE": "live"}
+    bot = Bot(load_settings(env), load_owner_config(sf))
+    await bot.start()
+    try:
+        assert bot.trader is not None and bot.store is not None
+        bot.trader.journal.probe_s = 0.5
+        assert await wait_until(lambda: bot.market.signals_allowed("BTC"), timeout=20.0)
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot
+
+
 @pytest.mark.parametrize("disk", ["enospc_injected", "real_tmpfs"])
 async def test_full_disk_sends_nothing_alerts_once_and_recovers(sim, tmp_path, monkeypatch, disk):
     data = tmp_path / f"data-{uuid.uuid4().hex[:6]}"
@@ -93,17 +110,10 @@ async def test_full_disk_sends_nothing_alerts_once_and_recovers(sim, tmp_path, m
     full_os = FullDiskOS()
     if disk == "enospc_injected":
         monkeypatch.setattr(wal_mod, "os", full_os)
-    sf = tmp_path / "strategy.toml"
-    sf.write_text(STRATEGY)
-    env = sim.env() | {"KIMPBOT_DATA_DIR": str(data), "KIMPBOT_TRADE_MODE": "auto", "KIMPBOT_MODE": "live"}
-    bot = Bot(load_settings(env), load_owner_config(sf))
     try:
-        await bot.start()
+        bot = await live_auto_bot(sim, tmp_path, data)
         try:
-            assert bot.trader is not None and bot.store is not None
             t, m = bot.trader, bot.market
-            t.journal.probe_s = 0.5
-            assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=20.0)
             orders_before = len(sim.orders)
             since = len(bot.bus.history)
             # the disk fills up, then a premium dislocation asks for an entry on every tick
@@ -182,17 +192,9 @@ async def test_unwind_that_cannot_be_journaled_is_not_sent_named_and_done_on_rec
     the exposure caused (held in memory meanwhile) is persisted."""
     full_os = FullDiskOS()
     monkeypatch.setattr(wal_mod, "os", full_os)
-    sf = tmp_path / "strategy.toml"
-    sf.write_text(STRATEGY)
-    data = tmp_path / "data"
-    env = sim.env() | {"KIMPBOT_DATA_DIR": str(data), "KIMPBOT_TRADE_MODE": "auto", "KIMPBOT_MODE": "live"}
-    bot = Bot(load_settings(env), load_owner_config(sf))
-    await bot.start()
+    bot = await live_auto_bot(sim, tmp_path, tmp_path / "data")
     try:
-        assert bot.trader is not None and bot.store is not None
-        t, m = bot.trader, bot.market
-        t.journal.probe_s = 0.5
-        assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=20.0)
+        t = bot.trader
         coin0 = (await t.upbit.balances()).coins.get("BTC", 0)
         since, orders_before = len(bot.bus.history), len(sim.orders)
         sim.market.faults.inject("binance", "/fapi/v1/order", "reject", count=1)
@@ -225,17 +227,9 @@ async def test_exit_and_reconcile_close_wait_for_the_journal(sim, tmp_path, monk
     a reconcile Close pressed meanwhile; both work once the disk has room."""
     full_os = FullDiskOS()
     monkeypatch.setattr(wal_mod, "os", full_os)
-    sf = tmp_path / "strategy.toml"
-    sf.write_text(STRATEGY)
-    env = sim.env() | {"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_TRADE_MODE": "auto",
-                       "KIMPBOT_MODE": "live"}
-    bot = Bot(load_settings(env), load_owner_config(sf))
-    await bot.start()
+    bot = await live_auto_bot(sim, tmp_path, tmp_path / "data")
     try:
-        assert bot.trader is not None and bot.store is not None
-        t, m = bot.trader, bot.market
-        t.journal.probe_s = 0.5
-        assert await wait_until(lambda: m.signals_allowed("BTC"), timeout=20.0)
+        t = bot.trader
         sim.market.set_premium("BTC", -3.0)
         assert await wait_until(lambda: len(t.positions()) == 1, timeout=30.0)
         assert await wait_until(lambda: not t._busy and not bot.store.journal_open(), timeout=15.0)

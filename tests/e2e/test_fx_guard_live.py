@@ -89,38 +89,27 @@ async def test_wrong_bank_rate_in_small_steps_no_order(sim, tmp_path):
         await bot.stop()
 
 
-async def test_frozen_bank_quote_is_stale_while_it_keeps_arriving(sim, tmp_path):
-    bot = await start(sim, tmp_path, 'usdkrw_max_age_s = 2\nweekend = "stop"')
+@pytest.mark.parametrize("fx, frozen, problem", [
+    # the bank quote answered every poll with the same date/time/timestamp
+    ('usdkrw_max_age_s = 2\nweekend = "stop"', "usdkrw", "FX bank USD/KRW stale at source"),
+    # Upbit's KRW-USDT ticker keeps coming, its trade_timestamp does not move
+    ('source = "usdt"\nusdt_max_age_s = 2', "usdt_trades", "FX Upbit KRW-USDT stale at source"),
+])
+async def test_a_frozen_fx_quote_is_stale_while_it_keeps_arriving(sim, tmp_path, fx, frozen, problem):
+    bot = await start(sim, tmp_path, fx)
     try:
         m = bot.market
-        sim.market.freeze_usdkrw()  # answered every poll, same date/time/timestamp
-        assert await wait_until(lambda: any(p.startswith("FX bank USD/KRW stale at source")
-                                            for p in m.global_problems()), timeout=10.0)
-        # ... while the same quote keeps arriving
-        assert await wait_until(lambda: (r := m.fx.states["usdkrw"].latest).received_ts - r.exchange_ts > 2500,
-                                timeout=10.0)
-        assert any(p.startswith("FX bank USD/KRW stale at source") for p in m.global_problems())
+        getattr(sim.market, f"freeze_{frozen}")()
+        assert await wait_until(lambda: any(p.startswith(problem) for p in m.global_problems()), timeout=10.0)
+        if frozen == "usdkrw":   # ... while the same quote keeps arriving
+            assert await wait_until(lambda: (r := m.fx.states["usdkrw"].latest).received_ts - r.exchange_ts > 2500,
+                                    timeout=10.0)
+            assert any(p.startswith(problem) for p in m.global_problems())
         sim.market.set_premium("BTC", -3.0)
         await decided_on(bot, -2.5)
         assert bot.trader.positions() == []
         # control: the quote moves at its source again
-        sim.market.unfreeze_usdkrw()
-        assert await wait_until(lambda: btc_open(bot), timeout=15.0)
-    finally:
-        await bot.stop()
-
-
-async def test_frozen_usdt_trades_are_stale_with_source_usdt(sim, tmp_path):
-    bot = await start(sim, tmp_path, 'source = "usdt"\nusdt_max_age_s = 2')
-    try:
-        m = bot.market
-        sim.market.freeze_usdt_trades()  # the ticker keeps coming, its trade_timestamp does not move
-        assert await wait_until(lambda: any(p.startswith("FX Upbit KRW-USDT stale at source")
-                                            for p in m.global_problems()), timeout=10.0)
-        sim.market.set_premium("BTC", -3.0)
-        await decided_on(bot, -2.5)
-        assert bot.trader.positions() == []
-        sim.market.unfreeze_usdt_trades()
+        getattr(sim.market, f"unfreeze_{frozen}")()
         assert await wait_until(lambda: btc_open(bot), timeout=15.0)
     finally:
         await bot.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,15 @@ async def test_real_telegram_and_discord_calls_leave_no_token_in_the_log(tmp_pat
     assert "kimpbot.test: done" in text  # DEBUG was really on
     assert telegram.token not in text and telegram.token.split(":", 1)[1] not in text
     assert discord_fake.webhook_token not in text
+
+
+def test_a_relative_log_file_lives_in_the_data_dir(tmp_path, monkeypatch):
+    """The shipped unit may write only KIMPBOT_DATA_DIR (ProtectSystem=strict): .env.example's
+    relative KIMPBOT_LOG_FILE lands there, an absolute path stays where it says."""
+    from kimpbot.logs import log_path
+
+    monkeypatch.setenv("KIMPBOT_DATA_DIR", str(tmp_path / "state"))
+    assert log_path("kimpbot.log") == tmp_path / "state" / "kimpbot.log"
+    assert log_path(tmp_path / "x.log") == tmp_path / "x.log"
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    assert "# KIMPBOT_LOG_FILE=kimpbot.log" in example

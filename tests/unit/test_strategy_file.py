@@ -87,6 +87,20 @@ def test_allocation_entry_and_its_sum_check(sf: Path) -> None:
     ("optimized.normal_z", "3.5", r"normal_z < extreme_z < ultra_z"),
     ("zscore.entry_threshold", "2.0", r"already that"),
     ("optimized.topup_on_deeper_tier", "maybe", r"true or false"),
+    # table entries need a traded symbol and a number in range
+    ("optimized.allocation.btc", "0.3", r"allocation.btc = '0.3' .*traded symbol in upper case, one of BTC, ETH, "
+                                        r"XRP; did you mean BTC\?"),
+    ("optimized.allocation.DOGE", "0", r"allocation.DOGE = '0' .*one of BTC, ETH, XRP .*symbols and "
+                                       r"optimized.allocation together"),
+    ("optimized.allocation.BTC", "1.5", r"allocation.BTC = '1.5' .*a fraction of the capital in \[0, 1\]"),
+    ("optimized.allocation.BTC", "-0.1", r"allocation.BTC = '-0.1' .*in \[0, 1\]"),
+    ("optimized.allocation.BTC", "nan", r"allocation.BTC = 'nan' .*finite"),
+    ("optimized.allocation.BTC", "true", r"allocation.BTC = 'true' .*in \[0, 1\]"),
+    ("optimized.allocation.BTC", '"0.3"', r"allocation.BTC = '\"0.3\"' .*in \[0, 1\]"),
+    ("paper.upbit_coins.BTC", "-5", r"paper.upbit_coins.BTC = '-5' .*a coin amount >= 0"),
+    ("paper.upbit_coins.BTC", "inf", r"paper.upbit_coins.BTC = 'inf' .*a coin amount >= 0 \(a finite number\)"),
+    ("paper.upbit_coins.eth", "1", r"paper.upbit_coins.eth = '1' .*one of BTC, ETH, XRP; did you mean ETH\?"),
+    ("paper.upbit_coins.SOL", "1", r"paper.upbit_coins.SOL = '1' .*traded symbol"),
 ])
 def test_bad_changes_refused_naming_key_and_rule(sf: Path, key: str, raw: str, match: str) -> None:
     before = sf.read_text()
@@ -178,28 +192,6 @@ def test_a_number_for_a_text_key_stays_text(sf: Path) -> None:
 
 # -- table entries ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key,raw,match", [
-    ("optimized.allocation.btc", "0.3", r"allocation.btc = '0.3' .*traded symbol in upper case, one of BTC, ETH, "
-                                        r"XRP; did you mean BTC\?"),
-    ("optimized.allocation.DOGE", "0", r"allocation.DOGE = '0' .*one of BTC, ETH, XRP .*symbols and "
-                                       r"optimized.allocation together"),
-    ("optimized.allocation.BTC", "1.5", r"allocation.BTC = '1.5' .*a fraction of the capital in \[0, 1\]"),
-    ("optimized.allocation.BTC", "-0.1", r"allocation.BTC = '-0.1' .*in \[0, 1\]"),
-    ("optimized.allocation.BTC", "nan", r"allocation.BTC = 'nan' .*finite"),
-    ("optimized.allocation.BTC", "true", r"allocation.BTC = 'true' .*in \[0, 1\]"),
-    ("optimized.allocation.BTC", '"0.3"', r"allocation.BTC = '\"0.3\"' .*in \[0, 1\]"),
-    ("paper.upbit_coins.BTC", "-5", r"paper.upbit_coins.BTC = '-5' .*a coin amount >= 0"),
-    ("paper.upbit_coins.BTC", "inf", r"paper.upbit_coins.BTC = 'inf' .*a coin amount >= 0 \(a finite number\)"),
-    ("paper.upbit_coins.eth", "1", r"paper.upbit_coins.eth = '1' .*one of BTC, ETH, XRP; did you mean ETH\?"),
-    ("paper.upbit_coins.SOL", "1", r"paper.upbit_coins.SOL = '1' .*traded symbol"),
-])
-def test_table_entries_need_a_traded_symbol_and_a_number_in_range(sf: Path, key: str, raw: str, match: str) -> None:
-    before = sf.read_text()
-    with pytest.raises(ConfigError, match=match):
-        plan_change(sf, key, raw, "t", "d")
-    assert sf.read_text() == before
-
-
 def test_table_entry_symbols_come_from_the_file(sf: Path) -> None:
     sf.write_text(sf.read_text().replace('symbols = ["BTC", "ETH", "XRP"]', 'symbols = ["BTC", "ETH", "XRP", "SOL"]')
                   .replace("XRP = 0.25", "XRP = 0.2\nSOL = 0.05"))
@@ -255,9 +247,10 @@ def test_layout_refusal_does_not_blame_the_value(tmp_path: Path) -> None:
     msg = str(err.value)
     assert msg.startswith("optimized.allocation.BTC: this file's layout cannot be edited in place (")
     assert msg.endswith(f"); edit {p} by hand") and "is invalid" not in msg and "twice" in msg
+    # an inline table takes one more entry (tomlkit edits it; the regex editor refused it)
     p.write_text('strategy = "optimized"\noptimized = { normal_z = 2.0 }\n')
-    with pytest.raises(ConfigError, match=r"^optimized.extreme_z: this file's layout cannot be edited in place"):
-        plan_change(p, "optimized.extreme_z", "3.5", "t", "d")
+    ch = plan_change(p, "optimized.extreme_z", "3.5", "t", "d")
+    assert tomllib.loads(ch.new_text)["optimized"] == {"normal_z": 2.0, "extreme_z": 3.5}
 
 
 def test_a_file_that_does_not_load_is_named_not_the_value(tmp_path: Path) -> None:
@@ -355,3 +348,17 @@ def test_write_atomic_keeps_mode_and_fsyncs(tmp_path: Path, monkeypatch: pytest.
     write_atomic(p, "a = 2\n")
     assert p.read_text() == "a = 2\n" and stat.S_IMODE(p.stat().st_mode) == 0o604
     assert len(synced) == 2  # the file, then its directory
+
+
+def test_commented_default_without_tomlkits_insert_falls_back_to_adding(monkeypatch) -> None:
+    """Taking over ``# key = default`` uses tomlkit's Container._insert_at; a tomlkit without it
+    still makes the edit (the key is added to the table, the commented line stays)."""
+    import tomlkit.container
+
+    text = '[exits]\n# stop_loss_pct = "none"       # default\nmax_holding_hours = 72.0\n'
+    taken = set_in_text(text, "exits", "stop_loss_pct", "1.5", "n")
+    assert taken.splitlines()[1].startswith("stop_loss_pct = 1.5") and "# default" not in taken
+    monkeypatch.delattr(tomlkit.container.Container, "_insert_at")
+    added = set_in_text(text, "exits", "stop_loss_pct", "1.5", "n")
+    assert tomllib.loads(added)["exits"] == {"stop_loss_pct": 1.5, "max_holding_hours": 72.0}
+    assert "# stop_loss_pct" in added

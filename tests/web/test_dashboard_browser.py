@@ -5,6 +5,7 @@ aiohttp server. Nothing of kimpbot or of the libraries is mocked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aiohttp
 
@@ -29,11 +30,20 @@ async def login(web, page) -> None:
     await page.wait_for_selector('.coin[data-coin="BTC"]', timeout=15000)
 
 
-async def test_login_from_telegram_live_premium_and_halt(web, browser):
-    sim, bot = web.sim, web.bot
+@contextlib.asynccontextmanager
+async def logged_in(web, browser):
+    """A phone-sized browser context, logged in through a /dashboard link; closed afterwards."""
     ctx, page = await phone(browser)
     try:
         await login(web, page)
+        yield ctx, page
+    finally:
+        await ctx.close()
+
+
+async def test_login_from_telegram_live_premium_and_halt(web, browser):
+    sim, bot = web.sim, web.bot
+    async with logged_in(web, browser) as (ctx, page):
         assert page.url.rstrip("/") == web.api.url
         cookies = {c["name"]: c for c in await ctx.cookies()}
         c = cookies["kimpbot_session"]
@@ -79,15 +89,11 @@ async def test_login_from_telegram_live_premium_and_halt(web, browser):
         await page.click("#resume")
         await page.wait_for_selector('#state[data-run="running"]', timeout=10000)
         assert not bot.trader.risk.halted
-    finally:
-        await ctx.close()
 
 
 async def test_execute_a_pending_signal_from_the_page(web, browser):
     sim, bot = web.sim, web.bot
-    ctx, page = await phone(browser)
-    try:
-        await login(web, page)
+    async with logged_in(web, browser) as (ctx, page):
         assert await wait_until(lambda: bot.market.signals_allowed("BTC"), timeout=15)
         base = sim.market.premium("BTC")
         since = len(web.tg.sent)
@@ -103,8 +109,6 @@ async def test_execute_a_pending_signal_from_the_page(web, browser):
         # the chat copy of the signal loses its buttons ("answered elsewhere")
         await web.tg.wait_for(lambda r: r["method"] == "editMessageText" and "by telegram:42" in (r.get("text") or ""),
                               since=since, timeout=10)
-    finally:
-        await ctx.close()
 
 
 async def test_refused_without_session_with_used_or_expired_link(web, browser):
@@ -210,9 +214,7 @@ async def test_page_weight_manifest_and_service_worker(web, browser):
 
 async def test_page_says_when_data_is_old_and_reconnects_by_itself(web, browser):
     api, sim = web.api, web.sim
-    ctx, page = await phone(browser)
-    try:
-        await login(web, page)
+    async with logged_in(web, browser) as (ctx, page):
         await page.wait_for_selector("#conn.ok", timeout=10000)
         await page.evaluate("window.__noReload = 1")
         port = api.port
@@ -230,5 +232,3 @@ async def test_page_says_when_data_is_old_and_reconnects_by_itself(web, browser)
             " - 1.77) < 0.06", timeout=10000)
         assert await page.evaluate("window.__noReload") == 1
         assert await page.is_hidden("#notice")
-    finally:
-        await ctx.close()
