@@ -647,7 +647,7 @@ class Bot:
                                       "the z window fills from live bars")
             log.warning("%s", self.state.warmup_note)
             return
-        self.market.warm_start(report.bars)
+        self.market.warm_start(report.bars, report.since_ms)
         self.state.warmup_note = report.summary()
 
     # ---- views --------------------------------------------------------------------------

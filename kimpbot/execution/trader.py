@@ -139,6 +139,8 @@ class Trader:
         self.finding_meta: dict[str, dict[str, Any]] = {}  # reconciliation finding text -> what Adopt/Close act on
         self._provisional: set[str] = set()  # client ids a restart found "not found" (may still be booked)
         self._gaps: dict[str, str] = {}  # symbol -> the position finding already alerted (not repeated)
+        # (symbol, action, direction, tier) skipped by the owner: not offered again while the strategy
+        # keeps giving that signal (SPEC: "a skipped signal is not offered again while its condition persists")
         self.position_check_s = self.exec_cfg.position_check_s
         self.position_checks = 0  # completed continuous comparisons (for /status and tests)
         # halt kind "store": while the journal cannot be written nothing is decided or sent

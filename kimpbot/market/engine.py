@@ -22,6 +22,7 @@ from kimpbot.market.bars import BarBuilder
 from kimpbot.market.fx import FxGuard, FxPolicy
 from kimpbot.market.premium import make_snapshot
 from kimpbot.models import BadMarketData, BookLevel, FxRate, OrderBook, PremiumBar, PremiumSnapshot, Ticker, Venue
+from kimpbot.strategy.rolling import MIN_STD, RollingStats
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,11 @@ class ZSource(Protocol):
 
     def on_bar(self, bar: PremiumBar) -> None: ...
 
-    def zscore(self, symbol: str, premium_pct: float) -> float | None: ...
+    def zscore(self, symbol: str, premium_pct: float, now_ms: int | None = None) -> float | None: ...
+
+    def history_from(self, symbol: str, since_ms: int) -> None: ...
+
+    def stats(self, symbol: str) -> RollingStats: ...
 
 
 @dataclass(slots=True)
@@ -65,7 +70,7 @@ class MarketEngine:
         self.last_bar_ts: dict[tuple[int, str], int] = {}
         self.bar_gaps = 0
         self.rejected = 0
-        self.warm_bars: dict[str, int] = {s: 0 for s in self.symbols}
+        self.warm_bars: dict[str, int] = {s: 0 for s in self.symbols}  # window-length bars received (not: in the window)
         self._problems: dict[str, tuple[str, ...]] = {}
         self._fx_note_kind = ""
         self.on_snapshot: Callable[[PremiumSnapshot, SymbolView], None] | None = None
@@ -194,15 +199,20 @@ class MarketEngine:
             self.bar_gaps += missing
             log.warning("%s: %d missing %d-minute premium bar(s) before %d (no data)", bar.symbol, missing,
                         bar.minutes, bar.ts)
-        self.last_bar_ts[key] = bar.ts
+        if last is None or bar.ts > last:  # history landing behind a live bar is not a step back
+            self.last_bar_ts[key] = bar.ts
         if bar.minutes == self.window_bars.minutes:
             self.warm_bars[bar.symbol] = self.warm_bars.get(bar.symbol, 0) + 1
         if self.strategy is not None:
             self.strategy.on_bar(bar)
 
-    def warm_start(self, bars: dict[str, list[PremiumBar]]) -> None:
-        """Feed history (oldest first) into the z window before live data."""
+    def warm_start(self, bars: dict[str, list[PremiumBar]], since_ms: int | None = None) -> None:
+        """Feed history (oldest first) into the z window; ``since_ms``: where it was asked from.
+        Live bars may already be in the window (the first one can close while candles are being
+        fetched): history takes its place before them."""
         for sym, rows in bars.items():
+            if since_ms is not None and self.strategy is not None:
+                self.strategy.history_from(sym, since_ms)
             for bar in rows:
                 self._bar_closed(bar)
         self.recompute_all()  # z is there at once, not at the next tick
@@ -231,11 +241,25 @@ class MarketEngine:
         snap = view.snapshot
         if snap is not None and (snap.exec_long is None or snap.exec_short is None):
             out.append(f"{sym}: book too thin to fill {snap.order_krw:,.0f} KRW")
-        need = self.owner.strategy.window_bars
-        have = self.warm_bars.get(sym, 0)
-        if self.strategy is not None and view.snapshot is not None and view.z_mid is None:
-            out.append(f"{sym}: z window warming up ({have}/{need} bars)")
+        if self.strategy is not None and snap is not None:
+            why = self._z_problem(sym, snap.mid, now)
+            if why:
+                out.append(why)
         return out
+
+    def _z_problem(self, sym: str, mid: float, now: int) -> str:
+        """Why there is no z now ("" when there is one), from the window itself (not the z of the
+        last tick, which a bar closed by the scheduler since may have changed)."""
+        assert self.strategy is not None
+        if self.strategy.zscore(sym, mid, now) is not None:
+            return ""
+        st = self.strategy.stats(sym)
+        if st.covered < st.window:
+            return f"{sym}: z window warming up (history covers {st.covered}/{st.window} bars of its span)"
+        if st.count < st.need:
+            return (f"{sym}: z window warming up ({st.count}/{st.need} bars in its span; "
+                    f"zscore.min_window_fill)")
+        return f"{sym}: z window flat (std below {MIN_STD:g} pp over {st.count} bars): no z"
 
     def check_health(self) -> dict[str, list[str]]:
         """Problems per symbol (global FX problems included); publishes transitions."""

@@ -26,6 +26,7 @@ class WarmupReport:
     bars: dict[str, list[PremiumBar]]
     skipped: dict[str, int]
     fx_note: str
+    since_ms: int | None = None  # open time of the oldest bar asked for: the z window's span starts here
 
     def summary(self) -> str:
         parts = [f"{s} {len(b)} bars" + (f" ({self.skipped[s]} skipped)" if self.skipped.get(s) else "")
@@ -75,6 +76,6 @@ async def warm_up(upbit: MarketData, binance: MarketData, symbols: list[str], mi
         return sym, bars, skipped
 
     results = await asyncio.gather(*(one(s) for s in symbols))
-    report = WarmupReport({s: b for s, b, _ in results}, {s: k for s, _, k in results}, note)
+    report = WarmupReport({s: b for s, b, _ in results}, {s: k for s, _, k in results}, note, since)
     log.info("%s", report.summary())
     return report

@@ -111,6 +111,7 @@ log = logging.getLogger("kimpbot.sim.discord")
 __all__ = ["FakeDiscord", "DiscordFault", "FakeInteraction", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
+WAIT_S = 30.0  # tests' waits for a bot post: they return as soon as it arrives; 5 s failed under load
 # Webhook.from_url's pattern: id of 17-20 digits, token of 60+ [A-Za-z0-9.-_] characters
 DEFAULT_WEBHOOK_TOKEN = "fake-webhook-token-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 # shaped like a real bot token (base64 user id . timestamp . HMAC); discord.py does not check it
@@ -526,17 +527,17 @@ class FakeDiscord:
         await self.stop()
 
     # ---------------------------------------------------------------- test driving
-    async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 5.0, *,
+    async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
                        since: int = 0) -> dict:
         """The first post in ``webhook_posts[since:]`` that matches, waiting up to ``timeout`` s."""
         return await self._wait_in(self.webhook_posts, "webhook post", predicate, timeout, since)
 
-    async def wait_for_message(self, predicate: Callable[[dict], bool], timeout: float = 5.0, *,
+    async def wait_for_message(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
                                since: int = 0) -> dict:
         """The first bot message in ``channel_messages[since:]`` that matches, waiting up to ``timeout`` s."""
         return await self._wait_in(self.channel_messages, "bot message", predicate, timeout, since)
 
-    async def wait_for_edit(self, predicate: Callable[[dict], bool], timeout: float = 5.0, *,
+    async def wait_for_edit(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
                             since: int = 0) -> dict:
         """The first bot message edit in ``channel_edits[since:]`` that matches."""
         return await self._wait_in(self.channel_edits, "bot message edit", predicate, timeout, since)

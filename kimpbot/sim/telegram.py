@@ -70,6 +70,7 @@ TOKEN_RE = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 MAX_TEXT = 4096                 # UTF-16 code units after entity parsing
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64          # bytes
+WAIT_S = 30.0  # tests' waits for a bot call: they return as soon as it arrives; 5 s failed under load
 DEFAULT_ALLOWED = frozenset({"message", "edited_message", "channel_post", "edited_channel_post",
                              "business_connection", "business_message", "edited_business_message",
                              "deleted_business_messages", "inline_query", "chosen_inline_result",
@@ -1028,7 +1029,7 @@ class FakeTelegram:
                     out.append((b["text"], b.get("callback_data", b.get("url", ""))))
             return out
 
-    async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 5.0, *,
+    async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
                        since: int = 0) -> dict:
         """The first record in ``sent[since:]`` that matches, waiting up to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout

@@ -231,6 +231,10 @@ class Strategy:
                 dq = self._confirm[bar.symbol] = deque(maxlen=self.params.confirm_bars + 1)
             dq.append(bar.close)
 
+    def history_from(self, symbol: str, since_ms: int) -> None:
+        """Warm-up asked for history from ``since_ms``: the window's span is covered from there."""
+        self.stats(symbol).history_from(since_ms)
+
     def zscore(self, symbol: str, premium_pct: float, now_ms: int | None = None) -> float | None:
         """z of ``premium_pct`` against the symbol's window at ``now_ms`` (bars older than the
         window's span have left it); None until the window is ready."""

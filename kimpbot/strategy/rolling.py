@@ -19,6 +19,7 @@ window's std is below :data:`MIN_STD` (a flat series has no z).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 
@@ -40,9 +41,12 @@ class RollingStats:
     ``bar_ms`` on the UTC grid, ending at the last bar boundary reached (by a
     pushed bar's close or by :meth:`advance`). Bars older than the span leave it
     whether or not newer bars arrived, so a gap (an outage, missing history)
-    shrinks the window instead of stretching it back in time. It is ``ready``
-    once history reaches back over the whole span and at least ``min_fill`` of
-    its bars exist. Without ``bar_ms`` it counts the last ``window`` values.
+    shrinks the window instead of stretching it back in time. A bar may come
+    late (history pushed after the first live bar): it takes its place in time.
+    It is ``ready`` once history reaches back over the whole span (the oldest
+    bar seen, or where warm-up history was asked from: :meth:`history_from`) and
+    at least ``min_fill`` of its bars exist. Without ``bar_ms`` it counts the
+    last ``window`` values.
     """
 
     __slots__ = ("window", "bar_ms", "need", "_buf", "_ts", "_mean", "_m2", "_since_exact", "_slot_end",
@@ -70,15 +74,7 @@ class RollingStats:
         if self.bar_ms is not None:
             if ts is None:
                 raise ValueError("RollingStats.push: a time window needs the bar's open time")
-            slot = int(ts) // self.bar_ms
-            if self._first_slot is None:
-                self._first_slot = slot
-            if self._ts and self._ts[-1] >= slot:  # a second bar in one slot (irregular data): the last counts
-                self._ts.pop()
-                self._remove(self._buf.pop())
-            self._ts.append(slot)
-            self._add(x)
-            self._advance_slot(slot + 1)
+            self._push_slot(x, int(ts) // self.bar_ms)
             return
         buf = self._buf
         n = len(buf)
@@ -92,6 +88,40 @@ class RollingStats:
         self._mean = old_mean + delta / n
         self._m2 += delta * (x - self._mean + old - old_mean)
         self._after_update()
+
+    def _push_slot(self, x: float, slot: int) -> None:
+        # History reaches back to the oldest bar ever seen, whatever order bars came in: the
+        # bot's first live bar can close while warm-up candles are still being fetched, and the
+        # older history lands after it.
+        if self._first_slot is None or slot < self._first_slot:
+            self._first_slot = slot
+        if self._slot_end is not None and slot < self._slot_end - self.window:
+            return  # older than the span the clock already reached: it only proves history
+        ts, buf = self._ts, self._buf
+        if not ts or slot > ts[-1]:
+            ts.append(slot)
+            self._add(x)
+            self._advance_slot(slot + 1)
+            return
+        # A bar at or before the newest slot goes in its place (a second bar in one slot, e.g.
+        # a history candle for a slot a live bar already closed: the last one pushed counts).
+        i = bisect.bisect_left(ts, slot)
+        if ts[i] == slot:
+            old = buf[i]
+            del ts[i]
+            del buf[i]
+            self._remove(old)
+        ts.insert(i, slot)
+        self._add(x, i)
+
+    def history_from(self, since_ms: int) -> None:
+        """Time mode: history was asked for from ``since_ms`` (warm-up). The span counts as covered
+        from there even when its first slots hold no bar (Upbit has no candle for a slot without a
+        trade): missing bars are gaps, judged by ``min_fill``, not a later start of history."""
+        if self.bar_ms is not None:
+            slot = int(since_ms) // self.bar_ms
+            if self._first_slot is None or slot < self._first_slot:
+                self._first_slot = slot
 
     def advance(self, now_ms: int) -> None:
         """Time mode: the clock reached ``now_ms``; bars older than the span leave the window."""
@@ -122,8 +152,13 @@ class RollingStats:
         self._mean -= delta / n
         self._m2 -= delta * (old - self._mean)
 
-    def _add(self, x: float) -> None:
-        self._buf.append(x)
+    def _add(self, x: float, at: int | None = None) -> None:
+        """Welford update for ``x`` joining the window (appended, or inserted at ``at``: the
+        statistics do not depend on the order)."""
+        if at is None:
+            self._buf.append(x)
+        else:
+            self._buf.insert(at, x)
         n = len(self._buf)
         delta = x - self._mean
         self._mean += delta / n
@@ -155,12 +190,17 @@ class RollingStats:
         return len(self._buf)
 
     @property
-    def ready(self) -> bool:
+    def covered(self) -> int:
+        """Slots of the span that history reaches over (``window`` once it covers all of it)."""
         if self.bar_ms is None:
-            return len(self._buf) >= self.window
+            return min(len(self._buf), self.window)
         if self._first_slot is None or self._slot_end is None:
-            return False
-        return self._first_slot <= self._slot_end - self.window and len(self._buf) >= self.need
+            return 0
+        return max(0, min(self.window, self._slot_end - self._first_slot))
+
+    @property
+    def ready(self) -> bool:
+        return self.covered >= self.window and len(self._buf) >= self.need
 
     @property
     def mean(self) -> float:

@@ -81,7 +81,7 @@ class ChatRig:
                                               self.dc.webhook_token]
 
     async def command(self, text: str, *, user: int = OWNER, chat: int = OWNER, chat_type: str = "private",
-                      timeout: float = 5.0) -> dict:
+                      timeout: float = 30.0) -> dict:
         """Send a command and return the bot's reply (the first sendMessage/sendPhoto to that chat after it)."""
         since = len(self.tg.sent)
         self.tg.send_command(chat, user, text, chat_type=chat_type)
