@@ -99,28 +99,6 @@ async def test_skip_then_execute_is_already_skipped(rig):
     assert rig.bot.store.trades() == []
 
 
-async def test_skipped_signal_not_offered_again_while_its_condition_persists(rig):
-    """SPEC §6: "a skipped signal is not offered again while its condition persists" (it was offered
-    again at the next evaluation, 0.2 s later); once the premium is back, a new extreme is offered."""
-    tg, bot = rig.tg, rig.bot
-    base, rec, b = await _signal(rig)
-    n = len(tg.sent)
-    tg.press_button(OWNER, OWNER, rec["message_id"], b["Skip"])
-    await tg.wait_for(lambda r: r["method"] == "answerCallbackQuery", since=n)
-    last = bot.trader._last_eval["BTC"]
-    # ten more evaluations of BTC with the premium still far below its window
-    assert await wait_until(lambda: bot.trader._last_eval["BTC"] >= last + 10 * bot.trader.eval_interval_ms)
-    assert [p.state for p in bot.trader.state.pending.values()] == ["skipped"]
-    assert not [r for r in tg.sent[n:] if r["method"] == "sendMessage" and (r.get("text") or "").startswith("🔔")]
-    # the condition ends (premium back at its usual level) and comes back: a new offer
-    rig.sim.market.set_premium("BTC", base)
-    assert await wait_until(lambda: not bot.trader._skipped)
-    rig.sim.market.set_premium("BTC", base - 3.0)
-    await tg.wait_for(lambda r: r["method"] == "sendMessage" and (r.get("text") or "").startswith("🔔"),
-                      since=n, timeout=15)
-    assert sorted(p.state for p in bot.trader.state.pending.values()) == ["pending", "skipped"]
-
-
 @pytest.fixture
 async def quick_expiry_rig(sim, tmp_path, log_records):
     r = await make_rig(sim, tmp_path, STRATEGY + "[execution]\nconfirm_timeout_s = 1.5\n", log_records)
