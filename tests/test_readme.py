@@ -15,5 +15,6 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_first_commands_install_and_run():
     readme = (REPO / "README.md").read_text()
-    assert 'python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/kimpbot run' in readme
+    assert ('python3 -m venv .venv && .venv/bin/pip install -r deploy/requirements.lock && '
+            '.venv/bin/pip install -e . && .venv/bin/kimpbot run') in readme
     assert '.venv/bin/kimpbot demo' in readme
