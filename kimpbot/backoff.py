@@ -24,18 +24,24 @@ class Backoff:
     last_s: float = field(default=0.0, init=False)  # the last wait drawn
 
     def __post_init__(self) -> None:
-        if not (self.first_s > 0 and self.cap_s > 0):
-            raise ValueError(f"back-off waits must be positive (first {self.first_s}, cap {self.cap_s})")
+        if not (self.first_s >= 0 and self.cap_s >= 0):   # 0 = try again at once (tests)
+            raise ValueError(f"back-off waits cannot be negative (first {self.first_s}, cap {self.cap_s})")
 
-    def ceiling(self) -> float:
-        """The un-jittered wait the next draw is based on."""
-        return min(max(self.cap_s, self.first_s), self.first_s * 2 ** min(self.attempts, 30))
+    def ceiling(self, attempt: int | None = None) -> float:
+        """The un-jittered wait of retry number ``attempt`` (0 = the first; default: the next)."""
+        n = self.attempts if attempt is None else max(0, attempt)
+        return min(max(self.cap_s, self.first_s), self.first_s * 2 ** min(n, 30))
 
-    def next_wait(self) -> float:
-        d = self.ceiling()
-        self.attempts += 1
+    def wait_for(self, attempt: int) -> float:
+        """A wait for retry number ``attempt`` counted by the caller (e.g. failed sessions in a row)."""
+        d = self.ceiling(attempt)
         self.last_s = d / 2 + random.uniform(0, d / 2)
         return self.last_s
+
+    def next_wait(self) -> float:
+        w = self.wait_for(self.attempts)
+        self.attempts += 1
+        return w
 
     def reset(self) -> None:
         self.attempts = 0

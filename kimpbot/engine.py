@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import os
-import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,24 +22,25 @@ from typing import Any
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from kimpbot.clock import Clock, SystemClock
 from kimpbot import i18n
+from kimpbot.backoff import Backoff
+from kimpbot.clock import Clock, SystemClock
 from kimpbot.config import OwnerConfig, Settings, cross_check
 from kimpbot.events import Event, EventBus
-from kimpbot.i18n import Text
-from kimpbot.i18n import common as C
-from kimpbot.i18n import events as E
 from kimpbot.exchanges.base import CredentialsRefused, ExchangeUnavailable
 from kimpbot.exchanges.binance import BinanceFutures
 from kimpbot.exchanges.upbit import UpbitSpot
-from kimpbot.market.engine import MarketEngine
-from kimpbot.market.feeds import BinanceFeed, UpbitFeed
-from kimpbot.market.fx import BankFxClient, retired_notes
-from kimpbot.market.warmup import warm_up
 from kimpbot.execution.executor import ExecConfig
 from kimpbot.execution.paper import PaperVenue
 from kimpbot.execution.trader import Trader
 from kimpbot.execution.venues import PerpVenue, TradingVenue
+from kimpbot.i18n import Text
+from kimpbot.i18n import common as C
+from kimpbot.i18n import events as E
+from kimpbot.market.engine import MarketEngine
+from kimpbot.market.feeds import BinanceFeed, UpbitFeed
+from kimpbot.market.fx import BankFxClient, retired_notes
+from kimpbot.market.warmup import warm_up
 from kimpbot.models import BadMarketData, FxRate, Venue
 from kimpbot.params import ParamSet, ParamValue
 from kimpbot.protections import protections_line
@@ -264,11 +264,10 @@ class Bot:
 
     async def _retry_bring_up(self) -> None:
         """Try again with a doubling, capped and jittered wait until trading starts (or a fatal error)."""
-        delay = float(self.owner["startup.retry_min_s"])
+        policy = Backoff(float(self.owner["startup.retry_min_s"]), float(self.owner["startup.retry_max_s"]))
         while True:
-            cap = float(self.owner["startup.retry_max_s"])
-            d = min(delay, cap)
-            wait = d / 2 + random.uniform(0, d / 2)  # "equal jitter": never two bots in lock-step
+            policy.cap_s = float(self.owner["startup.retry_max_s"])   # a /set applies to the next wait
+            wait = policy.next_wait()
             self.state.retry_at_ms = self.clock.now_ms() + int(wait * 1000)
             await asyncio.sleep(wait)
             try:
@@ -284,7 +283,6 @@ class Bot:
                 self._down_announced = False
                 self.bus.publish(Event("trading", E.TRADING_AGAIN(banner=self.banner()), "info", {"trading": True}))
                 return
-            delay = min(delay * 2, cap)
 
     def trading_status(self) -> str:
         """One line for /status while there is no trader ("" while trading)."""

@@ -45,4 +45,5 @@ def _english_unless_asked(request, monkeypatch):
     if request.node.get_closest_marker("korean_default") is None:
         monkeypatch.setattr(i18n, "DEFAULT_LANG", "en")
         monkeypatch.setattr(i18n, "_lang", "en")
+        monkeypatch.setenv("KIMPBOT_LANG", "en")   # kimpbot processes the test starts
     yield

@@ -35,6 +35,7 @@ from discord import app_commands
 from discord.ext import commands as dcommands
 
 from kimpbot import i18n
+from kimpbot.backoff import Backoff
 from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
 from kimpbot.control.command_list import CHART_PERIODS, COMMANDS, CommandSpec
 from kimpbot.control.commands import Button, CommandCore, Reply
@@ -308,10 +309,9 @@ class DiscordFront:
             self._task = asyncio.create_task(self._login_later(gateway, retry_s, retry_max_s))
 
     async def _login_later(self, gateway: bool, delay: float, cap: float) -> None:
-        import random
-
+        policy = Backoff(delay, cap)
         while True:
-            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            await asyncio.sleep(policy.next_wait())
             try:
                 await self._login(gateway)
                 return
@@ -320,7 +320,6 @@ class DiscordFront:
             except ChatConfigError as exc:
                 log.critical("%s", exc)
                 return
-            delay = min(delay * 2, cap)
 
     async def _login(self, gateway: bool) -> None:
         import aiohttp

@@ -34,6 +34,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from kimpbot import i18n
+from kimpbot.backoff import Backoff
 from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.commands import Button, CommandCore, Reply
@@ -189,12 +190,11 @@ class TelegramFront:
             self._starter = asyncio.create_task(self._start_later(retry_s, retry_max_s))
 
     async def _start_later(self, delay: float, cap: float) -> None:
-        import random
-
         from telegram.error import NetworkError
 
+        policy = Backoff(delay, cap)
         while True:
-            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            await asyncio.sleep(policy.next_wait())
             try:
                 await self._start_app()
                 log.info("Telegram reachable again: commands and alerts flow")
@@ -204,7 +204,6 @@ class TelegramFront:
             except ChatConfigError as exc:
                 log.critical("%s", exc)
                 return
-            delay = min(delay * 2, cap)
 
     async def _start_app(self) -> None:
         from telegram import Update

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from collections import deque
@@ -41,6 +40,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from kimpbot.backoff import Backoff
 from kimpbot.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,8 @@ class WsFeed:
         session in a row waits ``d/2 + uniform(0, d/2)``, ``d = min(cap, base x 2^(n-1))``. Jitter
         spreads reconnects; the half that is not random keeps the growth steady (a full jitter
         ``uniform(0, d)`` can draw near zero several times running, a burst the venue counts)."""
-        n = max(0, self.failed_sessions - 1)
-        d = min(max(self.max_backoff_s, self.base_backoff_s), self.base_backoff_s * 2 ** min(n, 20))
-        self.backoff_s = d / 2 + random.uniform(0, d / 2)
+        policy = Backoff(self.base_backoff_s, self.max_backoff_s)
+        self.backoff_s = policy.wait_for(self.failed_sessions - 1)
         return self.backoff_s
 
     def _healthy(self) -> None:

@@ -93,7 +93,7 @@ def cli_env(tmp_path: Path, strategy_text: str, sim, tg: FakeTelegram | None, **
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPBIT_", "BINANCE_", "TELEGRAM_", "DISCORD_",
                                                                       "KIMPBOT_"))}
     env.update({"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_STRATEGY_FILE": str(sf),
-                "KIMPBOT_HTTP_PORT": "0"})
+                "KIMPBOT_HTTP_PORT": "0", "KIMPBOT_LANG": os.environ.get("KIMPBOT_LANG", "ko")})
     if sim is not None:
         env.update(sim.env())
     if tg is not None:

@@ -25,7 +25,7 @@ def test_waits_double_up_to_the_cap_with_equal_jitter():
 
 def test_nonsense_waits_are_refused():
     with pytest.raises(ValueError):
-        Backoff(0, 5)
+        Backoff(-1, 5)
 
 
 async def test_retry_until_retries_the_named_errors_and_raises_others():
