@@ -310,8 +310,11 @@ class TelegramFront:
             try:
                 return await fn(*args, **kw)
             except RetryAfter as exc:
-                wait = exc.retry_after
-                delay = float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
+                # AIORateLimiter already waited out Telegram's flood limit max_retries times: retrying
+                # here again would only hold the queue longer (the one flood policy is the limiter's)
+                log.error("Telegram %s not delivered: flood limit still in force after the rate limiter's "
+                          "retries (%s)", what, self._safe(exc))
+                return None
             except BadRequest as exc:
                 if "not modified" in str(exc):
                     return unchanged
