@@ -100,11 +100,12 @@ def _trim(s: str) -> str:
 
 
 def qty(x: Any, step: Any = None, coin: str = "") -> Shown:
-    """A coin quantity to the venue's step (``0.00123 BTC`` for step 0.00001), else trimmed."""
+    """A coin quantity down to the venue's step, trailing zeros trimmed (``0.00123 BTC``)."""
     def how(v: Any, lg: str) -> str:
         p = _places(step)
         # down to the step, as the venue books it (never show more coin than there is)
-        s = _group(_dec(v), p, False, ROUND_DOWN) if p >= 0 else _trim(_group(_dec(v), 8, False, ROUND_DOWN))
+        # trailing zeros trimmed: Upbit's step is 1e-8, and 0.03900000 BTC reads worse than 0.039 BTC
+        s = _trim(_group(_dec(v), p if p >= 0 else 8, False, ROUND_DOWN))
         return f"{s} {coin}".rstrip()
     return Shown(x, how)
 

@@ -122,7 +122,7 @@ def test_states_say_what_happened():
     s = {name: play(story, "en") for name, story in stories().items()}
     done = s["confirm mode: offered, executed"][3][1]
     assert done.startswith("✅ BTC long premium enter filled\nnet -")   # the important number first
-    assert "Upbit buy ✔\n  0.03900000 BTC @ 81,153,000 KRW\n  fee 1,582 KRW" in done
+    assert "Upbit buy ✔\n  0.039 BTC @ 81,153,000 KRW\n  fee 1,582 KRW" in done
     assert "Binance sell ✔\n  0.039 BTC @ 59,994.1 USDT\n  fee 1.17 USDT" in done
     assert s["confirm mode: offered, executed"][4][1].endswith("answered by telegram:42")
     assert s["confirm mode: offered, executed"][1][1].startswith("⏳ BTC enter executing…")

@@ -157,8 +157,8 @@ def test_every_entry_renders_with_no_field_missing(name, msg, lang):
 def test_fill_numbers_are_in_the_owners_units():
     ko = E.LEG_FILL(**SAMPLES["LEG_FILL"]).render("ko")
     en = E.LEG_FILL(**SAMPLES["LEG_FILL"]).render("en")
-    assert ko == "BTC 업비트 매수 0.00123000/0.00123000 BTC @ 81,153,000원 (체결, 수수료 1,582원)"
-    assert en == "BTC Upbit buy 0.00123000/0.00123000 BTC @ 81,153,000 KRW (filled, fee 1,582 KRW)"
+    assert ko == "BTC 업비트 매수 0.00123/0.00123 BTC @ 81,153,000원 (체결, 수수료 1,582원)"
+    assert en == "BTC Upbit buy 0.00123/0.00123 BTC @ 81,153,000 KRW (filled, fee 1,582 KRW)"
     en = E.TRADE_FILLED(**_pair()).render("en")
     assert ("Binance sell 0.001 BTC @ 58,420.1 USDT" in en and "fees 1,582 KRW + 0.0292 USDT" in en
             and "premium +1.23% (signal +1.20%), target 0.80%" in en), en
