@@ -506,7 +506,9 @@ class DiscordFront:
             view = CoreView(self, r.buttons) if r.buttons else None
             if r.buttons:
                 self._offered(interaction, mid, r.buttons)
-            text = redact(r.edit, self.secrets)[:2000]
+            text = redact(r.edit, self.secrets)[:1990]
+            if r.mono:  # a refreshed table stays a table
+                text = f"```\n{text}\n```"
             if deferred:
                 await interaction.edit_original_response(content=text, view=view)
             else:
