@@ -39,6 +39,7 @@ import secrets as _secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from kimpbot import i18n
@@ -259,9 +260,9 @@ class CommandCore(ReportCommands):
             self._keyboards.popitem(last=False)
         for d in data:
             kind, _, nonce = d.partition(":")
-            c = self._confirms.get(nonce) if kind in ("cy", "cn") else None
-            if c is not None and c.message is None:  # a confirmation is offered on one message only
-                c.message = key
+            cf = self._confirms.get(nonce) if kind in ("cy", "cn") else None
+            if cf is not None and cf.message is None:  # a confirmation is offered on one message only
+                cf.message = key
         self._changed()
 
     @contextlib.contextmanager
@@ -453,8 +454,6 @@ class CommandCore(ReportCommands):
     def other_ledger_pnl(self) -> dict[str, Any] | None:
         """Realized P&L of the other mode's ledger (paper results stay visible after /live, and the
         live ledger after /paper); None when that mode never traded here."""
-        from pathlib import Path
-
         from kimpbot.store import Store
 
         other = "paper" if self.bot.settings.live else "live"
@@ -685,7 +684,9 @@ class CommandCore(ReportCommands):
         if args:
             return self._params_section(args[0].lower().split(".", 1)[0])
         secs = self._sections()
-        lines = [str(c.PARAMS_HEAD(source=self.bot.owner.source)), ""]
+        src = self.bot.owner.source
+        # the file's name: its full path would wrap over 3 phone lines (/set's question names the path)
+        lines = [str(c.PARAMS_HEAD(source=Path(src).name if "/" in src else src)), ""]
         for name, rows in secs.items():
             unset = sum(1 for _k, _v, st in rows if "unset" in st)
             lines.append(str(c.PARAMS_OVERVIEW(section=name, n=len(rows), unset=unset)))
@@ -742,11 +743,11 @@ class CommandCore(ReportCommands):
                      data={"nonce": nonce, "key": change.shown_key, "old": change.old, "new": change.new,
                            "applies": change.applies})
 
-    async def _apply_param(self, c: _Confirm, by: str) -> Reply:
+    async def _apply_param(self, cf: _Confirm, by: str) -> Reply:
         from kimpbot.params import ConfigError
         from kimpbot.strategy_file import write_change
 
-        change = c.payload
+        change = cf.payload
         try:
             new_owner = await asyncio.to_thread(write_change, change)
         except (ConfigError, OSError) as exc:
@@ -840,8 +841,8 @@ class CommandCore(ReportCommands):
                      buttons=[[Button(label, f"cy:{nonce}"), Button(str(c.CANCEL), f"cn:{nonce}")]],
                      data={"nonce": nonce, "mode": mode})
 
-    async def _switch_mode(self, c: _Confirm, by: str) -> Reply:
-        mode = c.payload
+    async def _switch_mode(self, cf: _Confirm, by: str) -> Reply:
+        mode = cf.payload
         blocked = self._mode_blocked(mode)  # things may have changed while the button waited
         if blocked:
             self._audit("mode_switch_refused", by, {"mode": mode, "why": blocked})
@@ -1064,7 +1065,6 @@ class CommandCore(ReportCommands):
     async def _confirm_answer(self, nonce: str, by: str, yes: bool, key: MessageKey | None = None) -> Reply:
         """Step 2 of a destructive action: one use, within the time limit, on the message it was
         offered on, by the user who asked for it."""
-        c = self._confirms.get(nonce)
         cf = self._confirms.get(nonce)
         if cf is None:
             return Reply(toast=str(c.UNKNOWN_CONFIRM))
@@ -1409,7 +1409,6 @@ def version_info() -> dict[str, Any]:
     import platform
     import subprocess
     from importlib import metadata
-    from pathlib import Path
 
     def ver(dist: str) -> str:
         try:

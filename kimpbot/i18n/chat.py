@@ -217,7 +217,7 @@ PARAMS_OVERVIEW = Msg("{section}: {n}개, 기본값 {unset}", "{section}: {n} ke
 PARAMS_PICK = Msg("섹션 버튼을 누르거나 /params 섹션", "a section button, or /params SECTION")
 PARAMS_SECTION_HEAD = Msg("⚙️ [{section}] {page}", "⚙️ [{section}] {page}")
 PARAMS_UNSET_MARK = Msg("* = 기본값 (소유자 미설정)", "* = default, unset by owner")
-PARAMS_SET_HINT = Msg("/set 키 값 으로 변경 (확인 필요)", "/set KEY VALUE changes one (asks to confirm)")
+PARAMS_SET_HINT = Msg("/set 키 값 으로 변경 (확인 필요)", "/set KEY VALUE changes one (confirm)")
 PARAMS_PENDING = Msg("  → 파일: {key} = {value}\n    (다음 시작부터)", "  (file: {key} = {value}\n   from the next start)")
 PARAMS_UNKNOWN_SECTION = Msg("섹션 {section} 없음; 섹션: {sections}.", "No section {section}; sections: {sections}.")
 SET_USAGE = Msg("사용법: /set 키 값, 예: /set zscore.exit_z 0.5 또는 /set stop_loss_pct off\n"
