@@ -128,7 +128,7 @@ def help_text() -> str:
         for spec in specs:
             seen.add(spec.name)
             lines.append(f"{_usage(spec)} · {spec.help}")
-    return "\n".join(lines)
+    return mono(lines)  # short lines: a long one wraps under its command
 
 
 def _usage(spec: CommandSpec) -> str:
@@ -1159,7 +1159,7 @@ class CommandCore(ReportCommands):
         is marked busy first, so the strategy starts no exit of its own at the same time (never a
         doubled order); an exit already in flight is waited for, and then the position re-checked."""
         from kimpbot.execution.trader import signal_prices
-        from kimpbot.models import Signal
+        from kimpbot.strategy.base import Signal
 
         t = self.trader
         pid = cf.payload
@@ -1269,7 +1269,7 @@ class CommandCore(ReportCommands):
         lines.append(str(c.RELOAD_QUESTION))
         nonce = self._new_confirm("reload", by, {"owner": new, "diffs": diffs})
         self._audit("reload_requested", by, {"changes": [d[0] for d in diffs]})
-        return Reply(text="\n".join(lines),
+        return Reply(text=mono(lines),
                      buttons=[[Button(str(c.APPLY), f"cy:{nonce}"), Button(str(c.CANCEL), f"cn:{nonce}")]],
                      data={"nonce": nonce, "changes": [{"key": k, "old": o, "new": nv, "applies": a}
                                                        for k, o, nv, a in diffs]})

@@ -86,7 +86,7 @@ PNL_HEAD = Msg("💰 실현 손익 · {mode}", "💰 Realized P&L · {mode}")
 PNL_TODAY = Msg("오늘 (KST): {krw} ({n}건 청산)", "today (KST): {krw} ({n} closed)")
 PNL_TOTAL = Msg("누적: {krw} ({n}건 청산)", "total: {krw} ({n} closed)")
 PNL_OPEN = Msg("보유 {n}개 (미실현은 /positions)", "open pairs: {n} (/positions for unrealized)")
-PNL_OTHER = Msg("{mode} 기록: 누적 {krw} ({n}건)", "{mode} ledger: total {krw} ({n} closed)")
+PNL_OTHER = Msg("{mode} 기록 (따로 보관)\n  누적 {krw} ({n}건 청산)", "{mode} ledger (kept apart)\n  total {krw} ({n} closed)")
 PNL_OTHER_UNREAD = Msg("{mode} 기록: 읽지 못함 ({why})", "{mode} ledger: not read ({why})")
 
 # ---- /trades -----------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ CLOSING_TOAST = Msg("청산 중", "Closing")
 CLOSE_ALL_DONE = Msg("전체 청산 ({by}): {summary}. 남은 포지션: {left}.",
                      "Close all by {by}: {summary}. Open positions left: {left}.")
 NOTHING_TO_CLOSE = Msg("청산할 것 없음", "nothing to close")
-FORCEEXIT_PICK = Msg("🎯 청산할 포지션을 고르세요 (다음 단계에서 확인):", "🎯 Which position to close? (you confirm next)")
+FORCEEXIT_PICK = Msg("🎯 청산할 포지션을 고르세요\n(다음 단계에서 확인)", "🎯 Which position to close?\n(you confirm next)")
 FORCEEXIT_BUTTON = Msg("{symbol} {direction} · {pnl}", "{symbol} {direction} · {pnl}")
 FORCEEXIT_UNKNOWN = Msg("포지션 {arg} 없음. 보유: {ids}. /forceexit 만 입력하면 버튼으로 고릅니다.",
                         "No open position {arg}. Open: {ids}. /forceexit alone offers buttons.")
@@ -246,9 +246,9 @@ SET_DONE = Msg("⚙️ {key}: {old} → {new}\n✅ {by} 기록; {when}.", "⚙�
 # ---- /reload -----------------------------------------------------------------------------------
 RELOAD_INVALID = Msg("❌ 전략 파일이 유효하지 않아 아무것도 바꾸지 않음:\n{error}",
                      "❌ The strategy file is invalid; nothing changed:\n{error}")
-RELOAD_SAME = Msg("전략 파일이 실행 중인 값과 같음: 적용할 것 없음.", "The strategy file matches the running values: nothing to apply.")
+RELOAD_SAME = Msg("전략 파일이 실행 중인 값과 같음:\n적용할 것 없음.", "The strategy file matches the\nrunning values: nothing to apply.")
 RELOAD_ASK = Msg("🔁 전략 파일 변경 {n}건:", "🔁 Strategy file: {n} change(s):")
-RELOAD_LINE = Msg("{key}: {old} → {new} ({when})", "{key}: {old} → {new} ({when})")
+RELOAD_LINE = Msg("{key}\n  {old} → {new} · {when}", "{key}\n  {old} → {new} · {when}")
 RELOAD_WHEN_NOW = Msg("즉시", "now")
 RELOAD_WHEN_RESTART = Msg("재시작 후", "at restart")
 RELOAD_WHEN_BACKTEST = Msg("백테스트", "backtest")
