@@ -62,6 +62,7 @@ KST_OFFSET_MS = 9 * 3_600_000
 CONFIRM_TTL_S = 120.0
 MAX_KEYBOARDS = 5000   # messages with buttons remembered (oldest forgotten first: their presses are refused)
 LOGS_DEFAULT = 20
+FORCEEXIT_WAIT_S = 10.0  # /forceexit waits this long for a trade of the coin in flight, then refuses
 LOGS_MAX = 200         # /logs n: more than this is not read on a phone (and Telegram cuts at 4096 characters)
 LOG_TAIL_LINES = 1000  # log lines the in-memory tail keeps (when no log file is configured)
 
@@ -127,7 +128,7 @@ def help_text() -> str:
         lines += ["", str(title)]
         for spec in specs:
             seen.add(spec.name)
-            lines.append(f"{_usage(spec)} · {spec.help}")
+            lines += [_usage(spec), f"  {spec.help}"]
     return mono(lines)  # short lines: a long one wraps under its command
 
 
@@ -569,7 +570,8 @@ class CommandCore(ReportCommands):
             pnl_krw = position_net_profit_krw(p, snap)
         pnl_pct = pnl_krw / p.entry_notional_krw * 100 if pnl_krw is not None and p.entry_notional_krw else None
         nf = t.funding_next.get(p.symbol)
-        rules = t.rules.get(("upbit", p.symbol)) if hasattr(t, "rules") else None
+        # the coarser of the two venues' steps (the hedge holds the same quantity on both)
+        rules = t.rules.get(("binance", p.symbol)) if hasattr(t, "rules") else None
         step = getattr(rules, "qty_step", None)
         lines = [str(c.POSITION_HEAD(symbol=p.symbol, direction=_direction(p.direction), tier=p.tier)),
                  str(c.POSITION_PNL(pnl=krw(pnl_krw, sign=True), pct=pct(pnl_pct))),
@@ -1169,6 +1171,10 @@ class CommandCore(ReportCommands):
             return Reply(toast=str(c.FORCEEXIT_GONE(id=pid))[:190], edit=str(c.FORCEEXIT_GONE(id=pid)),
                          data={"closed": False})
         sym = p.symbol
+        loop = asyncio.get_running_loop()
+        end = loop.time() + FORCEEXIT_WAIT_S
+        while sym in t._busy and loop.time() < end:  # the strategy's look at this coin (or its trade) ends first
+            await asyncio.sleep(0.05)
         if sym in t._busy:
             why = str(c.FORCEEXIT_BUSY(symbol=sym))
             self._audit("forceexit_refused", by, {"position": pid, "why": "trade in flight"})

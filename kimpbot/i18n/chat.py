@@ -79,7 +79,7 @@ POSITION_FUNDING = Msg("펀딩까지 {left}", "funding in {left}")
 POSITION_NO_FUNDING = Msg("펀딩 시각 모름", "funding n/a")
 POSITION_SIZE = Msg("규모 {size} · {qty}", "size {size} · {qty}")
 POSITION_ID = Msg("ID {id}", "id {id}")
-POSITIONS_HEAD = Msg("📊 보유 포지션 · {mode}", "📊 Open positions · {mode}")
+POSITIONS_HEAD = Msg("보유 포지션 · {mode}", "Open positions · {mode}")
 
 # ---- /pnl --------------------------------------------------------------------------------------
 PNL_HEAD = Msg("💰 실현 손익 · {mode}", "💰 Realized P&L · {mode}")
