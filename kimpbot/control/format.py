@@ -91,7 +91,11 @@ def fx_lines(market: "MarketEngine") -> list[str]:
 
 
 def fx_line(market: "MarketEngine") -> str:
-    return " · ".join(fx_lines(market))
+    """One line for the wide console table of ``kimpbot run`` (source name, rate, the other source)."""
+    fx = market.fx
+    cur = fx.rate()
+    head = f"FX {fx.source} ({fx.label}): " + (f"{cur.rate:,.2f}" if cur else "missing")
+    return " · ".join([head, *fx_lines(market)[1:]])
 
 
 def premium_table(market: "MarketEngine", now_ms: int | None = None) -> str:
