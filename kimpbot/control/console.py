@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Callable
 
 from kimpbot.control.commands import CommandCore, Reply
+from kimpbot.i18n import chat as c
 
 if TYPE_CHECKING:
     from kimpbot.engine import Bot
@@ -42,9 +43,9 @@ class Console:
                 elif b.data == "ca":
                     self._last_buttons["/closeall"] = b.data
         if "/yes" in self._last_buttons:
-            text += "\ntype /yes to confirm, /no to cancel"
+            text += "\n" + c.CONSOLE_YES_NO()
         if r.photo is not None:
-            text += f"\n(chart: {len(r.photo)} bytes PNG; charts are for the chat front ends)"
+            text += "\n" + c.CONSOLE_CHART(n=len(r.photo))
         return text
 
     async def handle(self, line: str) -> str:
@@ -56,7 +57,7 @@ class Console:
             cmd = "/" + cmd
         if cmd in ("/quit", "/exit"):
             self.quit.set()
-            return "stopping"
+            return str(c.CONSOLE_STOPPING)
         if cmd in ("/yes", "/no") and cmd in self._last_buttons:
             r = await self.core.press("console", None, self._last_buttons.pop(cmd), message="last")
             self._last_buttons = {}

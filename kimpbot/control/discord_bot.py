@@ -711,7 +711,10 @@ class DiscordFront:
             view = CoreView(self, r.buttons) if r.buttons else None
             if r.buttons:
                 self._offered(interaction, mid, r.buttons)
-            text = redact(self.card_text(mid, r.edit), self.secrets)[:2000]
+            shown = self.card_text(mid, r.edit)
+            text = redact(shown, self.secrets)[:1990]
+            if r.mono and shown == r.edit:  # a refreshed table stays a table (a card is already a block)
+                text = f"```\n{text}\n```"
             if deferred:
                 await interaction.edit_original_response(content=text, view=view)
             else:

@@ -1,10 +1,17 @@
-"""Plain-text views shared by the console and the chat front ends (narrow enough for a phone)."""
+"""Plain-text views shared by the console and the chat front ends (narrow enough for a phone).
+
+A monospace block goes through :func:`mono` last: every line at most 36 cells (Hangul counts 2),
+longer lines wrapped at spaces with a 2-cell indent, so a phone never re-wraps a table."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
+from kimpbot.i18n import MONO_WIDTH, cell_width
+from kimpbot.i18n import chat as c
+from kimpbot.i18n import common
+from kimpbot.i18n.units import num, pct, qty
 from kimpbot.market.fx import FX_LABELS
 
 if TYPE_CHECKING:
@@ -19,21 +26,76 @@ def _z(x: float | None) -> str:
     return "  n/a" if x is None else f"{x:+5.2f}"
 
 
-def fx_line(market: "MarketEngine") -> str:
+def _split(word: str, width: int) -> list[str]:
+    """A word wider than a line, cut at cell boundaries."""
+    out, cur = [], ""
+    for ch in word:
+        if cell_width(cur + ch) > width:
+            out.append(cur)
+            cur = ""
+        cur += ch
+    return out + [cur]
+
+
+def wrap(line: str, width: int = MONO_WIDTH, indent: str = "  ") -> list[str]:
+    """One line as phone lines of at most ``width`` cells (continuations indented)."""
+    if cell_width(line) <= width:
+        return [line]
+    out: list[str] = []
+    cur = ""
+    for word in line.split(" "):
+        lim = width if not out else width - len(indent)
+        cand = word if not cur else f"{cur} {word}"
+        if cell_width(cand) <= lim:
+            cur = cand
+            continue
+        if cur:
+            out.append(cur)
+            cur = ""
+        lim = width - len(indent)
+        pieces = _split(word, lim) if cell_width(word) > lim else [word]
+        out.extend(pieces[:-1])
+        cur = pieces[-1]
+    if cur:
+        out.append(cur)
+    return [out[0]] + [indent + ln for ln in out[1:]]
+
+
+def mono(lines: Iterable[Any], width: int = MONO_WIDTH) -> str:
+    """A monospace block: the lines (Texts rendered now), none wider than ``width`` cells."""
+    out: list[str] = []
+    for ln in lines:
+        for part in str(ln).split("\n"):
+            out.extend(wrap(part.rstrip(), width))
+    return "\n".join(out)
+
+
+def fx_lines(market: "MarketEngine") -> list[str]:
+    """The FX rate in force first, then the other source and their divergence, then any note."""
     fx = market.fx
     cur = fx.rate()
     other = "usdt" if fx.source == "usdkrw" else "usdkrw"
     o = fx.states[other].latest
-    parts = [f"FX {fx.source} ({fx.label}): " + (f"{cur.rate:,.2f}" if cur else "missing")]
+    first = str(c.FX(rate=num(cur.rate), label=fx.label) if cur else c.FX_MISSING(label=fx.label))
+    second = []
     if o is not None:
-        parts.append(f"{FX_LABELS[other]} {o.rate:,.2f}")
+        second.append(str(c.FX_OTHER(label=FX_LABELS[other], rate=num(o.rate))))
     div = fx.divergence_pct()
     if div is not None:
-        parts.append(f"USDT vs bank {div:+.2f}%")
+        second.append(str(c.FX_DIVERGENCE(pct=pct(div))))
+    lines = [first] + ([" · ".join(second)] if second else [])
     note = fx.note()  # e.g. "bank rate from Fri 15:30 KST, confirmed by USDT"
     if note:
-        parts.append(note)
-    return " · ".join(parts)
+        lines.append(note)
+    return lines
+
+
+def fx_line(market: "MarketEngine") -> str:
+    """One line for the wide console table of ``kimpbot run`` (source name, rate, the other source)."""
+    fx = market.fx
+    cur = fx.rate()
+    head = f"FX {fx.source} ({fx.label}): " + (f"{cur.rate:,.2f}" if cur else "missing")
+    return " · ".join([head, *fx_lines(market)[1:]])
 
 
 def premium_table(market: "MarketEngine", now_ms: int | None = None) -> str:
@@ -72,5 +134,5 @@ def unresolved_orders(trader: Any, now_ms: int) -> list[dict[str, Any]]:
 
 
 def unresolved_line(o: dict[str, Any]) -> str:
-    return (f"{o['symbol']} {o['venue']} {o['side']} {o['qty']}: no final answer for {o['age_s']:.0f} s, "
-            "watching for a late booking")
+    return str(c.UNRESOLVED(symbol=o["symbol"], venue=common.venue(o["venue"]), side=common.side(o["side"]),
+                            qty=qty(o["qty"]), age=f"{o['age_s']:.0f}"))

@@ -378,7 +378,8 @@ class TelegramFront:
             self.core.offered("telegram", chat_id, msg.message_id, buttons)
         return msg
 
-    async def edit(self, chat_id: int, message_id: int, text: str, buttons: list[list[Button]] | None = None) -> Any:
+    async def edit(self, chat_id: int, message_id: int, text: str, buttons: list[list[Button]] | None = None,
+                   mono: bool = False) -> Any:
         if self.app is None:
             return None
         card = self.cards.get(self._card_at.get((chat_id, message_id), ""))
@@ -388,9 +389,10 @@ class TelegramFront:
             return await self._show_card(self.cards.sync(card))
         if buttons:  # the message's new buttons replace the old ones (presses of the old are refused)
             self.core.offered("telegram", chat_id, message_id, buttons)
+        text = redact(text, self.secrets)[:MAX_TEXT - 11]
+        kw: dict[str, Any] = {"text": f"<pre>{html.escape(text)}</pre>", "parse_mode": "HTML"} if mono else {"text": text}
         return await self._call("editMessageText", self.app.bot.edit_message_text, chat_id=chat_id,
-                                message_id=message_id, text=redact(text, self.secrets)[:MAX_TEXT],
-                                reply_markup=_markup(buttons or []))
+                                message_id=message_id, reply_markup=_markup(buttons or []), **kw)
 
     async def reply(self, chat_id: int, r: Reply, reply_to: int | None = None, *, keyboard: bool = False) -> Any:
         """Answer a command; ``keyboard``: with the reply keyboard, when the answer has no inline
@@ -512,7 +514,7 @@ class TelegramFront:
         if r.refused:
             return
         if r.edit is not None and q.message is not None:
-            await self.edit(chat_id, q.message.message_id, r.edit, r.buttons)
+            await self.edit(chat_id, q.message.message_id, r.edit, r.buttons, mono=r.mono)
             for pid, (c, m, _t) in list(self._signal_msgs.items()):
                 if c == chat_id and m == q.message.message_id:
                     del self._signal_msgs[pid]

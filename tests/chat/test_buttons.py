@@ -43,7 +43,7 @@ async def test_unauthorized_users_refused_in_private_and_group(rig, log_records)
     assert not rig.bot.trader.risk.halted and rig.bot.trader.running
     # ...while the owner commands from the same group
     r = await rig.command("/status", user=OWNER, chat=GROUP, chat_type="supergroup")
-    assert "paper · confirm · running" in r["text"] and "BTC" in r["text"]
+    assert "PAPER · confirm\n▶️ running" in r["text"] and "BTC" in r["text"]
     assert [x["text"][:20] for x in tg.sent[n:] if x["method"] == "sendMessage"] == [r["text"][:20]]
     # a second private attempt within the window is counted, not answered again
     tg.send_command(INTRUDER, INTRUDER, "/positions", username="intruder")

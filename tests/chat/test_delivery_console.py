@@ -53,7 +53,7 @@ async def test_console_runs_the_core_commands(rig):
     out: list[str] = []
     con = Console(rig.bot, write=out.append)
     assert await wait_until(lambda: rig.bot.market.views["BTC"].snapshot is not None)
-    assert "paper · confirm · running" in await con.handle("status")
+    assert "PAPER · confirm\n▶️ running" in await con.handle("status")
     assert "paused" in await con.handle("/stop")
     assert not rig.bot.trader.running
     assert "allowed" in await con.handle("/start")

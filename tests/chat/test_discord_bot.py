@@ -81,7 +81,7 @@ async def test_slash_commands_registered_and_answered_per_user(rig, log_records)
     it = FakeInteraction(D_OWNER)
     await front.on_slash(it, "status")
     kind, content, kw = it.log[0]
-    assert kind == "send" and content.startswith("```") and "paper · confirm · running" in content
+    assert kind == "send" and content.startswith("```") and "PAPER · confirm\n▶️ running" in content
     assert kw["ephemeral"] is False
 
     bad = FakeInteraction(D_INTRUDER)

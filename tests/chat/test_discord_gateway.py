@@ -46,13 +46,13 @@ async def test_bot_logs_in_over_the_gateway_and_answers_slash_commands(rig):
 
         it = await dc.interact_slash(D_OWNER, "status")
         assert it.callback["type"] == 4 and not it.ephemeral
-        assert "paper · confirm · running" in it.content
+        assert "PAPER · confirm\n▶️ running" in it.content
         assert dc.messages[it.original_id]["content"] == it.content
 
         # private data: answered ephemerally (flags 64), only the caller sees it
         it = await dc.interact_slash(D_OWNER, "balance")
         assert it.callback["type"] == 4 and it.ephemeral, it.callback
-        assert "Balances (paper)" in it.content and "KRW free" in it.content
+        assert "Balances · PAPER" in it.content and "KRW free" in it.content
         it = await dc.interact_slash(D_OWNER, "pnl")
         assert it.ephemeral and "Realized P&L" in it.content
 

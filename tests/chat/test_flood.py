@@ -27,7 +27,7 @@ async def test_owner_halt_is_fast_under_a_stranger_flood(sim, tmp_path, log_reco
         # the owner works from the group; one of the bot's messages there is what strangers press on
         assert await wait_until(lambda: bot.market.views["BTC"].snapshot is not None)
         r = await rig.command("/status", user=OWNER, chat=GROUP, chat_type="supergroup")
-        assert "paper · confirm · running" in r["text"]
+        assert "PAPER · confirm\n▶️ running" in r["text"]
         audit0 = len(bot.store.audit_log(limit=None))
         since = len(tg.sent)
 

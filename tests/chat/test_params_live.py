@@ -46,8 +46,9 @@ async def test_set_needs_confirmation_writes_file_applies_and_audits(rig):
     assert bot.strategy.params.exit_z == 0.7 and bot.owner["zscore.exit_z"] == 0.7
     ans, _ = await _press(rig, r, b["Apply"])  # a second press does nothing
     assert ans["text"] == "Already answered"
-    p = await rig.command("/params")
-    assert "zscore.exit_z = 0.7\n" in p["text"] + "\n"  # set by owner now: no "*"
+    p = await rig.command("/params zscore")
+    assert "\nexit_z = 0.7\n" in p["text"] + "\n"  # set by owner now: no "*"
+    assert "\nentry_threshold = 2 *\n" in p["text"]  # still the default
     acts = [(a["action"], a["by"], a.get("details", {})) for a in bot.store.audit_log(limit=50)]
     changed = [d for act, by, d in acts if act == "param_changed" and by == "telegram:42"]
     assert changed and changed[0]["key"] == "zscore.exit_z" and (changed[0]["old"], changed[0]["new"]) == (0.5, 0.7)
@@ -64,8 +65,8 @@ async def test_risk_limit_applies_at_once_and_restart_keys_wait(rig):
     _ans, edit = await _press(rig, r, _buttons(rig, r)["Apply"])
     assert "from the next start" in edit["text"]
     assert bot.owner.strategy.window_days == 1.0  # the running window is not half-changed
-    p = await rig.command("/params")
-    assert "zscore.window_days = 1  (file: zscore.window_days = 2.0 from the next start)" in p["text"]
+    p = await rig.command("/params zscore")
+    assert "\nwindow_days = 1\n  (file: zscore.window_days = 2.0\n   from the next start)" in p["text"], p["text"]
 
 
 async def test_set_refusals_and_cancel(rig):
@@ -93,7 +94,7 @@ async def test_live_switch_checks_confirms_and_trades_on_the_exchanges(rig):
     keyed = bot.settings
     bot.settings = dataclasses.replace(keyed, binance_api_secret="")
     r = await rig.command("/live")
-    assert "Not switching to live" in r["text"] and "BINANCE_API_SECRET" in r["text"]
+    assert "Not switching to LIVE" in r["text"] and "BINANCE_API_SECRET" in r["text"]
     bot.settings = keyed
     # the canary cap would refuse the test's order size: the owner lifts it (a confirmed /set)
     r = await rig.command("/set risk.live_canary_max_krw off")
@@ -113,7 +114,7 @@ async def test_live_switch_checks_confirms_and_trades_on_the_exchanges(rig):
     await tg.wait_for(lambda x: x["method"] == "sendMessage" and "LIVE trading now" in (x.get("text") or "")
                       and not x.get("reply_to_message_id"), since=n)  # the alert to the channel
     st = await rig.command("/status")
-    assert st["text"].startswith("<pre>live · confirm · running") or "live · confirm · running" in st["text"]
+    assert st["text"].startswith("🔴 LIVE · confirm\n▶️ running"), st["text"]
     # a signal now sends real orders to the (simulated) exchanges
     assert await wait_until(lambda: bot.market.signals_allowed("BTC"))
     orders_before = len(sim.orders)

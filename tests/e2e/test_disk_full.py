@@ -146,7 +146,8 @@ async def test_full_disk_sends_nothing_alerts_once_and_recovers(sim, tmp_path, m
             # the chat answers and the market data stays fresh
             core = CommandCore(bot)
             st = await core.handle("console", None, "/status")
-            assert "HALTED (store: journal cannot be written" in st.text and "BTC" in st.text
+            flat = " ".join(ln.strip() for ln in st.text.splitlines())  # the phone view wraps at 36 cells
+            assert "HALTED (store: journal cannot be written" in flat and "BTC" in st.text
             now = bot.clock.now_ms()
             for venue in (Venue.UPBIT, Venue.BINANCE):
                 assert now - m.books[(venue, "BTC")].received_ts < 3000

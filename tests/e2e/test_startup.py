@@ -215,6 +215,7 @@ async def test_exchange_unreachable_at_boot_stays_up_and_trades_when_back(sim, t
     # Binance in maintenance: every exchangeInfo answers 503 {"code": -1008, ...}
     sim.market.faults.inject("binance", "/fapi/v1/exchangeInfo", "reject", count=100_000)
     env = cli_env(tmp_path, SHORT_WINDOW + FAST_RETRY, sim, tg)
+    env["KIMPBOT_LANG"] = "en"  # the process's own language (Korean by default); these checks read English
     cli = await Cli.start(["run", "--no-stdin", "--no-warmup", "--duration", "120"], env)
     try:
         down = await tg.wait_for(lambda r: r["method"] == "sendMessage" and "NOT TRADING" in (r.get("text") or ""),
@@ -235,10 +236,11 @@ async def test_exchange_unreachable_at_boot_stays_up_and_trades_when_back(sim, t
                                  timeout=30)
         assert "PAPER mode, confirm trading" in back["text"]
         status = await command(tg, "/status")
-        assert "NOT TRADING" not in status and "HALTED (maintenance, by telegram:42)" in status, status
+        flat = " ".join(ln.strip() for ln in status.splitlines())  # the phone view wraps at 36 cells
+        assert "NOT TRADING" not in status and "HALTED (maintenance, by telegram:42)" in flat, status
         assert "Halt lifted" in await command(tg, "/resume")
         status = await command(tg, "/status")
-        assert status.splitlines()[0].endswith("running"), status
+        assert status.splitlines()[1].endswith("running"), status  # the mode first, then the run state
         assert sum("Trading again" in t for t in chat_texts(tg)) == 1
     finally:
         rc = await cli.terminate()
@@ -277,7 +279,8 @@ async def test_halt_during_warm_up_is_persisted_and_honoured(sim, tg, tmp_path):
         assert [x for x in texts if re.fullmatch(r"HALTED \(since \d\d-\d\d \d\d:\d\d KST, by telegram:42\): "
                                                  r".*/halt.*; /resume lifts it", x)], texts
         status = await command(tg, "/status")
-        assert "HALTED" in status and "by telegram:42" in status, status
+        flat = " ".join(ln.strip() for ln in status.splitlines())  # the phone view wraps at 36 cells
+        assert "HALTED" in status and "by telegram:42" in flat, status
 
         # an entry signal in auto mode: refused because halted, and nothing reaches the sim
         m = bot.market
@@ -320,7 +323,7 @@ async def test_telegram_down_at_start_does_not_stop_the_bot(sim, tg, tmp_path):
         await bot.start()
         assert bot.trader is not None  # trading did not wait for the chat
         reply = await command(tg, "/status", timeout=20)
-        assert reply.splitlines()[0].endswith("running"), reply
+        assert reply.splitlines()[1].endswith("running"), reply  # the mode first, then the run state
         assert sum(1 for e in tg.errors if e.get("code") == 502) >= 1 or len(tg.calls) >= 3
     finally:
         await front.stop()

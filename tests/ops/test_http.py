@@ -234,6 +234,8 @@ async def test_status_names_why_not_trading_and_orders_without_an_answer(sim, tm
             f"{tid}-B-0", "ETH", "binance", "sell", "0.05")
         assert o["age_s"] >= 0
         reply = await CommandCore(bot).cmd_status("test", [])
-        (line,) = [ln for ln in reply.text.splitlines() if "late booking" in ln]
-        assert "ETH binance sell 0.05" in line and "watching for a late booking" in line, reply.text
+        lines = reply.text.splitlines()
+        (i,) = [i for i, ln in enumerate(lines) if ln.startswith("⏳")]
+        assert lines[i] == "⏳ ETH Binance sell 0.05", reply.text
+        assert "no final answer for" in lines[i + 1] and "watching for a late booking" in lines[i + 2], reply.text
         assert [u["client_order_id"] for u in reply.data["unresolved"]] == [f"{tid}-B-0"]

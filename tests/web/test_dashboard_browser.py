@@ -82,7 +82,7 @@ async def test_login_from_telegram_live_premium_and_halt(web, browser):
                                     and "HALT" in (r.get("text") or "").upper(), since=since, timeout=10)
         assert "dashboard" in rec["text"]
         status = await web.command("/status")
-        assert "HALTED" in status["text"] and f"telegram:{OWNER}" in status["text"]
+        assert "🛑 긴급정지" in status["text"] and f"telegram:{OWNER}" in status["text"]  # the rig runs in Korean
         audit = [a for a in bot.store.audit_log(limit=50) if a["action"] == "halt_command"]
         assert audit and audit[-1]["by"] == f"telegram:{OWNER}"
         # Resume from the page too
@@ -167,7 +167,7 @@ async def test_refused_without_session_with_used_or_expired_link(web, browser):
         web.tg.send_command(-100123, OWNER, "/dashboard", chat_type="supergroup")
         rec = await web.tg.wait_for(lambda r: r["method"] == "sendMessage" and r.get("chat_id") == -100123,
                                     since=since, timeout=10)
-        assert "private chat" in rec["text"] and "token=" not in rec["text"]
+        assert "1:1 채팅" in rec["text"] and "token=" not in rec["text"]
 
         # logout ends the session and its stream
         await page.click("#logout")
