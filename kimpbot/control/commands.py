@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from kimpbot import i18n
 from kimpbot.control.command_list import BY_NAME, COMMANDS, CommandSpec
 from kimpbot.control.format import fx_lines, mono, unresolved_line, unresolved_orders
 from kimpbot.control.gate import StrangerGate
