@@ -7,7 +7,6 @@ Every endpoint defaults to the real service and can be pointed elsewhere
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import stat

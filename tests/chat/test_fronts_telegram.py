@@ -56,9 +56,12 @@ async def test_reply_keyboard_on_first_private_answer_and_on_help_and_a_press_ru
     tg = rig.tg
     assert await wait_until(lambda: rig.bot.market.views["BTC"].snapshot is not None)
     # in a group no keyboard (privacy mode would keep a tapped label from the bot)
-    grouped = await rig.command("/status", chat=GROUP, chat_type="group")
-    assert grouped["reply_markup"] is None and tg.reply_keyboard(GROUP, OWNER) is None
-    first = await rig.command("/status")
+    grouped = await rig.command("/status", chat=GROUP, chat_type="group")   # (its inline Refresh only)
+    assert "keyboard" not in (grouped["reply_markup"] or {}) and tg.reply_keyboard(GROUP, OWNER) is None
+    # an answer with inline buttons (/status: Refresh) keeps them; the keyboard rides on the next plain one
+    status = await rig.command("/status")
+    assert "inline_keyboard" in (status["reply_markup"] or {})
+    first = await rig.command("/balance")
     kb = first["reply_markup"]
     assert kb is not None and kb["resize_keyboard"] is True and kb["is_persistent"] is True
     labels = [[b["text"] for b in row] for row in kb["keyboard"]]
