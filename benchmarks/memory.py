@@ -137,7 +137,7 @@ async def run(seconds: float) -> None:
     try:
         # started: Telegram polls, the Discord bot identified on the gateway, the dashboard answers
         await wait(lambda: any(m == "getUpdates" for m, _ in tg.requests) and len(dc.identifies) >= 1,
-                   120, "start (Telegram polling and Discord gateway login)")
+                   300, "start (Telegram polling and Discord gateway login)")
         await asyncio.sleep(5.0)
         marks["start"] = rss_mb(bot.pid)
         await asyncio.sleep(20.0)  # some market history for the chart
