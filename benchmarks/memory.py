@@ -6,9 +6,10 @@ API, the real discord.py bot logged in on the fake Discord gateway plus the Disc
 the dashboard with one client following its live stream (logged in through a /dashboard link, as
 the owner would). Early on the owner sends `/chart BTC` and `/stats` through the fake Telegram.
 
-Prints RSS right after start, after the first /chart, after /stats, then over the whole run the
-steady-state mean (second half), the max, and the slope of a least-squares line through the second
-half (MB per hour: flat means no leak).
+Prints RSS right after start, after the first /chart, after /stats, with the dashboard client;
+then, over the run proper (``--seconds`` once all of that is up), the steady-state mean of its
+second half, the max (of everything), and the slope of a least-squares line through the second
+half (MB per hour: flat means no leak). The set-up takes a minute or two on a loaded machine.
 
     .venv/bin/python benchmarks/memory.py [--seconds 1800]
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -134,10 +136,28 @@ async def run(seconds: float) -> None:
     counts = {"connects": 0, "messages": 0}
     sampler = asyncio.create_task(sample())
     stream: asyncio.Task | None = None
+    k0 = 0
     try:
-        # started: Telegram polls, the Discord bot identified on the gateway, the dashboard answers
+        # started: Telegram polls, the Discord bot identified on the gateway, then the HTTP server answers
         await wait(lambda: any(m == "getUpdates" for m, _ in tg.requests) and len(dc.identifies) >= 1,
                    300, "start (Telegram polling and Discord gateway login)")
+        up = {"http": False}
+
+        async def health() -> None:  # the HTTP server starts last, after the bot's warm-up
+            async with aiohttp.ClientSession() as http:
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"http://127.0.0.1:{port}/health") as r:
+                            if r.status == 200:
+                                up["http"] = True
+                                return
+                    await asyncio.sleep(0.5)
+
+        probe = asyncio.create_task(health())
+        try:
+            await wait(lambda: up["http"], 300, "start (the HTTP server)")
+        finally:
+            probe.cancel()
         await asyncio.sleep(5.0)
         marks["start"] = rss_mb(bot.pid)
         await asyncio.sleep(20.0)  # some market history for the chart
@@ -153,7 +173,8 @@ async def run(seconds: float) -> None:
         stream = asyncio.create_task(follow_stream(m.group(0), counts))
         await wait(lambda: counts["messages"] >= 2, 60, "dashboard stream")
         marks["dashboard"] = rss_mb(bot.pid)
-        while time.monotonic() - t0 < seconds and bot.returncode is None:
+        k0, t_run = len(mb), time.monotonic()  # the run proper: the whole configuration is up
+        while time.monotonic() - t_run < seconds and bot.returncode is None:
             await asyncio.sleep(1.0)
             if stream.done() and stream.exception():
                 raise SystemExit(f"memory: the dashboard client failed: {stream.exception()!r}")
@@ -174,18 +195,20 @@ async def run(seconds: float) -> None:
         await sim.stop()
         log.close()
         data.cleanup()
+    run_ts, run_mb = [t for t, x in zip(ts[k0:], mb[k0:]) if x == x], [x for x in mb[k0:] if x == x]
     mb = [x for x in mb if x == x]
-    ts = ts[:len(mb)]
-    half = len(mb) // 2
-    steady = mb[half:] or mb
+    if len(run_mb) < 2:
+        raise SystemExit(f"memory: too few samples after the set-up (bot exit {bot.returncode})")
+    half = len(run_mb) // 2
+    steady, steady_ts = run_mb[half:] or run_mb, run_ts[half:] or run_ts
     load = os.getloadavg()
     print(f"memory: kimpbot run (LIVE on the simulated exchanges, auto, Telegram + Discord bot + webhook, "
-          f"dashboard with 1 stream client) for {ts[-1]:.0f} s" + ("" if alive else " (the bot exited early!)"))
+          f"dashboard with 1 stream client) for {run_ts[-1] - run_ts[0]:.0f} s after a {run_ts[0]:.0f} s set-up" + ("" if alive else " (the bot exited early!)"))
     print(f"  RSS after start {marks.get('start', 0):.0f} MB, after /chart BTC ({chart_kind}) "
           f"{marks.get('chart', 0):.0f} MB, after /stats {marks.get('stats', 0):.0f} MB, "
           f"with the dashboard client {marks.get('dashboard', 0):.0f} MB")
-    print(f"  RSS steady {sum(steady) / len(steady):.0f} MB, max {max(mb):.0f} MB, "
-          f"slope {slope_per_hour(ts[half:], steady):+.1f} MB/h over the second half   (target <= 200 MB, flat)")
+    print(f"  RSS steady {sum(steady) / len(steady):.0f} MB (mean of the run's second half), max {max(mb):.0f} MB, "
+          f"slope {slope_per_hour(steady_ts, steady):+.1f} MB/h over the second half   (target <= 200 MB, flat)")
     print(f"  dashboard stream: {counts['messages']} messages, {counts['connects']} connection(s); "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
