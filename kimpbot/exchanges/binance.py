@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
-import ccxt.async_support as ccxt
-
 from kimpbot.clock import Clock
 from kimpbot.exchanges.base import ExchangeUnavailable, candles_from_ccxt
+from kimpbot.exchanges.slim import ccxt_async
 from kimpbot.market.parse import ccxt_order_book
 from kimpbot.models import Candle, OrderBook, Ticker, Venue, valid_price
+
+ccxt = ccxt_async()  # ccxt.async_support without its ~100 other exchanges (see slim.py)
 
 log = logging.getLogger(__name__)
 

@@ -54,16 +54,16 @@ import re
 from decimal import Decimal
 from typing import Any, Callable
 
-import ccxt.async_support as ccxt
-
 from kimpbot.clock import Clock
 from kimpbot.exchanges.base import ExchangeUnavailable, binance_key_refused
 from kimpbot.exchanges.binance import ccxt_symbol, make_binanceusdm
+from kimpbot.exchanges.slim import ccxt_async
 from kimpbot.exchanges.trading_common import (ZERO, CancelIncomplete, SendOnceVenue, SentOrders, Stopwatch,
                                               dec,
                                               is_our_client_id, plain)
 from kimpbot.execution.venues import (Balances, FundingInfo, FundingPayment, MarketRules, OrderRequest,
                                       OrderResult, OrderStatus, Side)
+ccxt = ccxt_async()  # ccxt.async_support without its ~100 other exchanges (see slim.py)
 
 log = logging.getLogger(__name__)
 

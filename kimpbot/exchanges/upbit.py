@@ -16,12 +16,13 @@ import logging
 import threading
 from typing import Any
 
-import ccxt.async_support as ccxt
-
 from kimpbot.clock import Clock
 from kimpbot.exchanges.base import ExchangeUnavailable, candles_from_ccxt
+from kimpbot.exchanges.slim import ccxt_async
 from kimpbot.market.parse import ccxt_order_book
 from kimpbot.models import Candle, OrderBook, Ticker, Venue, valid_price
+
+ccxt = ccxt_async()  # ccxt.async_support without its ~100 other exchanges (see slim.py)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class _RewritingRequests:
 
 def redirect_pyupbit(base_url: str, timeout_s: float = 10.0) -> None:
     """Point every pyupbit REST call at ``base_url`` (idempotent; process-wide)."""
-    import pyupbit.request_api as request_api  # lazy: pandas
+    from kimpbot.exchanges.slim import pyupbit
+
+    request_api = pyupbit().request_api  # lazy, and without pyupbit's pandas
 
     with _redirect_lock:
         current = request_api.requests
@@ -129,7 +132,9 @@ class UpbitSpot:
         if self._client is None:
             if not (self._access and self._secret):
                 raise ExchangeUnavailable("Upbit account calls need UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
-            import pyupbit  # lazy: pandas
+            from kimpbot.exchanges.slim import pyupbit as slim_pyupbit
+
+            pyupbit = slim_pyupbit()  # lazy, and without pyupbit's pandas
 
             redirect_pyupbit(self.base_url)
             self._client = pyupbit.Upbit(self._access, self._secret)

@@ -104,8 +104,11 @@ class UpbitTrading(SendOnceVenue):
                  call_timeout_s: float = 10.0, owns: Callable[[str | None], bool] = is_our_client_id) -> None:
         if not (access_key and secret_key):
             raise ValueError("Upbit trading needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
-        import pyupbit  # lazy: pulls in pandas (~37 MB); only live trading pays for it
         import requests
+
+        from kimpbot.exchanges.slim import pyupbit as slim_pyupbit
+
+        pyupbit = slim_pyupbit()  # lazy, and without the pandas its __init__ pulls in (~34 MB)
 
         self.base_url = base_url.rstrip("/")
         self.clock = clock
