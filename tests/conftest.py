@@ -46,4 +46,6 @@ def _english_unless_asked(request, monkeypatch):
         monkeypatch.setattr(i18n, "DEFAULT_LANG", "en")
         monkeypatch.setattr(i18n, "_lang", "en")
         monkeypatch.setenv("KIMPBOT_LANG", "en")   # kimpbot processes the test starts
+    else:
+        monkeypatch.delenv("KIMPBOT_LANG", raising=False)
     yield

@@ -165,7 +165,7 @@ async def test_live_start_findings_close_and_adopt_act_on_the_exchange(rig):
     btc = {t: d for t, d in tg.buttons(found["BTC"]["message_id"], chat_id=OWNER)}
     orders_before = len(sim.orders)
     ans, edit = await _press(rig, found["BTC"], btc["Close"])
-    assert "closed by telegram:42" in edit["text"] and "buy 0.010 BTC" in edit["text"], edit["text"]
+    assert "closed by telegram:42" in edit["text"] and "buy 0.01 BTC" in edit["text"], edit["text"]
     sent = sim.orders[orders_before:]
     assert len(sent) == 1 and sent[0]["venue"] == "binance" and sent[0]["params"]["reduceOnly"] in ("true", True)
     assert sim.binance.positions["BTC"]["amt"] == 0

@@ -132,7 +132,7 @@ async def test_close_refused_while_busy_or_changed_then_closes(rig):
     assert len(sim.orders) == orders
     sim.binance._pos("BTC").update(amt=-0.01)
     ans, edit = await _press(rig, msg, close)
-    assert ans["text"] == "Closed" and "buy 0.010 BTC of 0.010 BTC" in edit["text"] and len(sim.orders) == orders + 1
+    assert ans["text"] == "Closed" and "buy 0.01 BTC of 0.01 BTC" in edit["text"] and len(sim.orders) == orders + 1
 
 
 async def test_a_failing_exit_waits_before_it_is_tried_again(rig):
@@ -179,7 +179,7 @@ async def test_a_close_without_an_answer_is_booked_later_never_reversed(quick_ri
     sim.market.faults.clear()
     # housekeeping asks again: the fill is booked, not treated as a late fill to reverse
     await bot.trader.recheck_open_orders()
-    await tg.wait_for(lambda x: "reconcile close by reconcile: Binance BTC: buy 0.010 BTC" in (x.get("text") or ""),
+    await tg.wait_for(lambda x: "reconcile close by reconcile: Binance BTC: buy 0.01 BTC" in (x.get("text") or ""),
                       since=n, timeout=10)
     await bot.bus.drain()
     texts = [x.get("text") or "" for x in tg.sent[n:]]

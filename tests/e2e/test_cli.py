@@ -7,6 +7,8 @@ import os
 import re
 import sys
 
+import pytest
+
 TABLE_ROW = re.compile(r"^(BTC|ETH|XRP)\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d", re.M)
 
 
@@ -24,6 +26,7 @@ def base_env(tmp_path, strategy_file):
     return env
 
 
+@pytest.mark.korean_default
 async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file):
     env = base_env(tmp_path, strategy_file) | sim.env()
     sim.market.set_premium("BTC", 2.5)
@@ -41,6 +44,7 @@ async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file
         assert secret not in out and secret not in err
 
 
+@pytest.mark.korean_default
 async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
     env = base_env(tmp_path, strategy_file) | {"UPBIT_API_URL": "http://127.0.0.1:9",
                                                "BINANCE_FUTURES_API_URL": "http://127.0.0.1:9",
