@@ -312,7 +312,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(SimMarket(seed=args.seed), host=args.host, step_s=args.sim_step))
+        asyncio.run(serve_forever(SimMarket(seed=args.seed), host=args.host, step_s=args.sim_step,
+                                  env_file=args.env_out))
     return 0
 
 
@@ -320,7 +321,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from kimpbot.config import DEFAULT_URLS, SECRET_ENV, mask_secret
 
     settings, owner = _settings_and_owner(args)
-    print(f"mode: {settings.mode}   data dir: {settings.data_dir}   strategy file: {owner.source}")
+    print(f"mode: {settings.mode}   trade mode: {settings.trade_mode}   data dir: {settings.data_dir}   "
+          f"strategy file: {owner.source}")
     for name in DEFAULT_URLS:
         val = os.environ.get(name) or DEFAULT_URLS[name]
         print(f"{name} = {val}")
@@ -381,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--sim-step", type=float, default=1.0)
+    sp.add_argument("--env-out", metavar="FILE",
+                    help="also write the env lines to FILE (atomically, once the servers listen)")
     sp.set_defaults(func=cmd_sim)
 
     sp = sub.add_parser("backtest", help="run the strategies over candle history")

@@ -1,7 +1,7 @@
 """The running bot: exchanges, feeds, FX, warm-up and the APScheduler loop, wired together.
 
-    exchanges (ws/REST) ─► market ─► strategy ─► (risk ─► execution: later issues)
-                              └──────── events ─► console / chat
+    exchanges (ws/REST) ─► market ─► strategy ─► risk/protections ─► execution ─► store (journal)
+                              └──────── events ─► notifier: console / Telegram / Discord / dashboard
 
 All jobs run on one asyncio loop; blocking client calls go through
 ``asyncio.to_thread`` inside the adapters.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import sys
 import time
 from typing import Any
@@ -135,13 +136,21 @@ class SimServers:
         return copy.deepcopy(self.orders)
 
 
-async def serve_forever(market: SimMarket | None = None, host: str = "127.0.0.1", step_s: float = 1.0) -> None:
-    """Start the fakes, print ``KEY=VALUE`` env lines to stdout, then step the market until cancelled."""
+async def serve_forever(market: SimMarket | None = None, host: str = "127.0.0.1", step_s: float = 1.0,
+                        env_file: str | None = None) -> None:
+    """Start the fakes, print ``KEY=VALUE`` env lines to stdout (and, with ``env_file``, write them
+    there in one rename once every server listens, so a reader never sees half a file), then step
+    the market until cancelled."""
     servers = SimServers(market, host=host)
     await servers.start()
     try:
-        for k, v in servers.env().items():
-            print(f"{k}={v}")
+        lines = "".join(f"{k}={v}\n" for k, v in servers.env().items())
+        if env_file:
+            tmp = f"{env_file}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(lines)
+            os.replace(tmp, env_file)
+        sys.stdout.write(lines)
         sys.stdout.flush()
         while True:
             await asyncio.sleep(step_s)

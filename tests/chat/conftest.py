@@ -91,18 +91,24 @@ class ChatRig:
                                       timeout=timeout, since=since)
 
 
-async def make_rig(sim, tmp_path: Path, strategy_text: str, log_records, **tg_kw):
+async def make_rig(sim, tmp_path: Path, strategy_text: str, log_records=None, *,
+                   env_extra: dict[str, str] | None = None, tg: FakeTelegram | None = None,
+                   dc: FakeDiscord | None = None, **tg_kw):
+    """The bot with the Telegram front and the Discord webhook over the fakes (confirm mode unless
+    ``env_extra`` says otherwise); ``tg``/``dc``: reuse running fakes (a restart keeps the chat's)."""
     sf = tmp_path / "strategy.toml"
     sf.write_text(strategy_text)
-    tg = FakeTelegram(TG_TOKEN, **tg_kw)
-    dc = FakeDiscord()
-    await tg.start()
-    await dc.start()
+    if tg is None:
+        tg = FakeTelegram(TG_TOKEN, **tg_kw)
+        await tg.start()
+    if dc is None:
+        dc = FakeDiscord()
+        await dc.start()
     env = sim.env() | {"KIMPBOT_STRATEGY_FILE": str(sf), "KIMPBOT_DATA_DIR": str(tmp_path / "data"),
                        "KIMPBOT_TRADE_MODE": "confirm", "TELEGRAM_BOT_TOKEN": tg.token,
                        "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_CHAT_ID": str(OWNER),
                        "TELEGRAM_ALLOWED_USERS": str(OWNER), "DISCORD_WEBHOOK_URL": dc.webhook_url,
-                       "DISCORD_API_URL": dc.api_url}
+                       "DISCORD_API_URL": dc.api_url} | (env_extra or {})
     settings = load_settings(env)
     bot = Bot(settings, load_owner_config(sf))
     core = CommandCore(bot)

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
-from kimpbot.control.commands import CommandCore
-from kimpbot.control.notify import DiscordWebhookNotifier
-from kimpbot.control.telegram import TelegramFront
-from kimpbot.engine import Bot
 from kimpbot.events import Event
 from kimpbot.sim.discord import FakeDiscord
 from kimpbot.sim.telegram import FakeTelegram
 
-from .conftest import OWNER, STRATEGY, TG_TOKEN, ChatRig, close_rig, wait_until
+from .conftest import OWNER, STRATEGY, ChatRig, close_rig, make_rig, wait_until
 
 LIVE = STRATEGY + """[risk]
 live_canary_max_krw = 50_000_000
@@ -27,33 +22,8 @@ order_timeout_s = 1.0
 
 async def cards_rig(sim, tmp_path: Path, strategy: str, env_extra: dict[str, str], tg: FakeTelegram | None = None,
                     dc: FakeDiscord | None = None) -> ChatRig:
-    """The chat rig of conftest.make_rig with another mode (auto trading, live) and reusable fakes
-    (a restart keeps the chat's servers)."""
-    sf = tmp_path / "strategy.toml"
-    sf.write_text(strategy)
-    if tg is None:
-        tg = FakeTelegram(TG_TOKEN)
-        await tg.start()
-    if dc is None:
-        dc = FakeDiscord()
-        await dc.start()
-    env = sim.env() | {"KIMPBOT_STRATEGY_FILE": str(sf), "KIMPBOT_DATA_DIR": str(tmp_path / "data"),
-                       "KIMPBOT_TRADE_MODE": "auto", "TELEGRAM_BOT_TOKEN": tg.token,
-                       "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_CHAT_ID": str(OWNER),
-                       "TELEGRAM_ALLOWED_USERS": str(OWNER), "DISCORD_WEBHOOK_URL": dc.webhook_url,
-                       "DISCORD_API_URL": dc.api_url} | env_extra
-    settings = load_settings(env)
-    bot = Bot(settings, load_owner_config(sf))
-    core = CommandCore(bot)
-    front = TelegramFront(bot, core, poll_timeout=2, backoff_s=0.05)
-    hook = DiscordWebhookNotifier(settings.discord_webhook_url, settings.discord_api_url,
-                                  secrets=settings.secrets(), backoff_s=0.05)
-    front.attach()
-    hook.attach(bot)
-    await front.start()
-    await hook.start()
-    await bot.start()
-    return ChatRig(sim, tg, dc, bot, front, hook, core)
+    """conftest.make_rig in auto trading (``env_extra`` may say live), reusing running fakes."""
+    return await make_rig(sim, tmp_path, strategy, env_extra={"KIMPBOT_TRADE_MODE": "auto"} | env_extra, tg=tg, dc=dc)
 
 
 def _card_msgs(tg, since: int, word: str) -> list[dict]:

@@ -94,3 +94,20 @@ async def test_churn_configuration_refused_by_config_check_and_run(sim, tmp_path
         assert code not in (0, 1), (args, err)  # a config error's exit code, not a crash
         assert err.startswith("config error: exits.stop_loss_pct = 0") and "churn" in err, err
         assert "Traceback" not in err and "kimpbot 시작" not in out and "kimpbot started" not in out
+
+
+async def test_readme_sim_two_liner_points_a_bot_at_the_sims(tmp_path, strategy_file):
+    """README's `kimpbot sim` two-liner, as a shell runs it: the second line waits for the env file
+    (written in one rename once the servers listen) and the bot reads the sims' URLs from it."""
+    kb = f"{sys.executable} -m kimpbot"
+    script = (f"rm -f sim.env; {kb} sim --env-out sim.env > /dev/null 2>&1 & pid=$!\n"
+              f"until [ -s sim.env ]; do sleep 0.2; done; set -a; . ./sim.env; set +a; "
+              f"{kb} config check; rc=$?; kill $pid; exit $rc\n")
+    env = base_env(tmp_path, strategy_file)
+    proc = await asyncio.create_subprocess_exec("bash", "-c", script, cwd=tmp_path, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    text = out.decode()
+    assert re.search(r"UPBIT_API_URL = http://127\.0\.0\.1:\d+", text), text[:2000]
+    assert "trade mode: confirm" in text and "config OK" in text
