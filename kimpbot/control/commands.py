@@ -46,7 +46,7 @@ from kimpbot.control.command_list import BY_NAME, COMMANDS, CommandSpec
 from kimpbot.control.format import fx_lines, mono, unresolved_line, unresolved_orders
 from kimpbot.control.gate import StrangerGate
 from kimpbot.control.notify_prefs import NotifyCommands
-from kimpbot.control.reports import ReportCommands
+from kimpbot.control.reports import FileRecords, ReportCommands
 from kimpbot.events import Event
 from kimpbot.i18n import chat as c
 from kimpbot.i18n import common, pad
@@ -427,21 +427,20 @@ class CommandCore(ReportCommands, NotifyCommands):
         return " · ".join(self._state_lines())
 
     @staticmethod
-    def _ledger_pnl(store: Any, now: int) -> dict[str, Any]:
+    def _ledger_pnl(positions: list[dict[str, Any]], now: int) -> dict[str, Any]:
+        """Realized P&L over a ledger's positions (closed ones, and the realized part of open ones)."""
         day0 = (now + KST_OFFSET_MS) // 86_400_000 * 86_400_000 - KST_OFFSET_MS
         today = total = 0.0
         n_today = n = 0
-        for p in store.positions(status="closed"):
+        for p in positions:
             r = float(p.get("realized_krw") or 0.0)
-            total += r
-            n += 1
-            if int(p.get("closed_ms") or 0) >= day0:
-                today += r
-                n_today += 1
-        # partly closed positions carry realized P&L too
-        for p in store.open_positions():
-            r = float(p.get("realized_krw") or 0.0)
-            if r:
+            if p.get("status") == "closed":
+                total += r
+                n += 1
+                if int(p.get("closed_ms") or 0) >= day0:
+                    today += r
+                    n_today += 1
+            elif r:   # partly closed positions carry realized P&L too
                 total += r
                 today += r
         return {"today_krw": today, "total_krw": total, "closed": n, "today_closed": n_today}
@@ -452,24 +451,20 @@ class CommandCore(ReportCommands, NotifyCommands):
         mode = self.bot.settings.mode
         if store is None:
             return {"today_krw": 0.0, "total_krw": 0.0, "closed": 0, "today_closed": 0, "mode": mode}
-        return self._ledger_pnl(store, self.bot.clock.now_ms()) | {"mode": mode}
+        return self._ledger_pnl(store.positions(), self.bot.clock.now_ms()) | {"mode": mode}
 
     def other_ledger_pnl(self) -> dict[str, Any] | None:
         """Realized P&L of the other mode's ledger (paper results stay visible after /live, and the
         live ledger after /paper); None when that mode never traded here."""
-        from kimpbot.store import Store
-
         other = "paper" if self.bot.settings.live else "live"
-        if not (Path(self.bot.settings.data_dir).expanduser() / other).exists():
+        directory = Path(self.bot.settings.data_dir).expanduser() / other
+        if not directory.exists():
             return None
-        try:
-            st = Store(self.bot.settings.data_dir, other, clock=self.bot.clock)
-        except Exception as exc:  # locked by another process (it runs that mode), unreadable: say so
+        try:   # read from its files, as /daily does: no lock taken, nothing written (a Store would compact)
+            positions = FileRecords(directory, other).positions()
+        except Exception as exc:  # unreadable or damaged: say so
             return {"mode": other, "error": f"{type(exc).__name__}"}
-        try:
-            d = self._ledger_pnl(st, self.bot.clock.now_ms())
-        finally:
-            st.close()
+        d = self._ledger_pnl(positions, self.bot.clock.now_ms())
         return None if d["closed"] == 0 and d["total_krw"] == 0 else d | {"mode": other}
 
     def dashboard_link(self, front: str, user_id: Any, chat: Any = None) -> Reply:
