@@ -221,6 +221,14 @@ class Settings:
         return [v for v in vals if v and len(v) >= 6]
 
 
+def _user_path(name: str, raw: str) -> Path:
+    """``~`` expanded; ``~nosuchuser/...`` (or ``~`` with no home) is the owner's typo, not a crash."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:
+        raise ConfigError(name, raw, "a path; ~ works only for an existing user (e.g. ~/kimpbot/strategy.toml)") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (``.env`` already loaded by the caller)."""
     e = dict(os.environ if env is None else env)
@@ -257,8 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         mode=mode,
         trade_mode=trade_mode,
-        data_dir=Path(get("KIMPBOT_DATA_DIR", "data")).expanduser(),
-        strategy_file=Path(strategy_raw).expanduser(),
+        data_dir=_user_path("KIMPBOT_DATA_DIR", get("KIMPBOT_DATA_DIR", "data")),
+        strategy_file=_user_path("KIMPBOT_STRATEGY_FILE", strategy_raw),
         log_level=log_level,
         upbit_api_url=urls["UPBIT_API_URL"],
         upbit_ws_url=urls["UPBIT_WS_URL"],

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -137,3 +137,56 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None,
         if lg.level < floor:  # never lower a level someone raised on purpose
             lg.setLevel(floor)
     return flt
+
+
+LOG_TAIL_LINES = 1000  # log lines the in-memory tail keeps (when no log file is configured)
+
+
+class LogTail(logging.Handler):
+    """The last log lines in memory, for /logs when no log file is configured. Records are kept
+    as formatted; /logs redacts them when shown (secrets of the running settings, URL credentials)."""
+
+    def __init__(self, size: int = LOG_TAIL_LINES) -> None:
+        super().__init__(logging.INFO)
+        import collections
+
+        self.lines: collections.deque[str] = collections.deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record).replace("\n", " | "))
+        except Exception:  # a log line that cannot be formatted is not worth an error
+            pass
+
+
+_LOG_TAIL: LogTail | None = None
+
+
+def log_tail() -> LogTail:
+    """The process's one in-memory log tail (installed on the root logger on first use)."""
+    global _LOG_TAIL
+    if _LOG_TAIL is None:
+        _LOG_TAIL = LogTail()
+        logging.getLogger().addHandler(_LOG_TAIL)
+    return _LOG_TAIL
+
+
+# what the log redaction (kimpbot.logs.RedactingFilter: the configured secrets) does not know: secrets
+# carried in URLs of any service (user:password@, token/key/secret query parameters, a bot token path)
+_URL_SECRETS = (
+    (re.compile(r"(?i)(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
+    (re.compile(r"(?i)([?&;](?:[a-z_]*token|[a-z_]*key|[a-z_]*secret|signature|password|pass|auth|sig)=)[^&\s\"']+"),
+     r"\1***"),
+    (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot***"),
+    (re.compile(r"(/webhooks/\d+/)[A-Za-z0-9_.-]+"), r"\1***"),
+    (re.compile(r"(?i)\b(bearer|authorization:?)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
+)
+
+
+def redact_line(line: str, flt: Any) -> str:
+    """``flt``: a :class:`kimpbot.logs.RedactingFilter` over the running settings' secrets."""
+    line = flt.redact(line)
+    for rx, sub in _URL_SECRETS:
+        line = rx.sub(sub, line)
+    return line

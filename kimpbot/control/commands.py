@@ -50,7 +50,8 @@ from kimpbot.control.reports import FileRecords, ReportCommands
 from kimpbot.events import Event
 from kimpbot.i18n import chat as c
 from kimpbot.i18n import common, pad
-from kimpbot.i18n.units import duration, kst, krw, num, pct, qty, usdt
+from kimpbot.i18n.units import duration, krw, kst, num, pct, qty, usdt
+from kimpbot.logs import log_tail, redact_line
 from kimpbot.params import ParamValue
 
 if TYPE_CHECKING:
@@ -64,7 +65,6 @@ MAX_KEYBOARDS = 5000   # messages with buttons remembered (oldest forgotten firs
 LOGS_DEFAULT = 20
 FORCEEXIT_WAIT_S = 10.0  # /forceexit waits this long for a trade of the coin in flight, then refuses
 LOGS_MAX = 200         # /logs n: more than this is not read on a phone (and Telegram cuts at 4096 characters)
-LOG_TAIL_LINES = 1000  # log lines the in-memory tail keeps (when no log file is configured)
 
 # /help: the command list (command_list.py) in groups; a command not named here goes under "Other"
 HELP_GROUPS: tuple[tuple[Any, tuple[str, ...]], ...] = (
@@ -145,56 +145,6 @@ def _direction(d: Any) -> str:
     from kimpbot.models import Direction
 
     return str(c.DIR_LONG if d in (Direction.LONG_PREMIUM, "long_premium") else c.DIR_SHORT)
-
-
-class LogTail(logging.Handler):
-    """The last log lines in memory, for /logs when no log file is configured. Records are kept
-    as formatted; /logs redacts them when shown (secrets of the running settings, URL credentials)."""
-
-    def __init__(self, size: int = LOG_TAIL_LINES) -> None:
-        super().__init__(logging.INFO)
-        import collections
-
-        self.lines: collections.deque[str] = collections.deque(maxlen=size)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(self.format(record).replace("\n", " | "))
-        except Exception:  # a log line that cannot be formatted is not worth an error
-            pass
-
-
-_LOG_TAIL: LogTail | None = None
-
-
-def log_tail() -> LogTail:
-    """The process's one in-memory log tail (installed on the root logger on first use)."""
-    global _LOG_TAIL
-    if _LOG_TAIL is None:
-        _LOG_TAIL = LogTail()
-        logging.getLogger().addHandler(_LOG_TAIL)
-    return _LOG_TAIL
-
-
-# what the log redaction (kimpbot.logs.RedactingFilter: the configured secrets) does not know: secrets
-# carried in URLs of any service (user:password@, token/key/secret query parameters, a bot token path)
-_URL_SECRETS = (
-    (re.compile(r"(?i)(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
-    (re.compile(r"(?i)([?&;](?:[a-z_]*token|[a-z_]*key|[a-z_]*secret|signature|password|pass|auth|sig)=)[^&\s\"']+"),
-     r"\1***"),
-    (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot***"),
-    (re.compile(r"(/webhooks/\d+/)[A-Za-z0-9_.-]+"), r"\1***"),
-    (re.compile(r"(?i)\b(bearer|authorization:?)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
-)
-
-
-def redact_line(line: str, flt: Any) -> str:
-    """``flt``: a :class:`kimpbot.logs.RedactingFilter` over the running settings' secrets."""
-    line = flt.redact(line)
-    for rx, sub in _URL_SECRETS:
-        line = rx.sub(sub, line)
-    return line
 
 
 class CommandCore(ReportCommands, NotifyCommands):
@@ -1039,7 +989,7 @@ class CommandCore(ReportCommands, NotifyCommands):
 
     def _new_confirm(self, action: str, by: str, payload: Any = None) -> str:
         now = time.monotonic()
-        for k in [k for k, c in self._confirms.items() if now - c.created > self.confirm_ttl_s * 5]:
+        for k in [k for k, cf in self._confirms.items() if now - cf.created > self.confirm_ttl_s * 5]:
             del self._confirms[k]
         nonce = _secrets.token_hex(4)
         self._confirms[nonce] = _Confirm(action, now, by, payload=payload)

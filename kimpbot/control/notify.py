@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from kimpbot.control.cards import Card, CardDesk, card_alert, card_title, render_card
 from kimpbot.events import Event
 from kimpbot.i18n import cards as ct
+from kimpbot.logs import RedactingFilter
 
 if TYPE_CHECKING:
     from kimpbot.config import Settings
@@ -81,10 +82,9 @@ class ChatConfigError(RuntimeError):
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        if s and len(s) >= 6:
-            text = text.replace(s, "***")
-    return text
+    """The log's redaction (kimpbot.logs.RedactingFilter) on a chat text: every configured secret,
+    and the parts of one that can appear alone (a webhook's token, a bot token's secret half)."""
+    return RedactingFilter(secrets).redact(text)
 
 
 def event_text(ev: Event) -> str:

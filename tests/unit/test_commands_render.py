@@ -7,10 +7,10 @@ import re
 
 from kimpbot import i18n
 from kimpbot.control.command_list import COMMANDS
-from kimpbot.control.commands import help_text, redact_line
+from kimpbot.control.commands import help_text
 from kimpbot.control.format import mono, wrap
 from kimpbot.i18n import cell_width, too_wide
-from kimpbot.logs import RedactingFilter
+from kimpbot.logs import RedactingFilter, redact_line
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

@@ -297,3 +297,12 @@ def test_set_on_a_file_that_became_a_fifo_or_non_utf8_is_refused(tmp_path):
     bad.write_bytes(b"strategy = \"zscore\" # \xff\n")
     with pytest.raises(ConfigError, match="UTF-8"):
         plan_change(bad, "zscore.exit_z", "0.6", "t", "d")
+
+
+@pytest.mark.parametrize("name", ["KIMPBOT_STRATEGY_FILE", "KIMPBOT_DATA_DIR"])
+def test_a_home_of_no_user_is_a_config_error(name):
+    """Found by the env fuzzing: ``~0`` named a user that does not exist and crashed start-up."""
+    from kimpbot.config import load_settings
+
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: "~no_such_user_kimpbot/x"})
