@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -339,12 +340,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
-    from kimpbot.backtest import cli as bt
-
-    return bt.run(args)
-
-
 def _setup_logging(args: argparse.Namespace, settings: Any) -> None:
     from kimpbot.logs import setup_logging
 
@@ -353,7 +348,20 @@ def _setup_logging(args: argparse.Namespace, settings: Any) -> None:
                   log_file=os.environ.get("KIMPBOT_LOG_FILE") or None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands whose arguments live with their code, which pulls in heavy libraries (aiohttp for
+# history and doctor, numpy for backtest): their modules are imported only when that subcommand is
+# the one run (or asked for --help), so `kimpbot backtest` does not pay for aiohttp at start.
+LAZY_COMMANDS = {
+    "backtest": ("kimpbot.backtest.cli", "run the strategies over candle history"),
+    "history": ("kimpbot.history", "download candles, funding and FX history in the backtester's format"),
+    "doctor": ("kimpbot.doctor", "check exchanges, clock skew, API keys and permissions, chat tokens, "
+               "data dir and strategy file"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; the arguments of a :data:`LAZY_COMMANDS` entry are added only for
+    ``command`` (the others are listed, with their help line, but take no arguments)."""
     p = argparse.ArgumentParser(prog="kimpbot", description="Hedged kimchi-premium bot (Upbit KRW vs Binance USDT-M)")
     p.add_argument("--version", action="version", version=f"kimpbot {__version__}")
     p.add_argument("--env-file", help="dotenv file with secrets and endpoints (default: ./.env if present)")
@@ -387,24 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the env lines to FILE (atomically, once the servers listen)")
     sp.set_defaults(func=cmd_sim)
 
-    sp = sub.add_parser("backtest", help="run the strategies over candle history")
-    from kimpbot.backtest import cli as bt
-
-    bt.add_arguments(sp)
-    sp.set_defaults(func=cmd_backtest)
-
-    sp = sub.add_parser("history", help="download candles, funding and FX history in the backtester's format")
-    from kimpbot import history
-
-    history.add_arguments(sp)
-    sp.set_defaults(func=lambda a: history.run(a))
-
-    sp = sub.add_parser("doctor", help="check exchanges, clock skew, API keys and permissions, chat tokens, "
-                        "data dir and strategy file")
-    from kimpbot import doctor
-
-    doctor.add_arguments(sp)
-    sp.set_defaults(func=lambda a: doctor.run(a))
+    for name, (module, help_line) in LAZY_COMMANDS.items():
+        if name != command:
+            # listed in `kimpbot --help`; no -h of its own, so a first pass can find the command
+            sub.add_parser(name, help=help_line, add_help=False)
+            continue
+        sp = sub.add_parser(name, help=help_line)
+        mod = importlib.import_module(module)
+        mod.add_arguments(sp)
+        sp.set_defaults(func=mod.run)
 
     sp = sub.add_parser("config", help="configuration tools")
     csub = sp.add_subparsers(dest="config_command", required=True)
@@ -413,9 +412,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Two passes: the first finds which subcommand runs, the second parses with its arguments."""
+    first, _ = build_parser().parse_known_args(argv)
+    command = first.command if first.command in LAZY_COMMANDS else None
+    return build_parser(command).parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         _load_env(args.env_file)
         return int(args.func(args) or 0)

@@ -124,7 +124,28 @@ def test_module_and_main_cli_entry_points(tmp_path: Path) -> None:
                        env={"PATH": "/usr/bin:/bin", "KIMPBOT_CACHE_DIR": "off", "HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["zscore"]["trades"] > 0
-    from kimpbot.cli import build_parser
+    from kimpbot.cli import parse_args
 
-    args = build_parser().parse_args(["backtest", "--strategy", "optimized", "--json"])
+    args = parse_args(["backtest", "--strategy", "optimized", "--json"])
     assert args.func(args) == 0
+
+
+def test_backtest_command_does_not_import_other_commands_libraries() -> None:
+    """`kimpbot backtest` parses its arguments without importing history's or doctor's aiohttp (a
+    cold start pays for every import), while `kimpbot --help` still lists every command and each
+    lazy command's own arguments parse when it is the one run."""
+    code = ("import sys; from kimpbot.cli import parse_args; a = parse_args(['backtest', '--strategy', 'zscore']); "
+            "print(a.strategy, 'aiohttp' in sys.modules, 'kimpbot.doctor' in sys.modules, "
+            "'kimpbot.history' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["zscore", "False", "False", "False"]
+    r = subprocess.run([sys.executable, "-m", "kimpbot", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and all(c in r.stdout for c in ("backtest", "history", "doctor", "config"))
+    from kimpbot.cli import parse_args
+
+    assert parse_args(["doctor", "--json"]).json is True
+    assert parse_args(["--log-level", "debug", "history", "--from", "2024-01-01", "--to", "2024-01-02",
+                       "--out", "x"]).out == "x"
+    with pytest.raises(SystemExit):
+        parse_args(["backtest", "--no-such-flag"])
