@@ -392,12 +392,16 @@ def _asof_sorted(fx_ts: np.ndarray, t: np.ndarray, strict: bool) -> tuple[np.nda
     return k, pos
 
 
-def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None = None) -> SymbolData:
+def _common_bars(up: Table, bn: Table) -> tuple[np.ndarray, np.ndarray | slice, np.ndarray | slice]:
+    """The bar times both venues have, and where each venue's rows for them are (a slice of
+    everything when the two files have the same bars, the usual case: no copy)."""
     if up.ts.shape == bn.ts.shape and np.array_equal(up.ts, bn.ts):
-        common = up.ts
-        iu = ib = slice(None)
-    else:
-        common, iu, ib = np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
+        return up.ts, slice(None), slice(None)
+    return np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
+
+
+def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None = None) -> SymbolData:
+    common, iu, ib = _common_bars(up, bn)
     n0 = int(common.shape[0])
     fx_val = fx.cols["close"]
     if n0 < 2 or not bool((common[1:] > common[:-1]).all()) or not bool(np.isfinite(fx_val).all()) or \
@@ -442,11 +446,7 @@ def build_symbol(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None
 
 
 def _build_symbol_general(symbol: str, up: Table, bn: Table, fx: Table, to_ms: int | None = None) -> SymbolData:
-    if up.ts.shape == bn.ts.shape and np.array_equal(up.ts, bn.ts):
-        common = up.ts
-        iu = ib = slice(None)
-    else:
-        common, iu, ib = np.intersect1d(up.ts, bn.ts, assume_unique=True, return_indices=True)
+    common, iu, ib = _common_bars(up, bn)
     interval = _interval(common)
     report: dict = {
         "upbit_rows": int(up.ts.shape[0]), "binance_rows": int(bn.ts.shape[0]),

@@ -27,6 +27,20 @@ from kimpbot.strategy.base import Position, add_to_position, make_strategy, open
 from kimpbot.strategy.params import StrategyParams
 
 
+
+def _close_bars(bars: list[PremiumBar], sym: str, t: int, c: int, mid: float, span: int, minutes: int,
+                group: int | None, close: float) -> tuple[int | None, float]:
+    """One row of a bar series of ``span`` ms: the open bar closes when row ``t`` starts another,
+    and the row's own bar once its end is within the row's close ``c``. Returns the open bar
+    (its group, its close so far; group None when none is open)."""
+    g = t // span
+    if group is not None and g != group:
+        bars.append(PremiumBar(sym, group * span, minutes, close, close, close, close, 1))
+    if (g + 1) * span <= c:
+        bars.append(PremiumBar(sym, g * span, minutes, mid, mid, mid, mid, 1))
+        return None, mid
+    return g, mid
+
 def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketModel, inventory: str | float = "none",
                      from_row: int = 0, rows: int | None = None) -> SymbolRun:
     pn = replace(p, strategy=name)
@@ -116,24 +130,10 @@ def reference_symbol(sd: SymbolData, p: StrategyParams, name: str, m: MarketMode
                 fk += 1
         # closed bars
         mid = rules.premium_arr(uc_l[i], bc_l[i], fc_l[i])
-        bars = []
-        g = t // w_span
-        if w_group is not None and g != w_group:
-            bars.append(PremiumBar(sym, w_group * w_span, bar_m, w_close, w_close, w_close, w_close, 1))
-            w_group = None
-        w_group, w_close = g, mid
-        if (g + 1) * w_span <= c:
-            bars.append(PremiumBar(sym, g * w_span, bar_m, mid, mid, mid, mid, 1))
-            w_group = None
+        bars: list[PremiumBar] = []
+        w_group, w_close = _close_bars(bars, sym, t, c, mid, w_span, bar_m, w_group, w_close)
         if not same_bars:
-            g = t // c_span
-            if c_group is not None and g != c_group:
-                bars.append(PremiumBar(sym, c_group * c_span, conf_m, c_close, c_close, c_close, c_close, 1))
-                c_group = None
-            c_group, c_close = g, mid
-            if (g + 1) * c_span <= c:
-                bars.append(PremiumBar(sym, g * c_span, conf_m, mid, mid, mid, mid, 1))
-                c_group = None
+            c_group, c_close = _close_bars(bars, sym, t, c, mid, c_span, conf_m, c_group, c_close)
         for b in bars:
             strat.on_bar(b)
         snap = bar_snapshot(sym, c, uc_l[i], bc_l[i], fc_l[i], m, order_krw)
