@@ -16,6 +16,7 @@ good one after it is corruption and refuses to load.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import zlib
@@ -28,6 +29,8 @@ from .storage import ENCODER, fsync_dir
 
 WAL_FORMAT = 1
 SEGMENT_RE = re.compile(r"^kimpbot\.wal\.(\d{12})$")
+
+log = logging.getLogger(__name__)
 
 
 def segment_name(first_seq: int) -> str:
@@ -55,6 +58,22 @@ def _decode_line(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
+
+
+_RECORD_START = re.compile(rb"[0-9a-f]{8} \{")
+
+
+def _split_joined(line: bytes) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+    """A damaged line that is two good records with the newline between them overwritten: the
+    offset of that byte and both payloads; None if no single byte splits it into two good lines."""
+    for m in _RECORD_START.finditer(line, 10):
+        cut = m.start() - 1
+        first = _decode_line(line[:cut])
+        if first is not None:
+            second = _decode_line(line[cut + 1 :])
+            if second is not None:
+                return cut, first, second
+    return None
 
 
 @dataclass
@@ -86,7 +105,18 @@ def read_segment(path: Path, first_seq: int, mode: str, *, last: bool) -> Segmen
         if nl < 0:
             lines.append((pos, len(raw), None))  # no newline: never completed
             break
-        lines.append((pos, nl + 1, _decode_line(raw[pos:nl])))
+        payload = _decode_line(raw[pos:nl])
+        pair = _split_joined(raw[pos:nl]) if payload is None else None
+        if pair is not None:
+            # two intact records whose newline was damaged: both pass their checksums, so nothing
+            # is guessed; loading them keeps an acknowledged record that dropping would lose
+            cut = pos + pair[0]
+            log.warning("%s: byte %d should be a newline between two intact journal records; both kept",
+                        path, cut)
+            lines.append((pos, cut + 1, pair[1]))
+            lines.append((cut + 1, nl + 1, pair[2]))
+        else:
+            lines.append((pos, nl + 1, payload))
         pos = nl + 1
 
     good = [i for i, (_, _, p) in enumerate(lines) if p is not None]

@@ -285,6 +285,17 @@ def test_wal_byte_damage_never_loads_wrong_data(pristine, data):
         assert line == len(ends) - 1
 
 
+
+@pytest.mark.parametrize("byte", [0x00, ord(" "), ord("x")])
+def test_a_damaged_newline_between_two_records_keeps_both(pristine, byte):
+    """One damaged byte where a newline stood joins two intact records into one bad line; the
+    store splits it back (each half passes its checksum) instead of dropping an acknowledged
+    record as if it were a torn write (it dropped the last two, found by the hypothesis test)."""
+    snapshot, seg_name, raw, ends = pristine
+    for e in ends[:-1]:  # every newline but the file's last (that one is a tear, dropped as such)
+        damaged = raw[: e - 1] + bytes([byte]) + raw[e:]
+        assert _load_damaged(snapshot, seg_name, damaged) == _prefix(_N), f"newline at byte {e - 1}"
+
 # ---------------------------------------------------------------- write failures
 
 
