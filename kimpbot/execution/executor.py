@@ -735,18 +735,24 @@ class Executor:
                    (left_b <= 0 or self._is_dust(left_b, breq.price_hint, br))
             booked = self.store.get_position(pos.id) or {}
             if out.trade_id in booked.get("trade_ids", []):
+                # settled before a crash: never booked twice; what this settling found unhedged
+                # is still alerted (the crash may have come before the first settling's alert)
                 out.status = "filled" if booked.get("status") == "closed" else "partial"
                 out.position_id = pos.id
-                return  # settled before a crash
+                self._finish(out)
+                return
             if flat:
-                self.store.upsert_position({"id": pos.id, "trade_ids": list(booked.get("trade_ids", []))
-                                            + [out.trade_id]})
-                # earlier partial exits of this position booked their part already: add, not replace
-                self.store.close_position(pos.id, realized_krw=float(booked.get("realized_krw") or 0.0) + pnl,
-                                          exit_trade_id=out.trade_id,
-                                          exit_premium_pct=s.premium_pct,
-                                          exit_upbit_price=float(ures.avg_price),
-                                          exit_binance_price=float(bres.avg_price), exit_fx=fx)
+                # one journal record: a crash between "this exit is applied" and "closed" would
+                # leave a position open that the re-settling then skips as already booked
+                with self.store.batch():
+                    self.store.upsert_position({"id": pos.id, "trade_ids": list(booked.get("trade_ids", []))
+                                                + [out.trade_id]})
+                    # earlier partial exits of this position booked their part already: add, not replace
+                    self.store.close_position(pos.id, realized_krw=float(booked.get("realized_krw") or 0.0) + pnl,
+                                              exit_trade_id=out.trade_id,
+                                              exit_premium_pct=s.premium_pct,
+                                              exit_upbit_price=float(ures.avg_price),
+                                              exit_binance_price=float(bres.avg_price), exit_fx=fx)
                 out.status = "filled"
                 verb: Text = E.CLOSED()
             else:

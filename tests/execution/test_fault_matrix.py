@@ -170,3 +170,36 @@ async def test_exit_in_two_parts_books_the_sum_of_both_parts(sim, tmp_path):
         await ex.upbit.close()
         await ex.binance.close()
         store.close()
+
+
+async def test_a_full_exit_is_booked_as_one_record(sim, tmp_path, monkeypatch):
+    """Marking the exit applied and closing the position are one journal record: when the second
+    write fails (a disk filling up between them, or a crash), neither stays, so the re-settling
+    that books unbooked trades finds the exit not yet applied instead of skipping it and leaving
+    the position open in the books while the exchanges are flat."""
+    ex, store, bus = await make_executor(sim, tmp_path)
+    try:
+        fx = sim.market.usdkrw
+        d = Direction.LONG_PREMIUM
+        up, bp = prices(sim, d, "enter")
+        out = await ex.execute(signal(d, "enter"), upbit_price=up, binance_price=bp, fx=fx)
+        assert out.status == "filled", out
+        (pos,) = ex.positions()
+        from kimpbot.store import StoreFailed
+
+        def full_disk(*a, **k):
+            raise StoreFailed("no space left on device (test)")
+
+        monkeypatch.setattr(store, "close_position", full_disk)
+        up, bp = prices(sim, d, "exit")
+        out = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
+        booked = store.get_position(pos.id)
+        assert booked["status"] == "open"
+        assert out.trade_id not in booked.get("trade_ids", []), booked
+        # the owner is told the exit filled but is not booked yet
+        assert any(e.data.get("trade_id") == out.trade_id and e.level == "critical" for e in bus.history), \
+            [e.message for e in bus.history]
+    finally:
+        await ex.upbit.close()
+        await ex.binance.close()
+        store.close()
