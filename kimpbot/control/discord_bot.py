@@ -36,9 +36,10 @@ from discord.ext import commands as dcommands
 
 from kimpbot import i18n
 from kimpbot.backoff import Backoff
-from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
+from kimpbot.control.cards import Card, card_alert, render_card
 from kimpbot.control.command_list import CHART_PERIODS, COMMANDS, CommandSpec
 from kimpbot.control.commands import Button, CommandCore, Reply
+from kimpbot.control.front import ChatFront
 from kimpbot.control.notify import (
     INTERACTIVE_KINDS,
     ChatConfigError,
@@ -125,7 +126,7 @@ class CoreView(discord.ui.View):
         return cb
 
 
-class DiscordFront:
+class DiscordFront(ChatFront):
     """The Discord bot: slash commands, buttons, and (with a channel) the posts that need an answer.
 
     ``channel_id``: where signals and findings are posted with buttons (default
@@ -138,19 +139,11 @@ class DiscordFront:
                  backoff_s: float = 0.5, send_timeout_s: float = 30.0, ready_timeout_s: float = 60.0,
                  critical_retries: int = 40, max_delay_s: float = 30.0) -> None:
         s = bot.settings
-        self.bot = bot
-        self.core = core or CommandCore(bot)
-        self.token = token or s.discord_bot_token
-        self.secrets = list(s.secrets()) + ([self.token] if self.token else [])
-        cid = channel_id if channel_id is not None else s.discord_channel_id
-        self.channel_id: int | None = int(cid) if str(cid or "").strip() else None
+        # critical alerts (critical_retries) are posted here only with post_alerts
+        super().__init__(bot, core, token or s.discord_bot_token, retries=retries, backoff_s=backoff_s,
+                         critical_retries=critical_retries, max_delay_s=max_delay_s)
+        self.channel_id = self.target(channel_id, s.discord_channel_id)
         self.post_alerts = post_alerts
-        self.retries = retries
-        # critical alerts (posted here only with post_alerts) keep trying through a long outage, as
-        # on Telegram (40 tries at up to 30 s apart: ~20 min); the others give up sooner
-        self.critical_retries = critical_retries
-        self.max_delay_s = max_delay_s
-        self.backoff_s = backoff_s
         self.send_timeout_s = send_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.client: dcommands.Bot | None = None
@@ -160,14 +153,9 @@ class DiscordFront:
         self._attached = False
         self._signal_msgs: dict[str, tuple[int, str]] = {}   # pending id -> (message id, its text)
         self._finding_msgs: dict[str, int] = {}               # finding id -> message id
-        self._answering: set[int] = set()                     # messages whose press is being handled here
         self._views: dict[int, CoreView] = {}                 # message id -> the view with its buttons
-        self.delivered = 0
-        self.undelivered = 0
-        self.cards = CardDesk.for_bot(bot)
         self._card_msgs: dict[str, int] = {}                  # card key -> message id
         self._card_at: dict[int, str] = {}                    # message id -> card key
-        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -424,7 +412,7 @@ class DiscordFront:
                 why = self._safe(exc)
             if attempt < tries:
                 log.warning("Discord %s failed (%s); retry %d/%d", what, why, attempt + 1, tries)
-                await asyncio.sleep(min(self.backoff_s * (2 ** min(attempt, 16)), self.max_delay_s))
+                await asyncio.sleep(self.retry_delay(attempt))
         log.error("Discord %s not delivered after %d attempts (%s)", what, tries + 1, why)
         return None
 

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from kimpbot import i18n
 from kimpbot.backoff import Backoff
-from kimpbot.control.cards import Card, CardDesk, card_alert, render_card
+from kimpbot.control.cards import Card, card_alert, render_card
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.commands import Button, CommandCore, Reply
+from kimpbot.control.front import ChatFront
 from kimpbot.control.notify import ChatConfigError, event_text, redact
 from kimpbot.events import Event
 from kimpbot.i18n import fronts as tx
@@ -133,26 +134,17 @@ def _chunks(text: str, size: int = MAX_TEXT) -> list[str]:
     return out
 
 
-class TelegramFront:
+class TelegramFront(ChatFront):
     def __init__(self, bot: "Bot", core: CommandCore | None = None, *, token: str | None = None,
                  api_url: str | None = None, chat_id: str | int | None = None, poll_timeout: int = 10,
                  retries: int = 5, backoff_s: float = 0.5, critical_retries: int = 40,
                  max_delay_s: float = 30.0) -> None:
         s = bot.settings
-        self.bot = bot
-        self.core = core or CommandCore(bot)
-        self.token = token or s.telegram_bot_token
+        super().__init__(bot, core, token or s.telegram_bot_token, retries=retries, backoff_s=backoff_s,
+                         critical_retries=critical_retries, max_delay_s=max_delay_s)
         self.api_url = (api_url or s.telegram_api_url).rstrip("/")
-        cid = chat_id if chat_id is not None else s.telegram_chat_id
-        self.chat_id: int | None = int(cid) if str(cid or "").strip() else None
+        self.chat_id = self.target(chat_id, s.telegram_chat_id)
         self.poll_timeout = poll_timeout
-        self.retries = retries
-        # money-safety alerts (unhedged leg, halt) keep trying through a long chat outage
-        # (40 tries at up to 30 s apart: ~20 min); the others give up sooner
-        self.critical_retries = critical_retries
-        self.backoff_s = backoff_s
-        self.max_delay_s = max_delay_s
-        self.secrets = list(s.secrets()) + ([self.token] if self.token else [])
         self.app: Any = None
         self.username = ""
         self._ready = asyncio.Event()
@@ -160,16 +152,11 @@ class TelegramFront:
         self.refused = False  # Telegram refused the token
         self._signal_msgs: dict[str, tuple[int, int, str]] = {}  # pending id -> (chat, message id, text)
         self._finding_msgs: dict[str, tuple[int, int]] = {}  # finding id -> (chat, message id)
-        self._answering: set[int] = set()  # messages whose press is being handled here (edited here)
         self._refusals: set[asyncio.Task[Any]] = set()  # answers to strangers being sent (never awaited)
-        self.delivered = 0
-        self.undelivered = 0
         self.menu_set: dict[str, bool] = {}   # "" (default), "ko", "en" -> setMyCommands accepted
         self._keyboard_shown = False          # the reply keyboard went out since start
-        self.cards = CardDesk.for_bot(bot)
         self._card_msgs: dict[str, tuple[int, int]] = {}     # card key -> (chat, message id)
         self._card_at: dict[tuple[int, int], str] = {}       # (chat, message id) -> card key
-        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -324,14 +311,13 @@ class TelegramFront:
                 log.error("Telegram %s refused: %s", what, self._safe(exc))
                 return None
             except NetworkError as exc:  # includes TimedOut and 5xx
-                delay = self.backoff_s * (2 ** min(attempt, 16))
                 if attempt < tries:
                     log.warning("Telegram %s failed (%s); retry %d/%d", what, self._safe(exc), attempt + 1, tries)
             except TelegramError as exc:  # ChatMigrated, Conflict, ...: not retried, never raised into the bus
                 log.error("Telegram %s failed: %s", what, self._safe(exc))
                 return None
             if attempt < tries:
-                await asyncio.sleep(min(delay, self.max_delay_s))
+                await asyncio.sleep(self.retry_delay(attempt))
         log.error("Telegram %s not delivered after %d attempts", what, tries + 1)
         return None
 

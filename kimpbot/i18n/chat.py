@@ -2,7 +2,7 @@
 answers (toasts), edits, refusals, confirmations, /help, the /status … /params views.
 
 Monospace views are built line by line from these entries and kept within 36 cells a line
-(see ``kimpbot.control.commands.mono``)."""
+(see ``kimpbot.control.format.mono``)."""
 
 from __future__ import annotations
 
