@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kimpbot import __version__
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 
 log = logging.getLogger("kimpbot")
 

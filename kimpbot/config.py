@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kimpbot import i18n
-from kimpbot.params import ConfigError, ParamSet, ParamSpec, resolve
-from kimpbot.strategy.params import PROTECTION_SPECS, STRATEGY_SPECS, StrategyParams
+from kimpbot.strategy_file.declare import ConfigError, ParamSet, ParamSpec, resolve
+from kimpbot.strategy_file.keys import PROTECTION_SPECS, STRATEGY_SPECS, StrategyParams
 
 # Upbit's minimum order on every KRW market (Upbit's order docs: "최소 주문 금액 5,000 KRW"); a
 # size that can never reach it can never fill.

@@ -42,11 +42,11 @@ from kimpbot.market.feeds import BinanceFeed, UpbitFeed
 from kimpbot.market.fx import BankFxClient, retired_notes
 from kimpbot.market.warmup import warm_up
 from kimpbot.models import BadMarketData, FxRate, Venue
-from kimpbot.params import ParamSet, ParamValue
+from kimpbot.strategy_file.declare import ParamSet, ParamValue
 from kimpbot.protections import protections_line
 from kimpbot.store import Store
 from kimpbot.store.errors import StoreError
-from kimpbot.strategy.params import StrategyParams
+from kimpbot.strategy_file.keys import StrategyParams
 
 log = logging.getLogger(__name__)
 

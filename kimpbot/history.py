@@ -301,7 +301,7 @@ def run(args: Any) -> int:
     from kimpbot.backtest.cli import _to_ms
     from kimpbot.backtest.data import DataError, parse_time
     from kimpbot.config import DEFAULT_URLS, load_owner_config
-    from kimpbot.params import ConfigError
+    from kimpbot.strategy_file.declare import ConfigError
 
     try:
         start = parse_time(args.date_from)

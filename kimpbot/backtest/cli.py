@@ -25,8 +25,8 @@ from kimpbot.backtest.engine import StrategyRun, bar_lengths, multi_timeframe_pr
 from kimpbot.backtest.fills import MarketModel, market_model
 from kimpbot.backtest.metrics import compute, trade_rows
 from kimpbot.backtest.progress import Progress
-from kimpbot.params import ConfigError
-from kimpbot.strategy.params import STRATEGIES, STRATEGY_SPECS
+from kimpbot.strategy_file.declare import ConfigError
+from kimpbot.strategy_file.keys import STRATEGIES, STRATEGY_SPECS
 
 PROGRESS_MIN_ROWS = 200_000
 

@@ -40,7 +40,7 @@ from kimpbot.backtest.fills import MarketModel, entry_fill, exit_prices, funding
 from kimpbot.models import Direction
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, Signal, add_to_position, open_position
-from kimpbot.strategy.params import StrategyParams
+from kimpbot.strategy_file.keys import StrategyParams
 from kimpbot.strategy.rolling import MIN_STD, rolling_mean_std_time, zscores
 
 LONG = Direction.LONG_PREMIUM

@@ -24,7 +24,7 @@ from kimpbot.backtest.fills import MarketModel, bar_snapshot, entry_fill, exit_p
 from kimpbot.models import Direction, PremiumBar
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import Position, add_to_position, make_strategy, open_position, position_net_profit_krw
-from kimpbot.strategy.params import StrategyParams
+from kimpbot.strategy_file.keys import StrategyParams
 
 
 

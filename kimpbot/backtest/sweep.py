@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from kimpbot.backtest.data import Dataset, iso
-from kimpbot.params import ConfigError, ParamSet, ParamValue
+from kimpbot.strategy_file.declare import ConfigError, ParamSet, ParamValue
 
 _STATE: dict[str, Any] = {}  # the data and settings the worker processes inherit by fork
 
@@ -48,7 +48,7 @@ class Point:
 
 def parse_axes(raw: Sequence[str], params: ParamSet) -> list[Axis]:
     """``KEY=V1,V2,...`` -> axes; the key must be a number of the strategy file."""
-    from kimpbot.strategy.params import STRATEGY_SPECS
+    from kimpbot.strategy_file.keys import STRATEGY_SPECS
 
     numeric = {s.key: s for s in STRATEGY_SPECS if s.kind in (int, float)}
     axes: list[Axis] = []
@@ -95,7 +95,7 @@ def _same(a: Any, b: Any) -> bool:
 def _owner_for(owner: Any, values: dict[str, Any]) -> Any:
     """An in-memory OwnerConfig with ``values`` in place of the file's (validated like the file)."""
     from kimpbot.config import OwnerConfig, cross_check
-    from kimpbot.strategy.params import StrategyParams
+    from kimpbot.strategy_file.keys import StrategyParams
 
     pv = dict(owner.params.values)
     for k, v in values.items():

@@ -66,7 +66,7 @@ from kimpbot.doctor.market import (
     check_upbit_public,
 )
 from kimpbot.logs import LIBRARY_LEVELS, RedactingFilter
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 
 __all__ = ["PASS", "FAIL", "SKIP", "CheckResult", "NowMs", "check_strategy_file", "check_data_dir",
            "check_upbit_public", "check_binance_public", "check_clock", "check_fx", "check_upbit_keys",

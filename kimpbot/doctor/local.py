@@ -17,7 +17,7 @@ from kimpbot.doctor.common import (
     PASS,
     CheckResult,
 )
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 
 
 def check_strategy_file(settings: Settings) -> tuple[CheckResult, OwnerConfig | None]:

@@ -34,7 +34,7 @@ from typing import Literal
 
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
 from kimpbot.strategy import rules
-from kimpbot.strategy.params import STRATEGIES, StrategyParams
+from kimpbot.strategy_file.keys import STRATEGIES, StrategyParams
 from kimpbot.strategy.rolling import RollingStats
 
 Action = Literal["enter", "add", "exit", "refused"]

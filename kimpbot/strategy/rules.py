@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from kimpbot.models import Direction
-from kimpbot.strategy.params import StrategyParams
+from kimpbot.strategy_file.keys import StrategyParams
 
 TIERS = ("normal", "extreme", "ultra")  # optimized tiers, shallow to deep
 TIER_RANK = {"base": 0, "normal": 1, "extreme": 2, "ultra": 3}

@@ -12,7 +12,7 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, synth_frames
 from kimpbot.config import load_owner_config
-from kimpbot.strategy.params import STRATEGIES
+from kimpbot.strategy_file.keys import STRATEGIES
 
 
 def assert_same(ds, oc, name, inventory="none", **model) -> int:

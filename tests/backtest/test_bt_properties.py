@@ -12,7 +12,7 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute, equity_curve
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
 from kimpbot.config import load_owner_config
-from kimpbot.strategy.params import STRATEGIES
+from kimpbot.strategy_file.keys import STRATEGIES
 
 F0 = 1_735_689_600_000
 OWNER = load_owner_config(None, text="""

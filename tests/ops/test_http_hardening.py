@@ -21,7 +21,7 @@ from kimpbot.config import load_owner_config, load_settings
 from kimpbot.control.http import HttpApi, health_report
 from kimpbot.control.httpguard import AcceptErrorLog
 from kimpbot.engine import Bot
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 
 from testkit import wait_until
 

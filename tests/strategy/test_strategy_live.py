@@ -14,7 +14,7 @@ import pytest
 from kimpbot.config import load_owner_config
 from kimpbot.market.premium import exec_long_premium, exec_short_premium
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import (PairFill, Signal, add_to_position, make_strategy, open_position,
                                    position_net_profit_pct)

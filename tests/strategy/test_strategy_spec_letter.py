@@ -8,7 +8,7 @@ import pytest
 from kimpbot.config import load_owner_config
 from kimpbot.market.premium import exec_long_premium, exec_short_premium
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 from kimpbot.strategy import rules
 from kimpbot.strategy.base import make_strategy
 
@@ -91,7 +91,7 @@ def make_and_eval(name: str, snap: PremiumSnapshot) -> bool:
 
 def test_set_one_entry_of_the_unset_zscore_allocation_from_chat(tmp_path) -> None:
     """/set zscore.allocation.BTC on a file without the table: written as the owner's table, loads."""
-    from kimpbot.strategy_file import plan_change
+    from kimpbot.strategy_file.edit import plan_change
 
     f = tmp_path / "strategy.toml"
     f.write_text('strategy = "optimized"\n[zscore]\nentry_threshold = 2.0\n')

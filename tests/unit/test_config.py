@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
-from kimpbot.params import ConfigError
+from kimpbot.strategy_file.declare import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

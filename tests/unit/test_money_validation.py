@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from kimpbot import cli
 from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
-from kimpbot.params import ConfigError
-from kimpbot.strategy_file import plan_change
+from kimpbot.strategy_file.declare import ConfigError
+from kimpbot.strategy_file.edit import plan_change
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from typing import Any
 from kimpbot.control.commands.base import Button, Confirm, CoreParts, Reply, log
 from kimpbot.control.format import mono
 from kimpbot.i18n import chat as c
-from kimpbot.params import ParamValue
+from kimpbot.strategy_file.declare import ParamValue
 
 
 class ParamsCommands(CoreParts):
@@ -69,8 +69,8 @@ class ParamsCommands(CoreParts):
 
     async def cmd_set(self, by: str, args: list[str]) -> Reply:
         """``/set KEY VALUE``: step 1 of a parameter change; nothing changes before "Apply"."""
-        from kimpbot.params import ConfigError
-        from kimpbot.strategy_file import plan_change
+        from kimpbot.strategy_file.declare import ConfigError
+        from kimpbot.strategy_file.edit import plan_change
 
         if len(args) < 2:
             return Reply(text=str(c.SET_USAGE))
@@ -99,8 +99,8 @@ class ParamsCommands(CoreParts):
                            "applies": change.applies})
 
     async def _apply_param(self, cf: Confirm, by: str) -> Reply:
-        from kimpbot.params import ConfigError
-        from kimpbot.strategy_file import write_change
+        from kimpbot.strategy_file.declare import ConfigError
+        from kimpbot.strategy_file.edit import write_change
 
         change = cf.payload
         try:
@@ -137,7 +137,7 @@ class ParamsCommands(CoreParts):
 
     async def cmd_reload(self, by: str, args: list[str]) -> Reply:
         from kimpbot.config import load_owner_config
-        from kimpbot.params import ConfigError
+        from kimpbot.strategy_file.declare import ConfigError
 
         path = self.bot.settings.strategy_file
         try:
@@ -165,7 +165,7 @@ class ParamsCommands(CoreParts):
     def _reload_diffs(self, new: Any) -> list[tuple[str, str, str, str]]:
         """(key, running value, file value, when it applies) for each key whose value or owner-set
         state differs between the running values and the file."""
-        from kimpbot.strategy_file import applies
+        from kimpbot.strategy_file.edit import applies
 
         out = []
         cur = self.bot.owner.params.values
@@ -184,7 +184,7 @@ class ParamsCommands(CoreParts):
 
     async def _apply_reload(self, cf: Confirm, by: str) -> Reply:
         from kimpbot.config import load_owner_config
-        from kimpbot.params import ConfigError
+        from kimpbot.strategy_file.declare import ConfigError
 
         offered = cf.payload["owner"]
         try:  # the file as it is now must still be what was shown
@@ -223,7 +223,7 @@ def _plain(v: Any) -> Any:
 
 
 def _value(v: Any) -> str:
-    from kimpbot.strategy_file import _fmt_value
+    from kimpbot.strategy_file.edit import _fmt_value
 
     return _fmt_value(v)
 

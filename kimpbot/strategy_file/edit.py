@@ -28,7 +28,7 @@ import tomlkit
 import tomlkit.items
 
 from kimpbot.config import ALL_SPECS, DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
-from kimpbot.params import ConfigError, ParamSpec, _fmt, resolve
+from kimpbot.strategy_file.declare import ConfigError, ParamSpec, _fmt, resolve
 
 # Keys whose new value the running bot can take at once: the numbers read at each decision.
 # Everything else shapes state built at start (windows, symbols, feeds, venues) and is used from

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from kimpbot.params import ParamSet, ParamSpec
+from kimpbot.strategy_file.declare import ConfigError, ParamSet, ParamSpec
 
 STRATEGIES = ("zscore", "multi_timeframe", "optimized")
 
@@ -233,8 +233,6 @@ class StrategyParams:
 
     def validate(self) -> None:
         """Cross-key rules of the strategy numbers (ConfigError names the keys and what to do)."""
-        from kimpbot.params import ConfigError
-
         if self.normal_splits > 1 and self.normal_z < self.extreme_z:
             last = self.split_thresholds()[-1]
             if not last < self.extreme_z:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kimpbot.config import load_owner_config
-from kimpbot.params import ConfigError
-from kimpbot import strategy_file
-from kimpbot.strategy_file import applies, find_key, plan_change, set_in_text, write_atomic, write_change
+from kimpbot.strategy_file.declare import ConfigError
+from kimpbot.strategy_file import edit
+from kimpbot.strategy_file.edit import applies, find_key, plan_change, set_in_text, write_atomic, write_change
 
 SHIPPED = Path(__file__).resolve().parents[2] / "strategy.toml"
 
@@ -263,8 +263,8 @@ def test_a_file_that_does_not_load_is_named_not_the_value(tmp_path: Path) -> Non
 # -- a file kimpbot may not replace -------------------------------------------------------------------
 
 def _deny(monkeypatch: pytest.MonkeyPatch, *denied: Path) -> None:
-    real = strategy_file._writable
-    monkeypatch.setattr(strategy_file, "_writable", lambda p: Path(p) not in denied and real(p))
+    real = edit._writable
+    monkeypatch.setattr(edit, "_writable", lambda p: Path(p) not in denied and real(p))
 
 
 @pytest.mark.parametrize("which", ["file", "dir"])
