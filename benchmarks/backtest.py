@@ -50,7 +50,7 @@ from kimpbot.backtest.fills import MarketModel  # noqa: E402
 from kimpbot.backtest.metrics import compute  # noqa: E402
 from kimpbot.backtest.reference import reference_symbol  # noqa: E402
 from kimpbot.backtest.synth import DEFAULT_SYMBOLS, synth_frames, write_frames  # noqa: E402
-from kimpbot.config import load_owner_config  # noqa: E402
+from kimpbot.strategy_file.read import load_owner_config  # noqa: E402
 
 MINUTES_PER_YEAR = 365 * 1440
 

@@ -91,7 +91,8 @@ def write_phone(path: Path, captions: list[tuple[str, str]], loop_answers: list[
 
 
 async def main(in_process: bool, idle_s: float, example: Path | None = None) -> None:
-    from kimpbot.config import load_owner_config, load_settings
+    from kimpbot.config import load_settings
+    from kimpbot.strategy_file.read import load_owner_config
     from kimpbot.control import charts
     from kimpbot.control.commands import CommandCore
     from kimpbot.control.telegram import TelegramFront

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.engine import _make_strategy
 from kimpbot.events import EventBus
 from kimpbot.market.engine import MarketEngine

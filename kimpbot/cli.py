@@ -35,7 +35,8 @@ def _load_env(env_file: str | None) -> None:
 
 
 def _settings_and_owner(args: argparse.Namespace, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    from kimpbot.config import check_data_dir, load_owner_config, load_settings
+    from kimpbot.config import check_data_dir, load_settings
+    from kimpbot.strategy_file.read import load_owner_config
 
     # `run` and `config check` share this: config check fails on every config error run would meet
     settings = load_settings(env)
@@ -232,7 +233,8 @@ async def _drive_sim(sim: Any, step_s: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kimpbot.config import check_data_dir, load_owner_config, load_settings
+    from kimpbot.config import check_data_dir, load_settings
+    from kimpbot.strategy_file.read import load_owner_config
 
     settings = load_settings()  # a bad .env: no chat to tell, stderr only (exit 78 in main)
     try:  # the same checks as `config check` (_settings_and_owner), with the chat told
@@ -260,7 +262,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Everything offline: the simulated exchanges on 127.0.0.1 and the bot in paper mode against them."""
 
     async def main() -> int:
-        from kimpbot.config import load_owner_config, load_settings
+        from kimpbot.config import load_settings
+        from kimpbot.strategy_file.read import load_owner_config
         from kimpbot.sim.market import SimMarket
         from kimpbot.sim.servers import SimServers
 
@@ -300,7 +303,7 @@ def _demo_strategy_file() -> Path:
     here = Path("strategy.toml")
     if here.exists():
         return here
-    from kimpbot.config import DEFAULT_STRATEGY_FILE
+    from kimpbot.strategy_file.read import DEFAULT_STRATEGY_FILE
 
     print(f"demo: no ./strategy.toml; using kimpbot's default strategy file {DEFAULT_STRATEGY_FILE} "
           "(SPEC's defaults; simulated money only)", flush=True)

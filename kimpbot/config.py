@@ -1,128 +1,21 @@
-"""Settings: ``.env`` (secrets, mode, endpoints) + ``strategy.toml`` (the owner's numbers).
+"""Settings from ``.env`` / the environment: secrets, mode, endpoints, chats, the data dir.
 
 Environment names are fixed because operators and tests script against them.
 Every endpoint defaults to the real service and can be pointed elsewhere
-(testnets, proxies, the local fakes in ``kimpbot.sim``).
+(testnets, proxies, the local fakes in ``kimpbot.sim``). The owner's numbers are not here: they
+live in the strategy file (``KIMPBOT_STRATEGY_FILE``), declared, read and edited in
+``kimpbot.strategy_file``.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from kimpbot import i18n
-from kimpbot.strategy_file.declare import ConfigError, ParamSet, ParamSpec, resolve
-from kimpbot.strategy_file.keys import PROTECTION_SPECS, STRATEGY_SPECS, StrategyParams
-
-# Upbit's minimum order on every KRW market (Upbit's order docs: "최소 주문 금액 5,000 KRW"); a
-# size that can never reach it can never fill.
-UPBIT_MIN_ORDER_KRW = 5_000.0
-
-
-def _coins_ok(v: dict) -> str | None:
-    for k, x in v.items():
-        if not re.fullmatch(r"[A-Z0-9]{2,10}", str(k)):
-            return f"upper-case coin symbols as names, e.g. {{BTC = 0.05}} (bad name {k!r})"
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0.0 <= x < 1e12):
-            return f"a coin amount >= 0 per symbol, e.g. {{BTC = 0.05}} (bad {k} = {x!r})"
-    return None
-
-
-# Operational numbers (market data, FX guard, risk) also live in strategy.toml:
-# they are the owner's policy. SPEC fixes few of them; the rest are "open".
-OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec("fx.source", str, "usdkrw", "FX for the premium: usdkrw (bank rate) or usdt (Upbit KRW-USDT)",
-              origin="open", choices=("usdkrw", "usdt")),
-    ParamSpec("fx.poll_seconds", float, 30.0, "how often the bank USD/KRW rate is fetched", origin="open",
-              min=1.0),
-    ParamSpec("fx.max_age_s", float, 300.0, "no reading of the rate received for this long: stale, trading stops",
-              origin="open", min=1.0),
-    ParamSpec("fx.max_jump_pct", float, 1.0, "a move of a rate beyond this between two readings is announced "
-              "(it is traded on only once the other source confirms it)", origin="open", min=0.0),
-    ParamSpec("fx.jump_hold_s", float, 300.0, "retired, ignored: a jump now stays suspect until the other source "
-              "confirms it (fx.ratio_*)", origin="open", min=0.0),
-    ParamSpec("fx.max_divergence_pct", float, 5.0,
-              "bank USD/KRW and Upbit KRW-USDT further apart than this stop signals", origin="open", min=0.0),
-    # The cross-check (SPEC §3): the rate in use is trusted when the USDT/bank ratio stays within
-    # its own recent range; see kimpbot/market/fx.py.
-    ParamSpec("fx.ratio_window_h", float, 6.0, "hours of confirmed USDT/bank ratio readings the range is taken "
-              "from", origin="open", min=0.1, max=168.0),
-    ParamSpec("fx.ratio_band_mads", float, 5.0, "range half-width in scaled MADs of the ratio (robust sigmas)",
-              origin="open", min=1.0, max=50.0),
-    ParamSpec("fx.ratio_min_band_pct", float, 0.3, "the range is at least this wide each side (percent)",
-              origin="open", min=0.01, max=5.0),
-    ParamSpec("fx.ratio_max_band_pct", float, 1.0, "the range is at most this wide each side (percent)",
-              origin="open", min=0.01, max=5.0),
-    ParamSpec("fx.confirm_readings", int, 3, "first start: steady bank readings with USDT before the ratio is "
-              "trusted (the range's minimum sample)", origin="open", min=1, max=1000),
-    ParamSpec("fx.usdkrw_max_age_s", float, 900.0, "the bank quote's own time older than this: the bank market "
-              "is closed (see fx.weekend)", origin="open", min=1.0),
-    ParamSpec("fx.usdt_max_age_s", float, 300.0, "Upbit KRW-USDT's last trade older than this: stale",
-              origin="open", min=1.0),
-    ParamSpec("fx.weekend", str, "usdt_confirms", "a closed bank quote: usdt_confirms (trade while the USDT "
-              "ratio stays in range) or stop", origin="open", choices=("usdt_confirms", "stop")),
-    ParamSpec("market.max_quote_age_s", float, 10.0, "a quote older than this is stale", origin="open", min=0.1),
-    ParamSpec("market.order_krw", float, None,
-              "order size (KRW) the executable premium is quoted for; default: the strategy's first entry",
-              origin="open", nullable=True, min=UPBIT_MIN_ORDER_KRW, max=1e12),
-    ParamSpec("market.ws_reconnect_max_s", float, 30.0, "longest back-off between websocket reconnects",
-              origin="open", min=0.1),
-    ParamSpec("startup.retry_min_s", float, 5.0,
-              "not trading (exchange unreachable at start, maintenance): first wait before trying again",
-              origin="open", min=0.1),
-    ParamSpec("startup.retry_max_s", float, 120.0,
-              "not trading: longest wait between tries (the wait doubles up to this, with jitter)",
-              origin="open", min=0.1),
-    ParamSpec("store.alert_reminder_s", float, 300.0, "while the journal cannot be written (disk full): one alert, "
-              "then a reminder at most this often", origin="open", min=1.0),
-    ParamSpec("fees.upbit_taker", float, 0.0005, "Upbit KRW market taker fee (fraction)", origin="exchange",
-              min=0.0, max=0.01),
-    ParamSpec("fees.binance_taker", float, 0.0005, "Binance USDT-M taker fee (fraction)", origin="exchange",
-              min=0.0, max=0.01),
-    ParamSpec("risk.emergency_move_pct", float, 5.0, "a price move beyond this within the check window halts",
-              min=0.0),
-    ParamSpec("risk.emergency_window_s", float, 300.0, "the emergency check window (seconds)", origin="open",
-              min=1.0),
-    ParamSpec("risk.max_concurrent_positions", int, 3, "open pair positions at most", origin="open", min=1),
-    ParamSpec("risk.max_order_failures", int, 3, "consecutive order failures that halt", origin="open", min=1),
-    # a cap below Upbit's minimum order lets no live order through: an empty canary is refused, and
-    # only an explicit "none" lifts it
-    ParamSpec("risk.live_canary_max_krw", float, 10_000.0,
-              "live mode: largest order in KRW until the owner lifts it (the owner's 10,000 KRW test trade)",
-              nullable=True, min=UPBIT_MIN_ORDER_KRW, max=1e12),
-    ParamSpec("risk.funding_guard_minutes", float, None, "block entries this close to a funding time",
-              origin="open", nullable=True, min=0.0),
-    ParamSpec("execution.order_timeout_s", float, 5.0, "timeout of one order call; no answer = query by client id",
-              origin="open", min=0.1),
-    ParamSpec("execution.unknown_grace_s", float, 10.0, "how long a leg with no answer is queried before it is "
-              "reported as unknown exposure", origin="open", min=0.1),
-    ParamSpec("execution.late_window_s", float, 120.0, "an order answered 'status unknown' and then not found may "
-              "still be booked: it is watched this long (a late fill is alerted and reversed), and no order of its "
-              "coin goes out meanwhile", origin="open", min=1.0),
-    ParamSpec("execution.position_check_s", float, 2.0, "how often the journal is compared with the exchanges' "
-              "positions while running (a difference is a critical finding that halts entries)", origin="open",
-              min=0.5, max=60.0),
-    ParamSpec("execution.confirm_timeout_s", float, 120.0, "confirmation mode: a signal expires after this",
-              origin="open", min=1.0),
-    ParamSpec("execution.confirm_tolerance_pct", float, 0.2,
-              "Execute re-checks the premium: refused if it moved against the signal by more than this (pp)",
-              origin="open", min=0.0),
-    ParamSpec("execution.leverage", int, 1, "Binance leverage of the perp leg (1x: margin = notional)",
-              origin="open", min=1, max=5),
-    ParamSpec("paper.upbit_krw", float, 40_000_000.0, "paper ledger: starting Upbit KRW", origin="open", min=0.0,
-              max=1e13),
-    ParamSpec("paper.binance_usdt", float, 30_000.0, "paper ledger: starting Binance USDT margin", origin="open",
-              min=0.0, max=1e10),
-    ParamSpec("paper.upbit_coins", dict, {}, "paper ledger: starting Upbit coin holdings, e.g. {BTC = 0.05} "
-              "(short-premium entries sell held coin)", origin="open", check=_coins_ok),
-)
-
-ALL_SPECS: tuple[ParamSpec, ...] = STRATEGY_SPECS + OPERATIONS_SPECS + PROTECTION_SPECS
+from kimpbot.strategy_file.declare import ConfigError
 
 SECRET_ENV = (
     "UPBIT_ACCESS_KEY",
@@ -346,27 +239,6 @@ def _http_settings(get: Any, port: int) -> dict[str, Any]:
             "lang": lang}
 
 
-@dataclass(frozen=True)
-class OwnerConfig:
-    """Everything read from the owner's strategy file."""
-
-    params: ParamSet
-    strategy: StrategyParams
-    source: str  # the file it came from, or "built-in defaults"
-
-    def __getitem__(self, key: str) -> Any:
-        return self.params[key]
-
-    def order_krw(self, symbol: str) -> float:
-        explicit = self.params["market.order_krw"]
-        return float(explicit) if explicit is not None else self.strategy.base_order_krw(symbol)
-
-
-# kimpbot's copy of the repository's strategy.toml (SPEC's defaults), shipped in the package: the demo
-# uses it when there is no strategy file; `run` never does (the owner's money numbers are the owner's)
-DEFAULT_STRATEGY_FILE = Path(__file__).resolve().parent / "strategy.default.toml"
-
-
 def check_data_dir(data_dir: Path) -> None:
     """The data dir holds the journal: it must be a directory kimpbot can create and write."""
     d = Path(data_dir)
@@ -380,151 +252,6 @@ def check_data_dir(data_dir: Path) -> None:
         raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a data dir that is a directory ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError("KIMPBOT_DATA_DIR", str(d), f"a data dir kimpbot can write ({probe} is read-only for it)")
-
-
-HOW_TO_CREATE = ("create it from the repository's strategy.toml (SPEC's defaults; kimpbot ships a copy: "
-                 "cp {default} {path}) and edit it, or point KIMPBOT_STRATEGY_FILE at your strategy file")
-
-
-def read_strategy_text(path: Path) -> str:
-    """The text of the owner's strategy file, or a ConfigError naming the path, what is wrong and what
-    to do: a missing file (the money numbers would be defaults nobody chose), a directory, a FIFO or
-    device (reading one could block forever), an unreadable or non-UTF-8 file."""
-    how = HOW_TO_CREATE.format(default=DEFAULT_STRATEGY_FILE, path=Path(os.path.abspath(path)) if str(path) else path)
-    try:
-        st = os.stat(path)  # follows a symlink: its target must be a regular file
-    except FileNotFoundError:
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"an existing strategy file: {path} does not exist; {how}") from None
-    except (OSError, ValueError) as exc:  # permission on a parent, a NUL byte, a name too long
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a strategy file kimpbot can read ({getattr(exc, 'strerror', None) or exc}); {how}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a file, not a directory: {path} is a directory; {how}")
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a regular file: {path} is a FIFO, socket or device (reading it could wait forever); {how}")
-    if st.st_size > 1_000_000:
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a strategy file (a few KB): {path} is {st.st_size:,} bytes; {how}")
-    try:
-        # O_NONBLOCK: should the file be swapped for a FIFO after the check, open() does not wait for a writer
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path), f"a regular file; {how}")
-            data = f.read(1_000_001)
-    except OSError as exc:
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a strategy file kimpbot can read ({exc.strerror or exc}: check its owner and "
-                          "permissions, e.g. chmod 0640 and the kimpbot group)") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("KIMPBOT_STRATEGY_FILE", str(path),
-                          f"a UTF-8 text file (byte {exc.start} is not UTF-8: save it as UTF-8)") from None
-
-
-def load_owner_config(path: Path | None, text: str | None = None) -> OwnerConfig:
-    """Parse and validate the owner's strategy file (or ``text`` as if read from ``path``).
-
-    A file that is missing, unreadable, not a regular file or not UTF-8 is a ConfigError naming the
-    path and what to do: the bot never runs on money numbers the owner did not choose. Only an explicit
-    ``path=None`` without text (library use, tests, the backtester's what-ifs) gives SPEC's defaults."""
-    source = "built-in defaults"
-    doc: dict[str, Any] = {}
-    if text is None and path is not None:
-        text = read_strategy_text(path)
-        source = str(path)
-    elif text is not None:
-        source = str(path) if path else "<text>"
-    if text is not None:
-        if "\x00" in text:
-            raise ConfigError(source, "(file)", "a text file (it holds NUL bytes)")
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(source, "(file)", f"valid TOML ({exc})") from None
-        except RecursionError:  # thousands of nested arrays
-            raise ConfigError(source, "(file)", "valid TOML (nested too deeply)") from None
-    params = resolve(ALL_SPECS, doc, source)
-    sp = StrategyParams.from_params(params)
-    cross_check(sp)
-    check_money(params, sp)
-    check_fx(params)
-    return OwnerConfig(params=params, strategy=sp, source=source)
-
-
-def round_trip_fee_pct(params: ParamSet) -> float:
-    """Taker fees of a round trip in percent of the notional: both legs in, both legs out."""
-    return 2.0 * (float(params["fees.upbit_taker"]) + float(params["fees.binance_taker"])) * 100.0
-
-
-def smallest_orders_krw(params: ParamSet, sp: StrategyParams) -> dict[str, float]:
-    """Per traded symbol, the smallest order the strategy sends (the first split of the normal tier,
-    or one zscore entry); a symbol given no capital (allocation 0: watched, never traded) is left out."""
-    out: dict[str, float] = {}
-    explicit = params["market.order_krw"]
-    for sym in sp.symbols:
-        cap = sp.symbol_capital(sym)
-        if cap <= 0:
-            continue
-        if sp.strategy == "optimized":
-            sizes = [cap * sp.base_size * sp.normal_size_mult / sp.normal_splits,
-                     cap * sp.base_size * sp.extreme_size_mult, cap * sp.ultra_size]
-            out[sym] = min(min(sizes), cap * sp.max_single_position)
-        else:
-            out[sym] = cap * sp.position_size
-        if explicit is not None:
-            out[sym] = min(out[sym], float(explicit))
-    return out
-
-
-def check_money(params: ParamSet, sp: StrategyParams) -> None:
-    """Every money number against its meaning, across keys (SPEC §3): a stop loss inside the round-trip
-    fees, a holding time shorter than a z bar, sizes that can never reach the venue's minimum order.
-    Each error names the key, the value and the rule."""
-    fees = round_trip_fee_pct(params)
-    if sp.stop_loss_pct is not None and sp.stop_loss_pct <= fees:
-        raise ConfigError("exits.stop_loss_pct", sp.stop_loss_pct,
-                          f"a stop loss beyond the round-trip fees ({fees:g} % = 2 x (fees.upbit_taker + "
-                          "fees.binance_taker)): a position's net profit starts at minus its fees, so a tighter "
-                          "stop closes every position as it opens and churns round trips at a loss")
-    if sp.max_holding_hours is not None and sp.max_holding_hours * 60.0 < sp.bar_minutes:
-        raise ConfigError("exits.max_holding_hours", sp.max_holding_hours,
-                          f"at least one z bar (zscore.bar_minutes {sp.bar_minutes} min = "
-                          f"{sp.bar_minutes / 60:g} h): a shorter hold closes positions before the premium can "
-                          "revert and churns round trips at a loss")
-    for sym, krw in smallest_orders_krw(params, sp).items():
-        if not krw >= UPBIT_MIN_ORDER_KRW:
-            raise ConfigError("capital / sizes", f"{sym} {krw:,.0f} KRW",
-                              f"orders of at least Upbit's minimum {UPBIT_MIN_ORDER_KRW:,.0f} KRW: the smallest "
-                              f"{sym} order, {krw:,.0f} KRW (capital.initial_capital_krw x allocation x the smallest size"
-                              + (", or market.order_krw" if params["market.order_krw"] is not None else "")
-                              + ") can never fill; raise the capital or the sizes, or give the coin no allocation")
-
-
-def check_fx(params: ParamSet) -> None:
-    lo, hi = params["fx.ratio_min_band_pct"], params["fx.ratio_max_band_pct"]
-    if lo > hi:
-        raise ConfigError("fx.ratio_min_band_pct", lo, f"at most fx.ratio_max_band_pct ({hi:g})")
-
-
-def cross_check(sp: StrategyParams) -> None:
-    if not sp.normal_z < sp.extreme_z < sp.ultra_z:
-        raise ConfigError("optimized.normal_z/extreme_z/ultra_z", (sp.normal_z, sp.extreme_z, sp.ultra_z),
-                          "normal_z < extreme_z < ultra_z")
-    if sp.strategy == "optimized":
-        missing = [s for s in sp.symbols if s not in sp.allocation]
-        if missing:
-            raise ConfigError("optimized.allocation", sp.allocation,
-                              "an allocation for every traded symbol (missing " + ", ".join(missing) + ")")
-    if sp.ultra_size > sp.max_single_position + 1e-12:
-        raise ConfigError("optimized.ultra_size", sp.ultra_size,
-                          f"at most optimized.max_single_position ({sp.max_single_position:g})")
-    if sp.window_bars < 2:
-        raise ConfigError("zscore.window_days", sp.window_days, "a window of at least 2 bars")
 
 
 def mask_secret(value: str) -> str:

@@ -25,7 +25,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from kimpbot import i18n
 from kimpbot.backoff import Backoff
 from kimpbot.clock import Clock, SystemClock
-from kimpbot.config import OwnerConfig, Settings, cross_check
+from kimpbot.config import Settings
+from kimpbot.strategy_file.read import OwnerConfig, cross_check
 from kimpbot.events import Event, EventBus
 from kimpbot.exchanges.base import CredentialsRefused, ExchangeUnavailable
 from kimpbot.exchanges.binance import BinanceFutures

@@ -300,7 +300,8 @@ def add_arguments(p: Any) -> None:
 def run(args: Any) -> int:
     from kimpbot.backtest.cli import _to_ms
     from kimpbot.backtest.data import DataError, parse_time
-    from kimpbot.config import DEFAULT_URLS, load_owner_config
+    from kimpbot.config import DEFAULT_URLS
+    from kimpbot.strategy_file.read import load_owner_config
     from kimpbot.strategy_file.declare import ConfigError
 
     try:

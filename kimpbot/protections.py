@@ -276,7 +276,7 @@ def unfillable_sizes(owner: Any, rules: dict[tuple[str, str], Any], fx: float | 
     cap) is below a venue's minimum order, so those entries can never fill. Upbit's KRW minimum is
     also refused by the loader; Binance's minimum is per symbol in USDT (read at start), converted
     at the FX rate in force (skipped while there is none)."""
-    from kimpbot.config import smallest_orders_krw
+    from kimpbot.strategy_file.read import smallest_orders_krw
 
     out: list[str] = []
     for sym, krw in smallest_orders_krw(owner.params, owner.strategy).items():

@@ -98,7 +98,7 @@ def _to_ms(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from kimpbot.backtest.alloc import keep_freed_memory
-    from kimpbot.config import load_owner_config
+    from kimpbot.strategy_file.read import load_owner_config
 
     keep_freed_memory()  # a backtest process: freed arrays are reused, not page-faulted in again
 

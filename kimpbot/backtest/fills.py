@@ -20,7 +20,7 @@ from kimpbot.strategy.base import PairFill
 
 if TYPE_CHECKING:  # pragma: no cover
     from kimpbot.backtest.data import SymbolData
-    from kimpbot.config import OwnerConfig
+    from kimpbot.strategy_file.read import OwnerConfig
 
 FUNDING_PERIOD_MS = 8 * 3_600_000  # Binance USDT-M: 00:00, 08:00, 16:00 UTC
 

@@ -94,7 +94,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _owner_for(owner: Any, values: dict[str, Any]) -> Any:
     """An in-memory OwnerConfig with ``values`` in place of the file's (validated like the file)."""
-    from kimpbot.config import OwnerConfig, cross_check
+    from kimpbot.strategy_file.read import OwnerConfig, cross_check
     from kimpbot.strategy_file.keys import StrategyParams
 
     pv = dict(owner.params.values)

@@ -39,9 +39,9 @@ import aiohttp
 from kimpbot.config import (
     DEFAULT_URLS,
     Settings,
-    load_owner_config,
     load_settings,
 )
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.doctor.chat import check_discord_bot, check_discord_webhook, check_telegram
 from kimpbot.doctor.common import (
     DEFAULT_MAX_SKEW_MS,

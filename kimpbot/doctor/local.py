@@ -6,9 +6,9 @@ import os
 import shutil
 import uuid
 
-from kimpbot.config import (
+from kimpbot.config import Settings
+from kimpbot.strategy_file.read import (
     OwnerConfig,
-    Settings,
     load_owner_config,
 )
 from kimpbot.doctor.common import (

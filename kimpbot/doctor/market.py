@@ -6,10 +6,8 @@ import asyncio
 
 import aiohttp
 
-from kimpbot.config import (
-    OwnerConfig,
-    Settings,
-)
+from kimpbot.config import Settings
+from kimpbot.strategy_file.read import OwnerConfig
 from kimpbot.doctor.common import (
     FAIL,
     PASS,

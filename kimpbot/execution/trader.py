@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from kimpbot.clock import Clock
-from kimpbot.config import OwnerConfig
+from kimpbot.strategy_file.read import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.i18n import Text
 from kimpbot.i18n import common as C

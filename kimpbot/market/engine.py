@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from kimpbot.clock import Clock
-from kimpbot.config import OwnerConfig
+from kimpbot.strategy_file.read import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.i18n import events as E
 from kimpbot.market import parse

@@ -101,7 +101,7 @@ def when_kst(ms: int) -> str:
 
 @dataclass(frozen=True)
 class FxPolicy:
-    """The [fx] numbers the guard applies (strategy-file keys, see kimpbot/config.py)."""
+    """The [fx] numbers the guard applies (strategy-file keys, see kimpbot/strategy_file/keys.py)."""
 
     source: str = "usdkrw"
     max_age_s: float = 300.0  # arrival: no reading received for this long

@@ -1,10 +1,10 @@
-"""Declared, validated parameters that know whether the owner set them.
+"""How a key of the strategy file is declared, validated and resolved; ``ConfigError``.
 
-The owner's numbers live in ``strategy.toml``. Each key is declared once with its
-type, default, allowed range and whether SPEC fixes the default or leaves it
-open. A key missing from the owner's file takes its default and is reported as
-"unset by owner", so nothing the owner did not choose can pass silently for a
-choice of theirs.
+The owner's numbers live in ``strategy.toml``. Each key is declared once (``ParamSpec``; the keys
+themselves are in ``kimpbot.strategy_file.keys``) with its type, default, allowed range and whether
+SPEC fixes the default or leaves it open. ``resolve`` turns a parsed file into a ``ParamSet``: an
+unknown key is an error, and a key missing from the owner's file takes its default and is reported
+as "unset by owner", so nothing the owner did not choose can pass silently for a choice of theirs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Owner-confirmed edits of the strategy file (``/set`` from chat).
+"""Owner-confirmed edits of the strategy file (``/set`` from chat): ``plan_change``, ``write_change``.
 
 The file is the owner's: kimpbot edits one line of it only when an allowed user asks for a change
 and confirms it with a second button. The edit keeps every other line and comment as it is, is
@@ -27,8 +27,9 @@ from typing import Any
 import tomlkit
 import tomlkit.items
 
-from kimpbot.config import ALL_SPECS, DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
 from kimpbot.strategy_file.declare import ConfigError, ParamSpec, _fmt, resolve
+from kimpbot.strategy_file.keys import ALL_SPECS
+from kimpbot.strategy_file.read import DEFAULT_STRATEGY_FILE, OwnerConfig, load_owner_config, read_strategy_text
 
 # Keys whose new value the running bot can take at once: the numbers read at each decision.
 # Everything else shapes state built at start (windows, symbols, feeds, venues) and is used from

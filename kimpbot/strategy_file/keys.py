@@ -1,4 +1,8 @@
-"""The owner's strategy numbers: declarations, SPEC §2 defaults, and a typed view.
+"""Every key of the owner's strategy file, declared with SPEC's defaults, and a typed view.
+
+``STRATEGY_SPECS`` (SPEC §2: the strategies' numbers), ``PROTECTION_SPECS`` (SPEC §3) and
+``OPERATIONS_SPECS`` (market data, FX guard, risk, execution, the paper ledger) make ``ALL_SPECS``,
+the keys the file may hold; ``StrategyParams`` is the typed, read-only view of the strategy keys.
 
 Every number here is the owner's. The code reads them, validates them, shows them
 and never changes them; a key SPEC leaves open is declared ``origin="open"`` and is
@@ -127,8 +131,8 @@ STRATEGY_SPECS: tuple[ParamSpec, ...] = (
               "when |z| reaches a deeper tier while a position is open, top it up to that tier's size and "
               "adopt that tier's target (never above max_single_position)", origin="open"),
     # -- keys SPEC leaves open: off unless the owner sets them --
-    # (cross-checked in kimpbot.config: a stop loss must lie beyond the round-trip fees, a holding time
-    # must let a position live at least one z bar)
+    # (cross-checked in kimpbot.strategy_file.read: a stop loss must lie beyond the round-trip fees, a
+    # holding time must let a position live at least one z bar)
     ParamSpec("exits.stop_loss_pct", float, None, "close a position whose net loss reaches this (percent)",
               origin="open", nullable=True, max=MAX_PCT,
               check=_positive("a stop loss of 0 closes every position the moment it opens (its fees are a "
@@ -178,6 +182,112 @@ PROTECTION_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("protections.max_consecutive_losses", int, 3,
               "halt entries after this many exits in a row at a loss (any coin)", origin="open", min=1, max=20),
 )
+
+
+# Upbit's minimum order on every KRW market (Upbit's order docs: "최소 주문 금액 5,000 KRW"); a
+# size that can never reach it can never fill.
+UPBIT_MIN_ORDER_KRW = 5_000.0
+
+
+def _coins_ok(v: dict) -> str | None:
+    for k, x in v.items():
+        if not re.fullmatch(r"[A-Z0-9]{2,10}", str(k)):
+            return f"upper-case coin symbols as names, e.g. {{BTC = 0.05}} (bad name {k!r})"
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0.0 <= x < 1e12):
+            return f"a coin amount >= 0 per symbol, e.g. {{BTC = 0.05}} (bad {k} = {x!r})"
+    return None
+
+
+# Operational numbers (market data, FX guard, risk, execution, the paper ledger) also live in
+# strategy.toml: they are the owner's policy. SPEC fixes few of them; the rest are "open".
+OPERATIONS_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("fx.source", str, "usdkrw", "FX for the premium: usdkrw (bank rate) or usdt (Upbit KRW-USDT)",
+              origin="open", choices=("usdkrw", "usdt")),
+    ParamSpec("fx.poll_seconds", float, 30.0, "how often the bank USD/KRW rate is fetched", origin="open",
+              min=1.0),
+    ParamSpec("fx.max_age_s", float, 300.0, "no reading of the rate received for this long: stale, trading stops",
+              origin="open", min=1.0),
+    ParamSpec("fx.max_jump_pct", float, 1.0, "a move of a rate beyond this between two readings is announced "
+              "(it is traded on only once the other source confirms it)", origin="open", min=0.0),
+    ParamSpec("fx.jump_hold_s", float, 300.0, "retired, ignored: a jump now stays suspect until the other source "
+              "confirms it (fx.ratio_*)", origin="open", min=0.0),
+    ParamSpec("fx.max_divergence_pct", float, 5.0,
+              "bank USD/KRW and Upbit KRW-USDT further apart than this stop signals", origin="open", min=0.0),
+    # The cross-check (SPEC §3): the rate in use is trusted when the USDT/bank ratio stays within
+    # its own recent range; see kimpbot/market/fx.py.
+    ParamSpec("fx.ratio_window_h", float, 6.0, "hours of confirmed USDT/bank ratio readings the range is taken "
+              "from", origin="open", min=0.1, max=168.0),
+    ParamSpec("fx.ratio_band_mads", float, 5.0, "range half-width in scaled MADs of the ratio (robust sigmas)",
+              origin="open", min=1.0, max=50.0),
+    ParamSpec("fx.ratio_min_band_pct", float, 0.3, "the range is at least this wide each side (percent)",
+              origin="open", min=0.01, max=5.0),
+    ParamSpec("fx.ratio_max_band_pct", float, 1.0, "the range is at most this wide each side (percent)",
+              origin="open", min=0.01, max=5.0),
+    ParamSpec("fx.confirm_readings", int, 3, "first start: steady bank readings with USDT before the ratio is "
+              "trusted (the range's minimum sample)", origin="open", min=1, max=1000),
+    ParamSpec("fx.usdkrw_max_age_s", float, 900.0, "the bank quote's own time older than this: the bank market "
+              "is closed (see fx.weekend)", origin="open", min=1.0),
+    ParamSpec("fx.usdt_max_age_s", float, 300.0, "Upbit KRW-USDT's last trade older than this: stale",
+              origin="open", min=1.0),
+    ParamSpec("fx.weekend", str, "usdt_confirms", "a closed bank quote: usdt_confirms (trade while the USDT "
+              "ratio stays in range) or stop", origin="open", choices=("usdt_confirms", "stop")),
+    ParamSpec("market.max_quote_age_s", float, 10.0, "a quote older than this is stale", origin="open", min=0.1),
+    ParamSpec("market.order_krw", float, None,
+              "order size (KRW) the executable premium is quoted for; default: the strategy's first entry",
+              origin="open", nullable=True, min=UPBIT_MIN_ORDER_KRW, max=1e12),
+    ParamSpec("market.ws_reconnect_max_s", float, 30.0, "longest back-off between websocket reconnects",
+              origin="open", min=0.1),
+    ParamSpec("startup.retry_min_s", float, 5.0,
+              "not trading (exchange unreachable at start, maintenance): first wait before trying again",
+              origin="open", min=0.1),
+    ParamSpec("startup.retry_max_s", float, 120.0,
+              "not trading: longest wait between tries (the wait doubles up to this, with jitter)",
+              origin="open", min=0.1),
+    ParamSpec("store.alert_reminder_s", float, 300.0, "while the journal cannot be written (disk full): one alert, "
+              "then a reminder at most this often", origin="open", min=1.0),
+    ParamSpec("fees.upbit_taker", float, 0.0005, "Upbit KRW market taker fee (fraction)", origin="exchange",
+              min=0.0, max=0.01),
+    ParamSpec("fees.binance_taker", float, 0.0005, "Binance USDT-M taker fee (fraction)", origin="exchange",
+              min=0.0, max=0.01),
+    ParamSpec("risk.emergency_move_pct", float, 5.0, "a price move beyond this within the check window halts",
+              min=0.0),
+    ParamSpec("risk.emergency_window_s", float, 300.0, "the emergency check window (seconds)", origin="open",
+              min=1.0),
+    ParamSpec("risk.max_concurrent_positions", int, 3, "open pair positions at most", origin="open", min=1),
+    ParamSpec("risk.max_order_failures", int, 3, "consecutive order failures that halt", origin="open", min=1),
+    # a cap below Upbit's minimum order lets no live order through: an empty canary is refused, and
+    # only an explicit "none" lifts it
+    ParamSpec("risk.live_canary_max_krw", float, 10_000.0,
+              "live mode: largest order in KRW until the owner lifts it (the owner's 10,000 KRW test trade)",
+              nullable=True, min=UPBIT_MIN_ORDER_KRW, max=1e12),
+    ParamSpec("risk.funding_guard_minutes", float, None, "block entries this close to a funding time",
+              origin="open", nullable=True, min=0.0),
+    ParamSpec("execution.order_timeout_s", float, 5.0, "timeout of one order call; no answer = query by client id",
+              origin="open", min=0.1),
+    ParamSpec("execution.unknown_grace_s", float, 10.0, "how long a leg with no answer is queried before it is "
+              "reported as unknown exposure", origin="open", min=0.1),
+    ParamSpec("execution.late_window_s", float, 120.0, "an order answered 'status unknown' and then not found may "
+              "still be booked: it is watched this long (a late fill is alerted and reversed), and no order of its "
+              "coin goes out meanwhile", origin="open", min=1.0),
+    ParamSpec("execution.position_check_s", float, 2.0, "how often the journal is compared with the exchanges' "
+              "positions while running (a difference is a critical finding that halts entries)", origin="open",
+              min=0.5, max=60.0),
+    ParamSpec("execution.confirm_timeout_s", float, 120.0, "confirmation mode: a signal expires after this",
+              origin="open", min=1.0),
+    ParamSpec("execution.confirm_tolerance_pct", float, 0.2,
+              "Execute re-checks the premium: refused if it moved against the signal by more than this (pp)",
+              origin="open", min=0.0),
+    ParamSpec("execution.leverage", int, 1, "Binance leverage of the perp leg (1x: margin = notional)",
+              origin="open", min=1, max=5),
+    ParamSpec("paper.upbit_krw", float, 40_000_000.0, "paper ledger: starting Upbit KRW", origin="open", min=0.0,
+              max=1e13),
+    ParamSpec("paper.binance_usdt", float, 30_000.0, "paper ledger: starting Binance USDT margin", origin="open",
+              min=0.0, max=1e10),
+    ParamSpec("paper.upbit_coins", dict, {}, "paper ledger: starting Upbit coin holdings, e.g. {BTC = 0.05} "
+              "(short-premium entries sell held coin)", origin="open", check=_coins_ok),
+)
+
+ALL_SPECS: tuple[ParamSpec, ...] = STRATEGY_SPECS + OPERATIONS_SPECS + PROTECTION_SPECS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from kimpbot.backtest.engine import StrategyRefused, run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, synth_frames
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.strategy_file.keys import STRATEGIES
 
 

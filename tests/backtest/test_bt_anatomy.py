@@ -17,7 +17,7 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 
 H = 3_600_000
 F0 = 1_735_689_600_000

@@ -15,7 +15,7 @@ from kimpbot.backtest import data as dm
 from kimpbot.backtest.data import SAMPLE_DIR, Table, load_dataset
 from kimpbot.backtest.engine import Indicators, _Cands, _premium, run_strategy
 from kimpbot.backtest.fills import market_model
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.strategy import rules
 from kimpbot.strategy.rolling import zscores
 

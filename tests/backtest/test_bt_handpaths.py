@@ -16,7 +16,7 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 
 H = 3_600_000
 F0 = 1_735_689_600_000  # 2025-01-01T00:00Z, a funding time

@@ -11,7 +11,7 @@ from kimpbot.backtest.data import SAMPLE_DIR, load_dataset
 from kimpbot.backtest.engine import Trade, run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute, daily_returns, drawdown, equity_curve, longest_losing_streak
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 
 D = 86_400_000
 T0 = 1_735_689_600_000

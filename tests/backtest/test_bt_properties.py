@@ -11,7 +11,7 @@ from kimpbot.backtest.engine import run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute, equity_curve
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.strategy_file.keys import STRATEGIES
 
 F0 = 1_735_689_600_000

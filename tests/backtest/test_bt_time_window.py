@@ -13,7 +13,7 @@ from kimpbot.backtest.engine import Indicators, run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.models import PremiumBar
 from kimpbot.strategy.base import make_strategy
 from kimpbot.strategy.rolling import RollingStats, rolling_mean_std_time

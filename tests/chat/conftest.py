@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.discord_http import set_discord_api_base
 from kimpbot.control.notify import DiscordWebhookNotifier

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from kimpbot import i18n
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.commands import CommandCore, Reply
 from kimpbot.engine import Bot

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.discord_bot import DiscordFront
 from kimpbot.control.notify import INTERACTIVE_KINDS, DiscordWebhookNotifier, answer_hints

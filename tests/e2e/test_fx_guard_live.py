@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.format import fx_line
 from kimpbot.control.http import status_report
 from kimpbot.engine import Bot

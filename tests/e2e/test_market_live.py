@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.engine import Bot
 from kimpbot.models import Venue
 from testkit import wait_until

@@ -5,7 +5,8 @@ extreme premium is refused instead of churning round trips, and /resume lifts it
 
 from __future__ import annotations
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.engine import Bot
 from testkit import SHORT_WINDOW, wait_until

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.engine import Bot
 from kimpbot.models import Venue
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot

@@ -4,7 +4,8 @@ its reversion closes it, fills and P&L are published and stored; a restart finds
 from __future__ import annotations
 
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.engine import Bot
 from kimpbot.models import Direction
 from kimpbot.store import Store

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from kimpbot.clock import SystemClock
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.engine import Bot
 from kimpbot.sim.market import SimMarket
 from kimpbot.sim.servers import SimServers

@@ -17,7 +17,7 @@ import sys
 from decimal import Decimal
 
 from kimpbot.clock import SystemClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.execution.executor import ExecConfig
 from kimpbot.execution.paper import PaperVenue

@@ -24,7 +24,7 @@ import pytest
 from testkit import wait_until
 
 from kimpbot.clock import SystemClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import Event, EventBus
 from kimpbot.exchanges.binance_trading import BinanceTrading
 from kimpbot.exchanges.upbit_trading import UpbitTrading

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.execution.paper import PaperError, PaperVenue
 from kimpbot.execution.venues import FundingPayment, MarketRules, OrderRequest, OrderStatus, Side

@@ -22,7 +22,7 @@ from kimpbot.backtest.data import load_dataset
 from kimpbot.backtest.engine import run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.sim.market import SimMarket
 from kimpbot.sim.servers import SimServers
 

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.http import HttpApi, HttpApiError
 from kimpbot.engine import Bot
 from kimpbot.models import Direction

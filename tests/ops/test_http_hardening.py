@@ -17,7 +17,8 @@ import aiohttp
 import pytest
 
 from kimpbot.cli import main as cli_main
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.http import HttpApi, health_report
 from kimpbot.control.httpguard import AcceptErrorLog
 from kimpbot.engine import Bot

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.models import Direction
 from kimpbot.protections import History, RoundTrip, consecutive_losses, daily_loss_krw, kst_day_start

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot

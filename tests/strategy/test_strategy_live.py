@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.market.premium import exec_long_premium, exec_short_premium
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
 from kimpbot.strategy_file.declare import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.market.premium import exec_long_premium, exec_short_premium
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
 from kimpbot.strategy_file.declare import ConfigError

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.market.engine import MarketEngine
 from kimpbot.models import FxRate, PremiumBar

@@ -19,7 +19,7 @@ from kimpbot.backtest.data import SAMPLE_DIR, load_dataset  # noqa: E402
 from kimpbot.backtest.engine import run_strategy  # noqa: E402
 from kimpbot.backtest.fills import market_model  # noqa: E402
 from kimpbot.backtest.metrics import compute  # noqa: E402
-from kimpbot.config import load_owner_config  # noqa: E402
+from kimpbot.strategy_file.read import load_owner_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import pytest
 
 from kimpbot import i18n
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control import charts
 from kimpbot.control.charts import ChartData, Tier, caption, chart_data, labels, parse_args, request
 from kimpbot.engine import Bot

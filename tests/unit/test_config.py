@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import DEFAULT_STRATEGY_FILE, load_owner_config
 from kimpbot.strategy_file.declare import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

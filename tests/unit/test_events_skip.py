@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from kimpbot.clock import ManualClock
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.events import EventBus
 from kimpbot.execution.trader import Trader, deeper, signal_depth
 from kimpbot.market.premium import exec_long_premium, exec_short_premium

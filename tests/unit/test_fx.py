@@ -221,7 +221,7 @@ def test_ratio_on_the_edge_does_not_flap():
 
 
 def test_fx_keys_from_the_strategy_file():
-    from kimpbot.config import load_owner_config
+    from kimpbot.strategy_file.read import load_owner_config
     from kimpbot.strategy_file.declare import ConfigError
 
     owner = load_owner_config(None, "[fx]\nratio_window_h = 12\nweekend = \"stop\"\nusdkrw_max_age_s = 600\n")

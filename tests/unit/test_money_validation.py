@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimpbot import cli
-from kimpbot.config import DEFAULT_STRATEGY_FILE, load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import DEFAULT_STRATEGY_FILE, load_owner_config
 from kimpbot.strategy_file.declare import ConfigError
 from kimpbot.strategy_file.edit import plan_change
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.strategy_file.declare import ConfigError
 from kimpbot.strategy_file import edit
 from kimpbot.strategy_file.edit import applies, find_key, plan_change, set_in_text, write_atomic, write_change

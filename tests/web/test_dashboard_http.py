@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kimpbot.config import load_owner_config, load_settings
+from kimpbot.config import load_settings
+from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.http import HttpApi
 from kimpbot.engine import Bot

@@ -136,7 +136,7 @@ class ParamsCommands(CoreParts):
     # ---- /reload: the strategy file again, shown, applied on confirmation --------------------------
 
     async def cmd_reload(self, by: str, args: list[str]) -> Reply:
-        from kimpbot.config import load_owner_config
+        from kimpbot.strategy_file.read import load_owner_config
         from kimpbot.strategy_file.declare import ConfigError
 
         path = self.bot.settings.strategy_file
@@ -183,7 +183,7 @@ class ParamsCommands(CoreParts):
         return out
 
     async def _apply_reload(self, cf: Confirm, by: str) -> Reply:
-        from kimpbot.config import load_owner_config
+        from kimpbot.strategy_file.read import load_owner_config
         from kimpbot.strategy_file.declare import ConfigError
 
         offered = cf.payload["owner"]
