@@ -140,17 +140,18 @@ def test_string_value_with_hash_keeps_comment(tmp_path: Path) -> None:
     assert out.splitlines()[1].startswith('source = "usdt"') and out.rstrip().endswith("# bank rate")
 
 
-def test_when_a_change_applies() -> None:
-    assert applies("zscore.entry_threshold") == "now"
-    assert applies("optimized.allocation") == "now"
-    assert applies("risk.live_canary_max_krw") == "now"
-    assert applies("execution.confirm_timeout_s") == "now"
-    assert applies("zscore.window_days") == "restart"
-    assert applies("symbols") == "restart"
-    assert applies("fx.source") == "restart"
-    assert applies("execution.leverage") == "restart"
-    assert applies("backtest.fill") == "backtest"
-    assert find_key("optimized.allocation.ETH")[1] == "ETH"
+@pytest.mark.parametrize("key,when", [
+    ("zscore.entry_threshold", "now"), ("optimized.allocation", "now"), ("risk.live_canary_max_krw", "now"),
+    ("execution.confirm_timeout_s", "now"), ("zscore.window_days", "restart"), ("symbols", "restart"),
+    ("fx.source", "restart"), ("execution.leverage", "restart"), ("backtest.fill", "backtest"),
+])
+def test_when_a_change_applies(key: str, when: str) -> None:
+    assert applies(key) == when
+
+
+def test_a_table_entry_names_its_table_key_and_entry() -> None:
+    spec, sub = find_key("optimized.allocation.ETH")
+    assert (spec.key, sub) == ("optimized.allocation", "ETH")
 
 
 # -- numbers typed with commas ------------------------------------------------------------------------
