@@ -30,8 +30,8 @@ from kimpbot.config import load_owner_config, load_settings
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot
-from kimpbot.sim.discord import FakeDiscord
-from kimpbot.sim.telegram import FakeTelegram
+from fakes.discord import FakeDiscord
+from fakes.telegram import FakeTelegram
 from kimpbot.store import Store
 from testkit import SHORT_WINDOW, wait_until
 

@@ -106,7 +106,7 @@ from aiohttp import web
 
 from kimpbot.sim._common import serve_app
 
-log = logging.getLogger("kimpbot.sim.discord")
+log = logging.getLogger(__name__)
 
 __all__ = ["FakeDiscord", "DiscordFault", "FakeInteraction", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
 

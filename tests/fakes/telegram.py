@@ -62,7 +62,7 @@ from aiohttp import web
 
 from kimpbot.sim._common import serve_app
 
-log = logging.getLogger("kimpbot.sim.telegram")
+log = logging.getLogger(__name__)
 
 __all__ = ["FakeTelegram", "TelegramFault", "mask_token", "parse_entities"]
 
