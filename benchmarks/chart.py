@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import _paths  # noqa: F401  (the checkout's kimpbot; testkit and fakes from tests/)
 
 OWNER = 42
 PERIODS = ("1d", "7d", "20d", "1d", "7d")
@@ -99,7 +96,7 @@ async def main(in_process: bool, idle_s: float, example: Path | None = None) -> 
     from kimpbot.engine import Bot
     from kimpbot.sim.market import SimMarket
     from kimpbot.sim.servers import SimServers
-    from kimpbot.sim.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
 
     if in_process:
         class InProcess(charts.ChartWorker):

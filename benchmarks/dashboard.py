@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (the checkout's kimpbot; the fake chat servers from tests/)
+
 REPO = Path(__file__).resolve().parents[1]
 OWNER = 1001
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,7 +68,7 @@ async def main(a: argparse.Namespace) -> int:
 
     from kimpbot.sim.market import SimMarket
     from kimpbot.sim.servers import SimServers
-    from kimpbot.sim.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
 
     market = SimMarket(seed=11)
     sim = SimServers(market, push_interval_s=0.1)  # Binance depth@100ms cadence

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import aiohttp
 
+import _paths  # noqa: F401  (the checkout's kimpbot; the fake chat servers from tests/)
+
 REPO = Path(__file__).resolve().parents[1]
 OWNER = 1001
 D_OWNER = "111111111111111111"
@@ -82,10 +84,10 @@ async def follow_stream(url: str, counts: dict[str, int]) -> None:
 
 
 async def run(seconds: float) -> None:
-    from kimpbot.sim.discord import FakeDiscord
+    from fakes.discord import FakeDiscord
     from kimpbot.sim.market import SimMarket
     from kimpbot.sim.servers import SimServers
-    from kimpbot.sim.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
 
     market = SimMarket(seed=11)
     market.speed = 60.0

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Self
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -427,6 +427,23 @@ class FakeBase:
             except Exception:
                 pass
         self._ws.clear()
+
+
+class Served:
+    """``async with`` a server: ``start()`` on entry, ``stop()`` on exit."""
+
+    async def start(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def stop(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
 
 
 async def serve_app(app: web.Application, host: str) -> tuple[web.AppRunner, int]:

@@ -18,18 +18,17 @@ import copy
 import os
 import sys
 import time
-from typing import Any
 
 from aiohttp import web
 
-from kimpbot.sim._common import Waker, serve_app
+from kimpbot.sim._common import Served, Waker, serve_app
 from kimpbot.sim.binance import BinanceFake
 from kimpbot.sim.fx import FxFake
 from kimpbot.sim.market import SimMarket
 from kimpbot.sim.upbit import UpbitFake
 
 
-class SimServers:
+class SimServers(Served):
     def __init__(self, market: SimMarket | None = None, *, host: str = "127.0.0.1",
                  upbit_keys: tuple[str, str] = ("sim-upbit-access", "sim-upbit-secret"),
                  binance_keys: tuple[str, str] = ("sim-binance-key", "sim-binance-secret"),
@@ -86,13 +85,6 @@ class SimServers:
             self.market.remove_on_change(self._waker)
             self._waker = None
         self.started = False
-
-    async def __aenter__(self) -> "SimServers":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ addresses
     @property

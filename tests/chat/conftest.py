@@ -20,8 +20,8 @@ from kimpbot.control.discord_http import set_discord_api_base
 from kimpbot.control.notify import DiscordWebhookNotifier
 from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot
-from kimpbot.sim.discord import FakeDiscord
-from kimpbot.sim.telegram import FakeTelegram
+from fakes.discord import FakeDiscord
+from fakes.telegram import FakeTelegram
 from testkit import SHORT_WINDOW, wait_until  # noqa: F401  (wait_until: re-exported to the chat tests)
 
 OWNER = 42

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kimpbot.events import Event
-from kimpbot.sim.discord import FakeDiscord
-from kimpbot.sim.telegram import FakeTelegram
+from fakes.discord import FakeDiscord
+from fakes.telegram import FakeTelegram
 
 from .conftest import OWNER, STRATEGY, ChatRig, close_rig, make_rig, wait_until
 

@@ -18,7 +18,7 @@ from kimpbot.control.commands import CommandCore
 from kimpbot.control.discord_bot import DiscordFront
 from kimpbot.control.notify import INTERACTIVE_KINDS, DiscordWebhookNotifier, answer_hints
 from kimpbot.events import Event
-from kimpbot.sim.discord import FakeDiscord
+from fakes.discord import FakeDiscord
 
 from .conftest import STRATEGY, scan_for_secrets, wait_until
 from .test_discord_bot import D_INTRUDER, D_OWNER, FakeInteraction

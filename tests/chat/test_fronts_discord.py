@@ -12,7 +12,7 @@ import pytest
 from kimpbot.control.command_list import COMMANDS
 from kimpbot.control.notify import ALERT_KINDS
 from kimpbot.i18n import help as h
-from kimpbot.sim.discord import FakeDiscord
+from fakes.discord import FakeDiscord
 
 from .conftest import wait_until
 from .test_discord_gateway import D_OWNER, D_STRANGER, _front

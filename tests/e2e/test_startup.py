@@ -31,8 +31,8 @@ from kimpbot.strategy_file.read import load_owner_config
 from kimpbot.control.commands import CommandCore
 from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot
-from kimpbot.sim.discord import FakeDiscord
-from kimpbot.sim.telegram import FakeTelegram
+from fakes.discord import FakeDiscord
+from fakes.telegram import FakeTelegram
 from kimpbot.store import Store
 from testkit import SHORT_WINDOW, wait_until
 

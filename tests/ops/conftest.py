@@ -21,7 +21,7 @@ async def stop_bot(bot) -> None:
 
 @pytest.fixture
 async def telegram():
-    from kimpbot.sim.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
 
     async with FakeTelegram() as tg:
         yield tg
@@ -30,7 +30,7 @@ async def telegram():
 @pytest.fixture
 async def discord_fake():
     from kimpbot.control.discord_http import get_discord_api_base, set_discord_api_base
-    from kimpbot.sim.discord import FakeDiscord
+    from fakes.discord import FakeDiscord
 
     before = get_discord_api_base()
     async with FakeDiscord() as dc:

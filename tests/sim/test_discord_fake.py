@@ -14,7 +14,7 @@ from discord.http import Route
 
 from kimpbot.control.discord_http import (DEFAULT_DISCORD_API_BASE, get_discord_api_base,
                                           set_discord_api_base)
-from kimpbot.sim.discord import FakeDiscord
+from fakes.discord import FakeDiscord
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import zlib
 
 import aiohttp
 
-from kimpbot.sim.discord import FakeDiscord
+from fakes.discord import FakeDiscord
 
 
 async def _recv(ws: aiohttp.ClientWebSocketResponse, z: "zlib._Decompress | None" = None) -> dict:

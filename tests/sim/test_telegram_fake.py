@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler
 
-from kimpbot.sim.telegram import FakeTelegram, parse_entities
+from fakes.telegram import FakeTelegram, parse_entities
 
 OWNER = 42
 # AIORateLimiter reads RetryAfter.retry_after, which PTB 22.2+ flags as changing type in v23
@@ -384,7 +384,7 @@ def test_parse_like_tdlib(mode, src, text, ents):
     ("Markdown", "a *b", "Can't find end of the entity starting at byte offset 2"),
 ])
 def test_markup_errors_like_tdlib(mode, src, error):
-    from kimpbot.sim.telegram import TgError
+    from fakes.telegram import TgError
 
     with pytest.raises(TgError) as exc:
         parse_entities(src, mode)

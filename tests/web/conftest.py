@@ -23,7 +23,7 @@ from kimpbot.control.commands import CommandCore
 from kimpbot.control.http import HttpApi
 from kimpbot.control.telegram import TelegramFront
 from kimpbot.engine import Bot
-from kimpbot.sim.telegram import FakeTelegram
+from fakes.telegram import FakeTelegram
 from testkit import SHORT_WINDOW
 
 OWNER = 42

@@ -104,14 +104,15 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from kimpbot.sim._common import serve_app
+from kimpbot.sim._common import drop
 
-log = logging.getLogger("kimpbot.sim.discord")
+from fakes._common import WAIT_S, ChatServer, Signal, first_match
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FakeDiscord", "DiscordFault", "FakeInteraction", "DEFAULT_WEBHOOK_TOKEN", "DEFAULT_BOT_TOKEN"]
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
-WAIT_S = 30.0  # tests' waits for a bot post: they return as soon as it arrives; 5 s failed under load
 # Webhook.from_url's pattern: id of 17-20 digits, token of 60+ [A-Za-z0-9.-_] characters
 DEFAULT_WEBHOOK_TOKEN = "fake-webhook-token-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 # shaped like a real bot token (base64 user id . timestamp . HMAC); discord.py does not check it
@@ -304,28 +305,6 @@ def _route(operation: str, *, bot: bool = False) -> Callable[[_Handler], _Route]
     return wrap
 
 
-class _Signal:
-    def __init__(self) -> None:
-        self._ev = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def notify(self) -> None:
-        ev, self._ev = self._ev, asyncio.Event()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if self.loop is None or running is self.loop or self.loop.is_closed():
-            ev.set()
-        else:
-            self.loop.call_soon_threadsafe(ev.set)
-
-    async def wait(self, timeout: float) -> None:
-        ev = self._ev
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(ev.wait(), timeout=max(timeout, 0.0))
-
-
 @dataclass
 class FakeInteraction:
     """One interaction the fake dispatched, and what the bot answered to it over REST."""
@@ -388,7 +367,7 @@ class _GatewayConn:
         await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
 
 
-class FakeDiscord:
+class FakeDiscord(ChatServer):
     """A local Discord API: a webhook, and a bot in one guild (see the module docstring).
 
     ``channel_id`` is the webhook's channel and the bot's text channel; ``channels`` adds more
@@ -408,8 +387,7 @@ class FakeDiscord:
         if not _TOKEN_RE.match(webhook_token):
             raise ValueError("webhook_token must be 60+ characters of [A-Za-z0-9.-_] "
                              "(discord.Webhook.from_url refuses others)")
-        self.host = host
-        self.port: int | None = None
+        super().__init__(host)
         self.webhook_id = str(webhook_id)
         self.webhook_token = webhook_token
         self.channel_id = channel_id
@@ -454,16 +432,9 @@ class FakeDiscord:
         self._faults: list[DiscordFault] = []
         self._seq = itertools.count(1)
         self._buckets: dict[str, list[float]] = {}
-        self._sig = _Signal()
-        self._runner: web.AppRunner | None = None
+        self._sig = Signal()
 
     # ---------------------------------------------------------------- lifecycle
-    @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("FakeDiscord is not started")
-        return f"http://{self.host}:{self.port}"
-
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api/v10"
@@ -479,7 +450,7 @@ class FakeDiscord:
         return f"https://discord.com/api/webhooks/{self.webhook_id}/{self.webhook_token}"
 
     async def start(self) -> None:
-        self._sig = _Signal()
+        self._sig = Signal()
         self._sig.loop = asyncio.get_running_loop()
         app = web.Application(client_max_size=30 * 1024 * 1024)
         for prefix in ("/api/v{version:[0-9]+}", "/api"):
@@ -507,7 +478,7 @@ class FakeDiscord:
             app.router.add_route("PUT", cmds, self._put_commands)
         app.router.add_route("GET", "/gateway", self._gateway)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._runner, self.port = await serve_app(app, self.host)
+        await self._serve(app)
         log.info("fake Discord API on %s", self.api_url)
 
     async def stop(self) -> None:
@@ -515,16 +486,7 @@ class FakeDiscord:
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001, message=b"server stopping")
         self._gw.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeDiscord":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()
+        await self._close()
 
     # ---------------------------------------------------------------- test driving
     async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
@@ -544,20 +506,11 @@ class FakeDiscord:
 
     async def _wait_in(self, records: list[dict], what: str, predicate: Callable[[dict], bool], timeout: float,
                        since: int) -> dict:
-        deadline = time.monotonic() + timeout
-        checked = since
-        while True:
-            while checked < len(records):
-                rec = records[checked]
-                checked += 1
-                if predicate(rec):
-                    return rec
-            left = deadline - time.monotonic()
-            if left <= 0:
-                tail = [{"content": p.get("content"), "embeds": [e.get("title") for e in p.get("embeds") or []]}
-                        for p in records[-5:]]
-                raise TimeoutError(f"no matching Discord {what} within {timeout}s; last ones: {tail}")
-            await self._sig.wait(left)
+        def timed_out(last: list[dict]) -> str:
+            tail = [{"content": p.get("content"), "embeds": [e.get("title") for e in p.get("embeds") or []]}
+                    for p in last]
+            return f"no matching Discord {what} within {timeout}s; last ones: {tail}"
+        return await first_match(records, predicate, timeout, since, self._sig, timed_out)
 
     def buttons(self, message_id: str | int) -> list[tuple[str, str]]:
         """(label, custom_id) of every button the message carries now (after edits)."""
@@ -643,18 +596,12 @@ class FakeDiscord:
         self.errors.append({"operation": operation, "status": exc.status, "body": exc.body, "ts": time.time()})
         return self._json(exc.body, exc.status, exc.headers)
 
-    @staticmethod
-    def _drop(request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=200)
-
     def _reply(self, request: web.Request, fault: DiscordFault | None, data: Any,
                operation: str = "execute") -> web.StreamResponse:
         """The JSON answer of a route that has done its work, or, under a ``lost`` fault, none (the
         connection is closed)."""
         if fault is not None and fault.kind == "lost":
-            return self._drop(request)
+            return drop(request)
         return self._json(data, operation=operation)
 
     def _rate_limited(self, retry_after: float, *, is_global: bool = False,
@@ -711,7 +658,7 @@ class FakeDiscord:
                                                                        if status == 500 else f"{status}: Bad Gateway",
                                                                        "code": 0}))
         if fault.kind == "drop":
-            return fault, self._drop(request)
+            return fault, drop(request)
         if fault.kind == "delay":
             await asyncio.sleep(fault.delay_s)
         return fault, None
@@ -938,13 +885,7 @@ class FakeDiscord:
         payload, files = await self._read_payload(request)
         self._validate(payload, files, editing=True)
         with self._lock:
-            if "content" in payload:
-                msg["content"] = payload["content"] or ""
-            if "embeds" in payload:
-                msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
-            if "components" in payload:
-                msg["components"] = copy.deepcopy(payload["components"] or [])
-            msg["edited_timestamp"] = _iso(time.time())
+            self._apply_edit(msg, payload)
             rec = {"message_id": msg["id"], "content": payload.get("content"),
                    "embeds": copy.deepcopy(payload.get("embeds"))}
             if bot:
@@ -952,6 +893,17 @@ class FakeDiscord:
             (self.channel_edits if bot else self.webhook_edits).append(rec | {"ts": time.time()})
         self._sig.notify()
         return self._reply(request, fault, msg, "message_edit" if bot else "execute")
+
+    def _apply_edit(self, msg: dict, payload: dict) -> None:
+        """An edit's content, embeds and components onto ``msg`` (``components: []`` or null
+        removes the buttons), stamped ``edited_timestamp``. Called under ``_lock``."""
+        if "content" in payload:
+            msg["content"] = payload["content"] or ""
+        if "embeds" in payload:
+            msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
+        if "components" in payload:
+            msg["components"] = copy.deepcopy(payload["components"] or [])
+        msg["edited_timestamp"] = _iso(time.time())
 
     def _delete(self, msg: dict) -> web.StreamResponse:
         """Delete Webhook Message / Delete Message once ``msg`` is found: 204, recorded in ``deleted_messages``."""
@@ -1472,13 +1424,7 @@ class FakeDiscord:
                 if rtype == 7:
                     self._validate(data, files, editing=True)
                     with self._lock:
-                        for k in ("content", "components"):
-                            if k in data:
-                                msg[k] = copy.deepcopy(data[k] if data[k] is not None else ([] if k == "components"
-                                                                                            else ""))
-                        if "embeds" in data:
-                            msg["embeds"] = [self._norm_embed(e) for e in data["embeds"] or []]
-                        msg["edited_timestamp"] = _iso(time.time())
+                        self._apply_edit(msg, data)
             with self._lock:
                 if msg is not None:
                     self.messages[msg["id"]] = msg
@@ -1510,6 +1456,7 @@ class FakeDiscord:
 
     async def _followup(self, it: FakeInteraction, request: web.Request) -> web.StreamResponse:
         """Create Followup Message (an answer must have been sent first)."""
+        self.requests.append((request.method, "/webhooks/{application_id}/***"))
         if it.callback is None:
             raise DiscordError(404, {"message": "Unknown Webhook", "code": 10015})
         payload, files = await self._read_payload(request)
@@ -1527,53 +1474,47 @@ class FakeDiscord:
         self._sig.notify()
         return self._json(msg, operation="interaction")
 
-    async def _execute_any(self, request: web.Request) -> web.StreamResponse:
+    async def _get_followup(self, it: FakeInteraction, request: web.Request) -> web.StreamResponse:
+        """Get Original Interaction Response / Get Followup Message."""
+        return self._json(self._interaction_message(it, request), operation="interaction")
+
+    async def _edit_followup(self, it: FakeInteraction, request: web.Request) -> web.StreamResponse:
+        """Edit Original Interaction Response / Edit Followup Message."""
+        msg = self._interaction_message(it, request)
+        payload, files = await self._read_payload(request)
+        self._validate(payload, files, editing=True)
+        with self._lock:
+            self._apply_edit(msg, payload)
+            msg["flags"] = int(msg.get("flags") or 0) & ~128   # no longer "thinking"
+            it.edits.append(copy.deepcopy(payload) | {"message_id": msg["id"]})
+        self._sig.notify()
+        return self._json(msg, operation="interaction")
+
+    async def _delete_followup(self, it: FakeInteraction, request: web.Request) -> web.StreamResponse:
+        """Delete Original Interaction Response / Delete Followup Message."""
+        return self._delete(self._interaction_message(it, request))
+
+    async def _webhook_or_interaction(
+            self, request: web.Request, webhook: Callable[[web.Request], Awaitable[web.StreamResponse]],
+            followup: Callable[[FakeInteraction, web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """``/webhooks/{id}/{token}...``: the webhook's route, or, when the path names the application
+        and an interaction's token, that interaction's ``followup`` route."""
         it = self._interaction_of(request)
         if it is None:
-            return await self._execute(request)
-        self.requests.append((request.method, "/webhooks/{application_id}/***"))
+            return await webhook(request)
         try:
-            return await self._followup(it, request)
+            return await followup(it, request)
         except DiscordError as exc:
             return self._error("interaction", exc)
+
+    async def _execute_any(self, request: web.Request) -> web.StreamResponse:
+        return await self._webhook_or_interaction(request, self._execute, self._followup)
 
     async def _get_message_any(self, request: web.Request) -> web.StreamResponse:
-        it = self._interaction_of(request)
-        if it is None:
-            return await self._get_message(request)
-        try:
-            return self._json(self._interaction_message(it, request), operation="interaction")
-        except DiscordError as exc:
-            return self._error("interaction", exc)
+        return await self._webhook_or_interaction(request, self._get_message, self._get_followup)
 
     async def _edit_message_any(self, request: web.Request) -> web.StreamResponse:
-        it = self._interaction_of(request)
-        if it is None:
-            return await self._edit_message(request)
-        try:
-            msg = self._interaction_message(it, request)
-            payload, files = await self._read_payload(request)
-            self._validate(payload, files, editing=True)
-            with self._lock:
-                for k in ("content", "components"):
-                    if k in payload:
-                        msg[k] = copy.deepcopy(payload[k] if payload[k] is not None else ([] if k == "components"
-                                                                                          else ""))
-                if "embeds" in payload:
-                    msg["embeds"] = [self._norm_embed(e) for e in payload["embeds"] or []]
-                msg["flags"] = int(msg.get("flags") or 0) & ~128   # no longer "thinking"
-                msg["edited_timestamp"] = _iso(time.time())
-                it.edits.append(copy.deepcopy(payload) | {"message_id": msg["id"]})
-            self._sig.notify()
-            return self._json(msg, operation="interaction")
-        except DiscordError as exc:
-            return self._error("interaction", exc)
+        return await self._webhook_or_interaction(request, self._edit_message, self._edit_followup)
 
     async def _delete_message_any(self, request: web.Request) -> web.StreamResponse:
-        it = self._interaction_of(request)
-        if it is None:
-            return await self._delete_message(request)
-        try:
-            return self._delete(self._interaction_message(it, request))
-        except DiscordError as exc:
-            return self._error("interaction", exc)
+        return await self._webhook_or_interaction(request, self._delete_message, self._delete_followup)

@@ -60,9 +60,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from kimpbot.sim._common import serve_app
+from kimpbot.sim._common import drop
 
-log = logging.getLogger("kimpbot.sim.telegram")
+from fakes._common import WAIT_S, ChatServer, Signal, first_match
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FakeTelegram", "TelegramFault", "mask_token", "parse_entities"]
 
@@ -70,7 +72,6 @@ TOKEN_RE = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 MAX_TEXT = 4096                 # UTF-16 code units after entity parsing
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64          # bytes
-WAIT_S = 30.0  # tests' waits for a bot call: they return as soon as it arrives; 5 s failed under load
 DEFAULT_ALLOWED = frozenset({"message", "edited_message", "channel_post", "edited_channel_post",
                              "business_connection", "business_message", "edited_business_message",
                              "deleted_business_messages", "inline_query", "chosen_inline_result",
@@ -168,6 +169,24 @@ def _at(s: str, j: int) -> str:
 
 def _reserved_error(ch: str) -> _ParseError:
     return _ParseError(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
+
+
+def _pre_start(s: str, i: int) -> tuple[str, int]:
+    """Right after an opening ```: (the language named there or '', where the code starts), past
+    the language and one line break (\n, \r, \r\n or \n\r), as tdlib's Markdown parsers skip them."""
+    lang_end = i
+    while _at(s, lang_end) not in _SPACE and _at(s, lang_end) != "`":
+        lang_end += 1
+    language = ""
+    if i != lang_end and lang_end < len(s) and s[lang_end] != "`":
+        language = s[i:lang_end]
+        i = lang_end
+    if _at(s, i) in "\n\r" and _at(s, i) != "\0":
+        if _at(s, i + 1) in "\n\r" and _at(s, i + 1) != "\0" and s[i] != s[i + 1]:
+            i += 2
+        else:
+            i += 1
+    return language, i
 
 
 def _checked_link(url: str) -> str:
@@ -403,6 +422,10 @@ def _parse_html(s: str) -> tuple[str, list[dict]]:
     return "".join(out), _sort_entities(ents)
 
 
+# MarkdownV2 openers of two characters: the first alone is reserved (must be escaped)
+_TWO_CHAR_OPENERS = {"|": ("|", "spoiler"), "!": ("[", "custom_emoji")}
+
+
 def _parse_markdown_v2(s: str) -> tuple[str, list[dict]]:
     out: list[str] = []
     u16 = 0
@@ -462,37 +485,20 @@ def _parse_markdown_v2(s: str) -> tuple[str, list[dict]]:
                 kind = "bold"
             elif c == "~":
                 kind = "strikethrough"
-            elif c == "|":
-                if _at(s, i + 1) != "|":
+            elif c in _TWO_CHAR_OPENERS:
+                second, kind = _TWO_CHAR_OPENERS[c]
+                if _at(s, i + 1) != second:
                     raise _reserved_error(c)
                 i += 1
-                kind = "spoiler"
             elif c == "[":
                 kind = "text_link"
             elif c == "`":
                 if _at(s, i + 1) == "`" and _at(s, i + 2) == "`":
-                    i += 3
-                    kind = "pre"
-                    lang_end = i
-                    while _at(s, lang_end) not in _SPACE and _at(s, lang_end) != "`":
-                        lang_end += 1
-                    if i != lang_end and lang_end < n and s[lang_end] != "`":
-                        kind = "pre_code"
-                        argument = s[i:lang_end]
-                        i = lang_end
-                    if _at(s, i) in "\n\r" and _at(s, i) != "\0":
-                        if _at(s, i + 1) in "\n\r" and _at(s, i + 1) != "\0" and s[i] != s[i + 1]:
-                            i += 2
-                        else:
-                            i += 1
+                    argument, i = _pre_start(s, i + 3)
+                    kind = "pre_code" if argument else "pre"
                     i -= 1
                 else:
                     kind = "code"
-            elif c == "!":
-                if _at(s, i + 1) != "[":
-                    raise _reserved_error(c)
-                i += 1
-                kind = "custom_emoji"
             elif c == "\n":
                 u16 += 1
                 out.append("\n")
@@ -602,19 +608,8 @@ def _parse_markdown(s: str) -> tuple[str, list[dict]]:
         i += 1
         language = ""
         if c == "`" and _at(s, i) == "`" and _at(s, i + 1) == "`":
-            i += 2
+            language, i = _pre_start(s, i + 2)
             is_pre = True
-            lang_end = i
-            while _at(s, lang_end) not in _SPACE and _at(s, lang_end) != "`":
-                lang_end += 1
-            if i != lang_end and lang_end < n and s[lang_end] != "`":
-                language = s[i:lang_end]
-                i = lang_end
-            if _at(s, i) in "\n\r" and _at(s, i) != "\0":
-                if _at(s, i + 1) in "\n\r" and _at(s, i + 1) != "\0" and s[i] != s[i + 1]:
-                    i += 2
-                else:
-                    i += 1
         off = u16
         while i < n and (s[i] != end_ch or (is_pre and not (_at(s, i + 1) == "`" and _at(s, i + 2) == "`"))):
             u16 += _w16(s[i])
@@ -778,36 +773,11 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-class _Signal:
-    """Wake every waiter; usable from the loop thread or (thread-safely) from another thread."""
-
-    def __init__(self) -> None:
-        self._ev = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def notify(self) -> None:
-        ev, self._ev = self._ev, asyncio.Event()
-        loop = self.loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None or running is loop or loop.is_closed():
-            ev.set()
-        else:
-            loop.call_soon_threadsafe(ev.set)
-
-    async def wait(self, timeout: float) -> None:
-        ev = self._ev
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(ev.wait(), timeout=max(timeout, 0.0))
-
-
 # --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
 
-class FakeTelegram:
+class FakeTelegram(ChatServer):
     """A local Telegram Bot API (see the module docstring)."""
 
     def __init__(self, token: str = "123456:TEST-token", *, host: str = "127.0.0.1",
@@ -816,9 +786,8 @@ class FakeTelegram:
                  flood_limit: tuple[int, float] | None = None) -> None:
         if not TOKEN_RE.match(token):
             raise ValueError("token must look like '<digits>:<secret>'")
+        super().__init__(host)
         self.token = token
-        self.host = host
-        self.port: int | None = None
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
         self.bot_user: dict[str, Any] = {"id": self.bot_id, "is_bot": True, "first_name": bot_first_name,
@@ -853,43 +822,27 @@ class FakeTelegram:
         self._poll_gen = 0
         self._faults: list[TelegramFault] = []
         self._flood: dict[int, list[float]] = {}
-        self._updates_sig = _Signal()
-        self._sent_sig = _Signal()
+        self._updates_sig = Signal()
+        self._sent_sig = Signal()
         self._closing = False
-        self._runner: web.AppRunner | None = None
 
     # ---------------------------------------------------------------- lifecycle
-    @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return f"http://{self.host}:{self.port}"
-
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._updates_sig = _Signal()
-        self._sent_sig = _Signal()
+        self._updates_sig = Signal()
+        self._sent_sig = Signal()
         self._updates_sig.loop = self._sent_sig.loop = loop
         self._closing = False
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._runner, self.port = await serve_app(app, self.host)
+        await self._serve(app)
         log.info("fake Telegram Bot API on %s", self.base_url)
 
     async def stop(self) -> None:
         self._closing = True
         self._updates_sig.notify()       # release held long polls at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeTelegram":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()
+        await self._close()
 
     # ---------------------------------------------------------------- test driving: chats/users
     def add_chat(self, chat_id: int, chat_type: str | None = None, *, title: str | None = None,
@@ -1032,19 +985,10 @@ class FakeTelegram:
     async def wait_for(self, predicate: Callable[[dict], bool], timeout: float = WAIT_S, *,
                        since: int = 0) -> dict:
         """The first record in ``sent[since:]`` that matches, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        checked = since
-        while True:
-            while checked < len(self.sent):
-                rec = self.sent[checked]
-                checked += 1
-                if predicate(rec):
-                    return rec
-            left = deadline - time.monotonic()
-            if left <= 0:
-                tail = [{k: r.get(k) for k in ("method", "chat_id", "message_id", "text")} for r in self.sent[-5:]]
-                raise TimeoutError(f"no matching Telegram call within {timeout}s; last sent: {tail}")
-            await self._sent_sig.wait(left)
+        def timed_out(last: list[dict]) -> str:
+            tail = [{k: r.get(k) for k in ("method", "chat_id", "message_id", "text")} for r in last]
+            return f"no matching Telegram call within {timeout}s; last sent: {tail}"
+        return await first_match(self.sent, predicate, timeout, since, self._sent_sig, timed_out)
 
     # ---------------------------------------------------------------- fault injection
     def inject(self, method: str, kind: str, count: int = 1, retry_after: int = 1, *,
@@ -1146,7 +1090,7 @@ class FakeTelegram:
             if fault.kind == "http502":
                 return self._error(method, params, TgError(502, "Bad Gateway"))
             if fault.kind == "drop":
-                return self._drop(request)
+                return drop(request)
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay_s)
         try:
@@ -1159,7 +1103,7 @@ class FakeTelegram:
             log.exception("fake Telegram failed on %s", method)
             return self._reply({"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500)
         if fault is not None and fault.kind == "lost":
-            return self._drop(request)
+            return drop(request)
         return self._reply({"ok": True, "result": result})
 
     def _error(self, name: str, params: _Params, exc: TgError) -> web.Response:
@@ -1169,12 +1113,6 @@ class FakeTelegram:
         self.errors.append({"method": name, "chat_id": chat_id, "error_code": exc.code,
                             "description": exc.description, "ts": time.time()})
         return self._reply(exc.body(), exc.code)
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=200)
 
     def _check_flood(self, params: _Params) -> None:
         if not self.flood_limit:
@@ -1354,6 +1292,15 @@ class FakeTelegram:
             text, ents = parse_entities(raw, pm)
         return text, ents, raw
 
+    def _message_text(self, params: _Params) -> tuple[str, list[dict], str]:
+        """``_text_and_entities`` of a message's ``text``, refused empty or over MAX_TEXT as Telegram does."""
+        text, ents, raw = self._text_and_entities(params, "text")
+        if not text:
+            raise _bad("message text is empty")
+        if utf16_len(text) > MAX_TEXT:
+            raise _bad("message is too long")
+        return text, ents, raw
+
     def _store_bot_message(self, chat: dict, body: dict, markup: dict | None, reply_to: dict | None) -> dict:
         chat_id = chat["id"]
         mid = self._new_mid(chat_id)
@@ -1441,11 +1388,7 @@ class FakeTelegram:
 
     async def _m_sendmessage(self, params: _Params) -> dict:
         chat = self._chat(params)
-        text, ents, raw = self._text_and_entities(params, "text")
-        if not text:
-            raise _bad("message text is empty")
-        if utf16_len(text) > MAX_TEXT:
-            raise _bad("message is too long")
+        text, ents, raw = self._message_text(params)
         markup, markup_raw = self._markup(params)
         with self._lock:
             reply_to = self._reply_target(params, chat["id"])
@@ -1528,11 +1471,7 @@ class FakeTelegram:
         key, msg = self._edit_target(params)
         if "text" not in msg:
             raise _bad("there is no text in the message to edit")
-        text, ents, raw = self._text_and_entities(params, "text")
-        if not text:
-            raise _bad("message text is empty")
-        if utf16_len(text) > MAX_TEXT:
-            raise _bad("message is too long")
+        text, ents, raw = self._message_text(params)
         markup, markup_raw = self._markup(params)
         with self._lock:
             if msg.get("text") == text and msg.get("entities", []) == ents and msg.get("reply_markup") == markup:
