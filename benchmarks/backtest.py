@@ -66,7 +66,7 @@ from kimpbot.backtest.data import load_dataset
 from kimpbot.backtest.engine import prepare, run_strategy
 from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute
-from kimpbot.config import load_owner_config
+from kimpbot.strategy_file.read import load_owner_config
 owner = load_owner_config(None)
 sp = owner.strategy
 model = market_model(owner)
