@@ -59,21 +59,28 @@ def upbit_client(servers: SimServers, *, secret: str | None = None):
 
 
 @pytest.fixture
-def make_binance():
+async def make_binance():
+    """A factory of ccxt Binance clients on a sim; each is closed after the test."""
     made = []
 
     def factory(servers: SimServers, **kw):
-        ex = binance_client(servers, **kw)
-        made.append(ex)
-        return ex
+        made.append(binance_client(servers, **kw))
+        return made[-1]
 
     yield factory
-    # closed by the tests themselves (async); nothing to do here
+    for ex in made:
+        await ex.close()
 
 
 @pytest.fixture
-def make_upbit():
-    def factory(servers: SimServers, **kw):
-        return upbit_client(servers, **kw)
+async def make_upbit():
+    """A factory of ccxt Upbit clients on a sim; each is closed after the test."""
+    made = []
 
-    return factory
+    def factory(servers: SimServers, **kw):
+        made.append(upbit_client(servers, **kw))
+        return made[-1]
+
+    yield factory
+    for ex in made:
+        await ex.close()
