@@ -8,15 +8,21 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-# A short z window keeps warm-up fast in tests; everything else is SPEC's defaults.
-SHORT_WINDOW = """
+
+def short_window(max_quote_age_s: float = 3) -> str:
+    """A strategy text whose short z window keeps warm-up fast in tests (FX polled each second,
+    quotes stale after ``max_quote_age_s``); everything else is SPEC's defaults."""
+    return f"""
 [zscore]
 window_days = 1
 [fx]
 poll_seconds = 1
 [market]
-max_quote_age_s = 3
+max_quote_age_s = {max_quote_age_s}
 """
+
+
+SHORT_WINDOW = short_window()
 
 
 async def wait_until(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.05) -> bool:
