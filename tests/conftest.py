@@ -22,12 +22,8 @@ async def sim():
     from kimpbot.sim.market import SimMarket
     from kimpbot.sim.servers import SimServers
 
-    servers = SimServers(SimMarket(seed=3), push_interval_s=0.1)
-    await servers.start()
-    try:
+    async with SimServers(SimMarket(seed=3), push_interval_s=0.1) as servers:
         yield servers
-    finally:
-        await servers.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -17,29 +17,14 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.strategy_file.read import load_owner_config
+from testkit import hand_owner
 
 H = 3_600_000
 F0 = 1_735_689_600_000
 ZPATH = [1, 3, 1, 3, 1, 3, 1, 3, 1, 3, -1, -1, 2, 2, 2]  # tests/backtest/test_bt_handpaths.py: enter bar 11, exit 13
 
 
-def owner(fee: float = 0.0, slip: float = 0.0, funding: float = 0.0):
-    return load_owner_config(None, text=f"""
-symbols = ["BTC"]
-[zscore]
-window_days = 0.4166666666666667
-[zscore.allocation]
-BTC = 1.0
-[optimized.allocation]
-BTC = 0.4
-[fees]
-upbit_taker = {fee}
-binance_taker = {fee}
-[backtest]
-slippage_pct = {slip}
-funding_rate_8h = {funding}
-""")
+owner = hand_owner
 
 
 def fx_move_dataset():

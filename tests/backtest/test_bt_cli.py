@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kimpbot.backtest import cli
+from testkit import backtest_cli as run
 
 KEYS = ("annual_return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct", "trades", "avg_profit_krw",
         "final_capital_krw")
@@ -23,14 +22,6 @@ def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIMPBOT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("KIMPBOT_STRATEGY_FILE", raising=False)
     monkeypatch.chdir(tmp_path)  # no ./strategy.toml: built-in defaults
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    p = argparse.ArgumentParser()
-    cli.add_arguments(p)
-    code = cli.run(p.parse_args(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_json_has_the_keys_issue_3_lists_per_strategy(capsys) -> None:

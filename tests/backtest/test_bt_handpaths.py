@@ -16,30 +16,12 @@ from kimpbot.backtest.fills import market_model
 from kimpbot.backtest.metrics import compute
 from kimpbot.backtest.reference import reference_run
 from kimpbot.backtest.synth import frames_to_dataset, premium_frames
-from kimpbot.strategy_file.read import load_owner_config
+from testkit import hand_owner
 
 H = 3_600_000
 F0 = 1_735_689_600_000  # 2025-01-01T00:00Z, a funding time
 
-NO_COSTS = """
-symbols = ["BTC"]
-[zscore]
-window_days = {days}
-[zscore.allocation]         # zscore/multi_timeframe: the whole capital on BTC (hand-checkable sizes)
-BTC = 1.0
-[optimized.allocation]
-BTC = 0.4
-[fees]
-upbit_taker = {fee}
-binance_taker = {fee}
-[backtest]
-slippage_pct = 0.0
-funding_rate_8h = {funding}
-"""
-
-
-def owner(days: float = 10 / 24, fee: float = 0.0, funding: float = 0.0, extra: str = ""):
-    return load_owner_config(None, text=NO_COSTS.format(days=days, fee=fee, funding=funding) + extra)
+owner = hand_owner  # no costs unless asked
 
 
 # bars 0..9 alternate 1 %, 3 % (mean 2, std 1); bar 10 drops to -1 %:

@@ -3,14 +3,13 @@ a heatmap, out-of-sample parts — and the strategy file never written."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from kimpbot.backtest import cli
+from testkit import backtest_cli as run
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +25,6 @@ strategy = "optimized"
 normal_z = 2.0
 normal_target = 0.8
 """
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    p = argparse.ArgumentParser()
-    cli.add_arguments(p)
-    code = cli.run(p.parse_args(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_sweep_grid_marks_the_owner_row_writes_a_heatmap_and_never_the_strategy_file(tmp_path: Path,

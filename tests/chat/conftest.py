@@ -6,6 +6,7 @@ Every chat test also scans what it sent to chat and every log record it produced
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -143,13 +144,30 @@ async def close_rig(rig: ChatRig, records) -> None:
     assert not stuck, f"shutdown steps stuck: {stuck}"
 
 
+@contextlib.asynccontextmanager
+async def running(made, records):
+    """The rig ``made`` (an awaitable of make_rig) for a ``with`` block; closed after it, with any
+    exchange fault the test left injected cleared first so the shutdown sees healthy venues."""
+    r = await made
+    try:
+        yield r
+    finally:
+        r.sim.market.faults.clear()
+        await close_rig(r, records)
+
+
 STRATEGY = SHORT_WINDOW
 
 
 @pytest.fixture
 async def rig(sim, tmp_path, log_records):
-    r = await make_rig(sim, tmp_path, STRATEGY, log_records)
-    try:
+    async with running(make_rig(sim, tmp_path, STRATEGY, log_records), log_records) as r:
         yield r
-    finally:
-        await close_rig(r, log_records)
+
+
+@pytest.fixture
+async def quick_expiry_rig(sim, tmp_path, log_records):
+    """A rig whose unanswered signals expire after 1.5 s."""
+    text = STRATEGY + "[execution]\nconfirm_timeout_s = 1.5\n"
+    async with running(make_rig(sim, tmp_path, text, log_records), log_records) as r:
+        yield r

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from .conftest import GROUP, INTRUDER, OWNER, STRATEGY, close_rig, make_rig, wait_until
+from .conftest import GROUP, INTRUDER, OWNER, wait_until
 
 
 # Data-health and FX broadcasts wait behind the chat's rate limit and may go out at any moment (the
@@ -97,15 +95,6 @@ async def test_skip_then_execute_is_already_skipped(rig):
     ans = await tg.wait_for(lambda r: r["method"] == "answerCallbackQuery", since=n)
     assert ans["text"] == "Already skipped"
     assert rig.bot.store.trades() == []
-
-
-@pytest.fixture
-async def quick_expiry_rig(sim, tmp_path, log_records):
-    r = await make_rig(sim, tmp_path, STRATEGY + "[execution]\nconfirm_timeout_s = 1.5\n", log_records)
-    try:
-        yield r
-    finally:
-        await close_rig(r, log_records)
 
 
 async def test_signal_expires_message_edited_and_late_press_sends_nothing(quick_expiry_rig):

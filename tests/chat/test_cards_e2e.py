@@ -11,7 +11,7 @@ from kimpbot.events import Event
 from fakes.discord import FakeDiscord
 from fakes.telegram import FakeTelegram
 
-from .conftest import OWNER, STRATEGY, ChatRig, close_rig, make_rig, wait_until
+from .conftest import OWNER, STRATEGY, ChatRig, close_rig, make_rig, running, wait_until
 
 LIVE = STRATEGY + """[risk]
 live_canary_max_krw = 50_000_000
@@ -36,11 +36,8 @@ def _edits(tg, since: int, message_id: int) -> list[dict]:
 
 @pytest.fixture
 async def auto_rig(sim, tmp_path, log_records):
-    r = await cards_rig(sim, tmp_path, STRATEGY, {})
-    try:
+    async with running(cards_rig(sim, tmp_path, STRATEGY, {}), log_records) as r:
         yield r
-    finally:
-        await close_rig(r, log_records)
 
 
 async def test_auto_entry_is_one_card_edited_in_place(auto_rig):
@@ -86,12 +83,8 @@ async def test_alerts_ring_and_routine_is_silent(auto_rig):
 
 @pytest.fixture
 async def live_rig(sim, tmp_path, log_records):
-    r = await cards_rig(sim, tmp_path, LIVE, {"KIMPBOT_MODE": "live"})
-    try:
+    async with running(cards_rig(sim, tmp_path, LIVE, {"KIMPBOT_MODE": "live"}), log_records) as r:
         yield r
-    finally:
-        sim.market.faults.clear()
-        await close_rig(r, log_records)
 
 
 async def test_rollback_is_one_card_ending_rolled_back_with_its_cost(live_rig):
@@ -165,8 +158,7 @@ async def test_notify_off_stops_a_kind_and_survives_a_restart(sim, tmp_path, log
     except BaseException:
         await close_rig(rig, log_records)
         raise
-    rig = await cards_rig(sim, tmp_path, STRATEGY, {}, tg=tg, dc=dc)
-    try:
+    async with running(cards_rig(sim, tmp_path, STRATEGY, {}, tg=tg, dc=dc), log_records) as rig:
         r = await rig.command("/notify")
         assert "funding ✖ off" in r["text"] and "data and FX health 🔕 silent" in r["text"]
         n, nw = len(rig.tg.sent), len(rig.dc.webhook_posts)
@@ -176,8 +168,6 @@ async def test_notify_off_stops_a_kind_and_survives_a_restart(sim, tmp_path, log
         await rig.bot.bus.drain()
         assert not [x for x in rig.tg.sent[n:] if (x.get("text") or "").startswith("💸")]
         assert not [p for p in rig.dc.webhook_posts[nw:] if p["embeds"] and p["embeds"][0]["title"] == "BTC funding"]
-    finally:
-        await close_rig(rig, log_records)
 
 
 async def test_a_failed_edit_posts_the_new_state_and_not_modified_is_no_error(auto_rig):

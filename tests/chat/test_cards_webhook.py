@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import OWNER, STRATEGY, close_rig, make_rig, wait_until
+from .conftest import OWNER, wait_until
 
 
 async def _webhook_signal(rig):
@@ -49,17 +47,8 @@ async def test_webhook_signal_edited_after_execute(rig):
                 and ("filled" in p["embeds"][0]["title"] or "executing" in p["embeds"][0]["title"])]
 
 
-@pytest.fixture
-async def quick_rig(sim, tmp_path, log_records):
-    r = await make_rig(sim, tmp_path, STRATEGY + "[execution]\nconfirm_timeout_s = 1.5\n", log_records)
-    try:
-        yield r
-    finally:
-        await close_rig(r, log_records)
-
-
-async def test_webhook_signal_edited_after_it_expires(quick_rig):
-    rig = quick_rig
+async def test_webhook_signal_edited_after_it_expires(quick_expiry_rig):
+    rig = quick_expiry_rig
     _tmsg, post, _b = await _webhook_signal(rig)
     assert await wait_until(lambda: "Expired: nothing sent" in (_embed_now(rig, post).get("description") or ""),
                             timeout=10)

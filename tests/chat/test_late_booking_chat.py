@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from .conftest import OWNER, STRATEGY, close_rig, make_rig, wait_until
+from .conftest import OWNER, STRATEGY, make_rig, running, wait_until
 from .test_params_live import _buttons, _press
 
 # the canary and the late window are the test's, not an owner's choice
@@ -24,12 +24,8 @@ live_canary_max_krw = 50_000_000
 
 @pytest.fixture
 async def live_rig(sim, tmp_path, log_records):
-    r = await make_rig(sim, tmp_path, TEXT, log_records)
-    try:
+    async with running(make_rig(sim, tmp_path, TEXT, log_records), log_records) as r:
         yield r
-    finally:
-        sim.market.faults.clear()
-        await close_rig(r, log_records)
 
 
 async def _signal(rig, since: int) -> tuple[dict, str]:

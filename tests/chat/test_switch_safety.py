@@ -11,7 +11,7 @@ import pytest
 
 from kimpbot.store import Store
 
-from .conftest import OWNER, STRATEGY, close_rig, make_rig, wait_until
+from .conftest import OWNER, STRATEGY, make_rig, running, wait_until
 from .test_params_live import _buttons, _press
 
 
@@ -99,13 +99,10 @@ async def test_a_start_alerts_and_halts_when_the_other_ledger_holds_positions(si
     live = Store(tmp_path / "data", "live")
     live.upsert_position({"id": "P-live-1", "symbol": "BTC", "status": "open", "direction": "long_premium"})
     live.close()
-    rig = await make_rig(sim, tmp_path, STRATEGY, log_records)
-    try:
+    async with running(make_rig(sim, tmp_path, STRATEGY, log_records), log_records) as rig:
         rec = await rig.tg.wait_for(lambda x: "LIVE ledger has 1 open position(s)" in (x.get("text") or ""))
         assert "KIMPBOT_MODE=live" in rec["text"] and rec["text"].startswith("❌")
         assert rig.bot.trader.risk.halted and "live positions unmanaged" in rig.bot.store.halt_state().reason
-    finally:
-        await close_rig(rig, log_records)
 
 
 async def test_close_refused_while_busy_or_changed_then_closes(rig):
@@ -155,13 +152,9 @@ async def test_a_failing_exit_waits_before_it_is_tried_again(rig):
 
 @pytest.fixture
 async def quick_rig(sim, tmp_path, log_records):
-    r = await make_rig(sim, tmp_path, STRATEGY + "[execution]\norder_timeout_s = 0.5\nunknown_grace_s = 1.0\n",
-                       log_records)
-    try:
+    text = STRATEGY + "[execution]\norder_timeout_s = 0.5\nunknown_grace_s = 1.0\n"
+    async with running(make_rig(sim, tmp_path, text, log_records), log_records) as r:
         yield r
-    finally:
-        sim.market.faults.clear()
-        await close_rig(r, log_records)
 
 
 async def test_a_close_without_an_answer_is_booked_later_never_reversed(quick_rig):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
+from typing import Callable
 
 import pytest
 
@@ -20,6 +22,32 @@ async def run_cli(args, env, timeout=90):
     return proc.returncode, out.decode(), err.decode()
 
 
+async def run_cli_until(args, env, done: Callable[[str, str], bool], timeout=60):
+    """`python -m kimpbot ARGS` until ``done(stdout, stderr)`` holds, then SIGTERM (the console's
+    graceful stop, as ^C); ``--duration timeout`` caps the run, so a condition that never comes
+    ends the process by itself and the caller's asserts show its output."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kimpbot", *args, "--duration", str(timeout),
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+    out, err = bytearray(), bytearray()
+
+    async def pump(stream, buf: bytearray) -> None:
+        while chunk := await stream.read(4096):
+            buf.extend(chunk)
+
+    pumps = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while proc.returncode is None and loop.time() < end and not done(out.decode(errors="replace"),
+                                                                      err.decode(errors="replace")):
+        await asyncio.sleep(0.1)
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(pumps, timeout + 30)
+    await asyncio.wait_for(proc.wait(), 30)
+    return proc.returncode, out.decode(), err.decode()
+
+
 def base_env(tmp_path, strategy_file):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPBIT_", "BINANCE_", "TELEGRAM_", "DISCORD_"))}
     env.update({"KIMPBOT_DATA_DIR": str(tmp_path / "data"), "KIMPBOT_STRATEGY_FILE": str(strategy_file)})
@@ -30,7 +58,13 @@ def base_env(tmp_path, strategy_file):
 async def test_run_against_sim_prints_premium_table(sim, tmp_path, strategy_file):
     env = base_env(tmp_path, strategy_file) | sim.env()
     sim.market.set_premium("BTC", 2.5)
-    code, out, err = await run_cli(["run", "--duration", "6", "--table-every", "2", "--no-stdin"], env)
+
+    def btc_at_premium(out: str, _err: str) -> bool:
+        rows = [ln for ln in out.splitlines() if TABLE_ROW.match(ln)]
+        return {"BTC", "ETH", "XRP"} <= {ln.split()[0] for ln in rows} and any(
+            ln.startswith("BTC ") and abs(float(ln.split()[2]) - 2.5) <= 0.06 for ln in rows)
+
+    code, out, err = await run_cli_until(["run", "--table-every", "1", "--no-stdin"], env, btc_at_premium)
     assert code == 0, err
     # the banner in the default language (Korean), a few short lines; the details follow in English
     assert "kimpbot 시작\n모의 · 확인 후 거래\n종목 BTC, ETH, XRP\n전략 optimized\n" in out
@@ -49,7 +83,9 @@ async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
     env = base_env(tmp_path, strategy_file) | {"UPBIT_API_URL": "http://127.0.0.1:9",
                                                "BINANCE_FUTURES_API_URL": "http://127.0.0.1:9",
                                                "FX_API_URL": "http://127.0.0.1:9"}
-    code, out, err = await run_cli(["run", "--duration", "5", "--no-stdin"], env)
+    # a printed table: the console's signal handlers are in place, a SIGTERM stops it gracefully
+    code, out, err = await run_cli_until(["run", "--table-every", "1", "--no-stdin"], env,
+                                         lambda out, err: "kimpbot demo" in err and "premiums in %" in out)
     # unreachable exchanges are transient: the process stays up, not trading, and says why
     assert code == 0, err
     assert "아직 거래 안 함" in out and "cannot reach" in out and "127.0.0.1:9" in out  # Korean default banner
@@ -58,11 +94,16 @@ async def test_run_without_network_points_to_demo(tmp_path, strategy_file):
 
 
 async def test_demo_prints_a_moving_premium(tmp_path, strategy_file):
-    code, out, err = await run_cli(["demo", "--duration", "8", "--table-every", "2", "--no-stdin",
-                                    "--sim-step", "0.5"], base_env(tmp_path, strategy_file))
+
+    def btc_mids(out: str) -> list[float]:
+        return [float(ln.split()[2]) for ln in out.splitlines() if TABLE_ROW.match(ln) and ln.startswith("BTC")]
+
+    code, out, err = await run_cli_until(["demo", "--table-every", "1", "--no-stdin", "--sim-step", "0.5"],
+                                         base_env(tmp_path, strategy_file),
+                                         lambda out, _err: len(set(btc_mids(out))) > 1 and len(btc_mids(out)) >= 3)
     assert code == 0, err
     assert "demo: simulated Upbit, Binance and FX on 127.0.0.1" in out
-    mids = [float(ln.split()[2]) for ln in out.splitlines() if TABLE_ROW.match(ln) and ln.startswith("BTC")]
+    mids = btc_mids(out)
     assert len(mids) >= 3
     assert len(set(mids)) > 1, "the demo premium should move"
 

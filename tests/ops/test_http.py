@@ -20,18 +20,11 @@ from kimpbot.models import Direction
 from kimpbot.store import Store
 from kimpbot.strategy.base import Position
 
-from testkit import wait_until
+from testkit import short_window, wait_until
 
 from .conftest import stop_bot
 
-FAST = """
-[zscore]
-window_days = 1
-[fx]
-poll_seconds = 1
-[market]
-max_quote_age_s = 1.5
-"""
+FAST = short_window(max_quote_age_s=1.5)
 
 CHAT_SECRETS = {
     "TELEGRAM_BOT_TOKEN": "123456:AAH-telegram-secret-token",

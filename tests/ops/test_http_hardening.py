@@ -24,19 +24,12 @@ from kimpbot.control.httpguard import AcceptErrorLog
 from kimpbot.engine import Bot
 from kimpbot.strategy_file.declare import ConfigError
 
-from testkit import wait_until
+from testkit import short_window, wait_until
 
 from .conftest import stop_bot
 
 TOKEN = "monitor-token-0123456789abcdef"
-FAST = """
-[zscore]
-window_days = 1
-[fx]
-poll_seconds = 1
-[market]
-max_quote_age_s = 2
-"""
+FAST = short_window(max_quote_age_s=2)
 FLOOD = Path(__file__).with_name("flood_client.py")
 
 

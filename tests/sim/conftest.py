@@ -19,12 +19,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 async def sim():
-    servers = SimServers(SimMarket(seed=7), push_interval_s=0.05)
-    await servers.start()
-    try:
+    async with SimServers(SimMarket(seed=7), push_interval_s=0.05) as servers:
         yield servers
-    finally:
-        await servers.stop()
 
 
 def binance_client(servers: SimServers, *, secret: str | None = None, key: str | None = None):
@@ -58,22 +54,30 @@ def upbit_client(servers: SimServers, *, secret: str | None = None):
     return ex
 
 
+class _Clients:
+    """A factory of ccxt clients on a sim that remembers them, to close them after the test."""
+
+    def __init__(self, build) -> None:
+        self.build, self.made = build, []
+
+    def __call__(self, servers: SimServers, **kw):
+        self.made.append(self.build(servers, **kw))
+        return self.made[-1]
+
+    async def close(self) -> None:
+        for ex in self.made:
+            await ex.close()
+
+
 @pytest.fixture
-def make_binance():
-    made = []
-
-    def factory(servers: SimServers, **kw):
-        ex = binance_client(servers, **kw)
-        made.append(ex)
-        return ex
-
-    yield factory
-    # closed by the tests themselves (async); nothing to do here
+async def make_binance():
+    clients = _Clients(binance_client)
+    yield clients
+    await clients.close()
 
 
 @pytest.fixture
-def make_upbit():
-    def factory(servers: SimServers, **kw):
-        return upbit_client(servers, **kw)
-
-    return factory
+async def make_upbit():
+    clients = _Clients(upbit_client)
+    yield clients
+    await clients.close()

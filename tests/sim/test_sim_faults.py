@@ -43,25 +43,21 @@ async def test_reject_and_http429(sim, make_binance, make_upbit):
     f = sim.market.faults
     bx = make_binance(sim)
     ux = make_upbit(sim)
-    try:
-        await bx.load_markets()
-        await ux.load_markets()
-        f.inject("binance", "/fapi/v1/order", "reject")
-        with pytest.raises(ccxt.InsufficientFunds):  # -2019: refused, nothing placed
-            await bx.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "kp-r1"})
-        assert sim.binance.orders == {} and sim.orders[-1]["client_id"] == "kp-r1"
-        f.inject("binance", "/fapi/v1/depth", "http429")
-        with pytest.raises(ccxt.DDoSProtection):  # ccxt's class for Binance 418/429
-            await bx.fetch_order_book(BTC)
-        f.inject("upbit", "/v1/orders", "reject")
-        with pytest.raises(ccxt.ExchangeError, match="create_bid_error"):
-            await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000})
-        f.inject("upbit", "/v1/orderbook", "http429")
-        with pytest.raises(ccxt.RateLimitExceeded):  # plain-text 429 body: ccxt's HTTP-status mapping
-            await ux.fetch_order_book("BTC/KRW")
-    finally:
-        await bx.close()
-        await ux.close()
+    await bx.load_markets()
+    await ux.load_markets()
+    f.inject("binance", "/fapi/v1/order", "reject")
+    with pytest.raises(ccxt.InsufficientFunds):  # -2019: refused, nothing placed
+        await bx.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "kp-r1"})
+    assert sim.binance.orders == {} and sim.orders[-1]["client_id"] == "kp-r1"
+    f.inject("binance", "/fapi/v1/depth", "http429")
+    with pytest.raises(ccxt.DDoSProtection):  # ccxt's class for Binance 418/429
+        await bx.fetch_order_book(BTC)
+    f.inject("upbit", "/v1/orders", "reject")
+    with pytest.raises(ccxt.ExchangeError, match="create_bid_error"):
+        await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000})
+    f.inject("upbit", "/v1/orderbook", "http429")
+    with pytest.raises(ccxt.RateLimitExceeded):  # plain-text 429 body: ccxt's HTTP-status mapping
+        await ux.fetch_order_book("BTC/KRW")
     async with aiohttp.ClientSession() as s:
         f.inject("upbit", "/v1/ticker", "http429")
         async with s.get(f"{sim.upbit_url}/v1/ticker?markets=KRW-BTC") as r:
@@ -90,33 +86,27 @@ async def test_timeout_places_order_then_answers_late(sim, make_binance):
     sim.market.faults.inject("binance", "/fapi/v1/order", "timeout", delay_s=0.5)
     ex = make_binance(sim)
     ex.timeout = 200  # ms: the client gives up first
-    try:
-        await ex.load_markets()
-        with pytest.raises(ccxt.RequestTimeout):
-            await ex.create_order(BTC, "market", "sell", 0.01, None, {"clientOrderId": "kp-to"})
-        ex.timeout = 10_000
-        got = await ex.fetch_order(None, BTC, {"origClientOrderId": "kp-to"})  # it WAS placed
-        assert got["status"] == "closed"
-        sim.market.faults.inject("binance", "/fapi/v1/premiumIndex", "timeout", delay_s=0.3)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        await ex.fetch_funding_rate(BTC)
-        assert loop.time() - t0 >= 0.3
-    finally:
-        await ex.close()
+    await ex.load_markets()
+    with pytest.raises(ccxt.RequestTimeout):
+        await ex.create_order(BTC, "market", "sell", 0.01, None, {"clientOrderId": "kp-to"})
+    ex.timeout = 10_000
+    got = await ex.fetch_order(None, BTC, {"origClientOrderId": "kp-to"})  # it WAS placed
+    assert got["status"] == "closed"
+    sim.market.faults.inject("binance", "/fapi/v1/premiumIndex", "timeout", delay_s=0.3)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await ex.fetch_funding_rate(BTC)
+    assert loop.time() - t0 >= 0.3
 
 
 async def test_lost_order_is_placed_and_filled(sim, make_binance):
     ex = make_binance(sim)
-    try:
-        await ex.load_markets()
-        sim.market.faults.inject("binance", "/fapi/v1/order", "lost")
-        with pytest.raises(ccxt.NetworkError):
-            await ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "kp-lost"})
-        got = await ex.fetch_order(None, BTC, {"origClientOrderId": "kp-lost"})
-        assert got["status"] == "closed" and got["filled"] == pytest.approx(0.01)
-    finally:
-        await ex.close()
+    await ex.load_markets()
+    sim.market.faults.inject("binance", "/fapi/v1/order", "lost")
+    with pytest.raises(ccxt.NetworkError):
+        await ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "kp-lost"})
+    got = await ex.fetch_order(None, BTC, {"origClientOrderId": "kp-lost"})
+    assert got["status"] == "closed" and got["filled"] == pytest.approx(0.01)
     sim.market.faults.inject("upbit", "/v1/orders", "lost")
     with redirect_pyupbit(sim.upbit_url):
         up = pyupbit.Upbit(*sim.upbit_keys)
@@ -130,14 +120,11 @@ async def test_lost_order_is_placed_and_filled(sim, make_binance):
 
 async def test_partial_fill(sim, make_binance):
     ex = make_binance(sim)
-    try:
-        await ex.load_markets()
-        sim.market.faults.inject("binance", "/fapi/v1/order", "partial", fraction=0.4)
-        o = await ex.create_order(BTC, "market", "buy", 0.05, None, {"clientOrderId": "kp-part"})
-        assert o["status"] == "expired" and o["filled"] == pytest.approx(0.02) and o["remaining"] == pytest.approx(0.03)
-        assert o["info"]["status"] == "EXPIRED"
-    finally:
-        await ex.close()
+    await ex.load_markets()
+    sim.market.faults.inject("binance", "/fapi/v1/order", "partial", fraction=0.4)
+    o = await ex.create_order(BTC, "market", "buy", 0.05, None, {"clientOrderId": "kp-part"})
+    assert o["status"] == "expired" and o["filled"] == pytest.approx(0.02) and o["remaining"] == pytest.approx(0.03)
+    assert o["info"]["status"] == "EXPIRED"
     sim.market.faults.inject("upbit", "/v1/orders", "partial", fraction=0.25)
     with redirect_pyupbit(sim.upbit_url):
         up = pyupbit.Upbit(*sim.upbit_keys)
@@ -191,31 +178,25 @@ async def test_late_order_is_unknown_invisible_then_booked(sim, make_binance):
     from testkit import wait_until
 
     bx = make_binance(sim)
-    try:
-        await bx.load_markets()
-        sim.market.faults.inject("binance", "/fapi/v1/order", "late", delay_s=1.0)
-        with pytest.raises(ccxt.BaseError, match="-1007"):
-            await bx.create_order(BTC, "market", "sell", 0.01, None, {"newClientOrderId": "kp-late1"})
-        with pytest.raises(ccxt.OrderNotFound):  # -2013 Order does not exist.
-            await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
-        assert sim.binance.positions.get("BTC", {}).get("amt", 0.0) == 0.0
-        assert await wait_until(lambda: sim.binance.late_booked, timeout=10)
-        o = await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
-        assert o["info"]["status"] == "FILLED" and sim.binance.positions["BTC"]["amt"] == -0.01
-    finally:
-        await bx.close()
+    await bx.load_markets()
+    sim.market.faults.inject("binance", "/fapi/v1/order", "late", delay_s=1.0)
+    with pytest.raises(ccxt.BaseError, match="-1007"):
+        await bx.create_order(BTC, "market", "sell", 0.01, None, {"newClientOrderId": "kp-late1"})
+    with pytest.raises(ccxt.OrderNotFound):  # -2013 Order does not exist.
+        await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
+    assert sim.binance.positions.get("BTC", {}).get("amt", 0.0) == 0.0
+    assert await wait_until(lambda: sim.binance.late_booked, timeout=10)
+    o = await bx.fetch_order(None, BTC, {"origClientOrderId": "kp-late1"})
+    assert o["info"]["status"] == "FILLED" and sim.binance.positions["BTC"]["amt"] == -0.01
 
 
 async def test_upbit_identifier_is_single_use_even_after_a_failed_request(sim, make_upbit):
     """Upbit's order docs: an identifier cannot be sent again even if the request carrying it failed."""
     ux = make_upbit(sim)
-    try:
-        await ux.load_markets()
-        sim.market.faults.inject("upbit", "/v1/orders", "http429")
-        with pytest.raises(ccxt.RateLimitExceeded):
-            await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
-        with pytest.raises(ccxt.ExchangeError, match="duplicated_identifier"):
-            await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
-        assert sim.upbit.orders == {}
-    finally:
-        await ux.close()
+    await ux.load_markets()
+    sim.market.faults.inject("upbit", "/v1/orders", "http429")
+    with pytest.raises(ccxt.RateLimitExceeded):
+        await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
+    with pytest.raises(ccxt.ExchangeError, match="duplicated_identifier"):
+        await ux.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10000, "identifier": "kp-u1"})
+    assert sim.upbit.orders == {}

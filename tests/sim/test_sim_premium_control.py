@@ -36,31 +36,27 @@ async def _client_premiums(sim, up, bn, session, sym):
 
 async def test_set_premium_is_what_clients_compute(sim, make_upbit, make_binance):
     up, bn = make_upbit(sim), make_binance(sim)
-    try:
-        await up.load_markets()
-        await bn.load_markets()
-        async with aiohttp.ClientSession() as s:
-            for sym in ("BTC", "ETH", "XRP"):
-                for pct in (3.5, -0.8, 1.2):
-                    sim.market.set_premium(sym, pct)
-                    book, quoted, umid, bmid = await _client_premiums(sim, up, bn, s, sym)
-                    tol = (upbit_tick(umid, f"KRW-{sym}") / umid + BINANCE_TICK[sym] / bmid) * 100 + 1e-6
-                    assert abs(book - pct) <= tol, (sym, pct, book)
-                    assert abs(quoted - pct) <= tol, (sym, pct, quoted)
-            # the same through the control API, from "another process"
-            async with s.post(f"{sim.upbit_url}/_sim/premium", json={"symbol": "BTC", "pct": 4.2}) as r:
-                assert r.status == 200
-            async with s.post(f"{sim.binance_url}/_sim/fx", json={"usdkrw": 1390}) as r:
-                assert (await r.json())["usdkrw"] == 1390
-            assert await _fx(s, sim.fx_url) == 1390
-            book, *_ = await _client_premiums(sim, up, bn, s, "BTC")
-            assert abs(book - ((1 + 4.2 / 100) * 1380 / 1390 - 1) * 100) < 0.01  # KRW prices kept, rate moved
-            sim.market.set_usdt_krw(1412.3)
-            usdt = await up.fetch_ticker("USDT/KRW")
-            assert usdt["last"] == 1412.5  # KRW-USDT sits on its 0.5 KRW tick
-    finally:
-        await up.close()
-        await bn.close()
+    await up.load_markets()
+    await bn.load_markets()
+    async with aiohttp.ClientSession() as s:
+        for sym in ("BTC", "ETH", "XRP"):
+            for pct in (3.5, -0.8, 1.2):
+                sim.market.set_premium(sym, pct)
+                book, quoted, umid, bmid = await _client_premiums(sim, up, bn, s, sym)
+                tol = (upbit_tick(umid, f"KRW-{sym}") / umid + BINANCE_TICK[sym] / bmid) * 100 + 1e-6
+                assert abs(book - pct) <= tol, (sym, pct, book)
+                assert abs(quoted - pct) <= tol, (sym, pct, quoted)
+        # the same through the control API, from "another process"
+        async with s.post(f"{sim.upbit_url}/_sim/premium", json={"symbol": "BTC", "pct": 4.2}) as r:
+            assert r.status == 200
+        async with s.post(f"{sim.binance_url}/_sim/fx", json={"usdkrw": 1390}) as r:
+            assert (await r.json())["usdkrw"] == 1390
+        assert await _fx(s, sim.fx_url) == 1390
+        book, *_ = await _client_premiums(sim, up, bn, s, "BTC")
+        assert abs(book - ((1 + 4.2 / 100) * 1380 / 1390 - 1) * 100) < 0.01  # KRW prices kept, rate moved
+        sim.market.set_usdt_krw(1412.3)
+        usdt = await up.fetch_ticker("USDT/KRW")
+        assert usdt["last"] == 1412.5  # KRW-USDT sits on its 0.5 KRW tick
 
 
 async def test_control_api(sim):

@@ -15,22 +15,19 @@ from kimpbot.sim.pyupbit_redirect import redirect_pyupbit
 
 async def test_ccxt_upbit_public(sim, make_upbit):
     ex = make_upbit(sim)
-    try:
-        markets = await ex.load_markets()
-        assert {"BTC/KRW", "ETH/KRW", "XRP/KRW", "USDT/KRW"} <= set(markets)
-        ob = await ex.fetch_order_book("BTC/KRW")
-        assert len(ob["bids"]) == 15 and ob["bids"][0][0] < ob["asks"][0][0]
-        assert ob["asks"][0][0] % 1000 == 0
-        bars = await ex.fetch_ohlcv("BTC/KRW", "5m", limit=200)
-        assert len(bars) == 200 and all(b[0] - a[0] == 300_000 for a, b in zip(bars, bars[1:]))
-        older = await ex.fetch_ohlcv("BTC/KRW", "5m", since=bars[0][0] - 200 * 300_000, limit=200)
-        assert older[-1][0] == bars[0][0] - 300_000  # `to` is exclusive, pages join without overlap
-        t = await ex.fetch_ticker("XRP/KRW")
-        assert t["last"] == sim.market.upbit_last("XRP")
-        bal = await ex.fetch_balance()
-        assert bal["KRW"]["free"] == pytest.approx(100_000_000)
-    finally:
-        await ex.close()
+    markets = await ex.load_markets()
+    assert {"BTC/KRW", "ETH/KRW", "XRP/KRW", "USDT/KRW"} <= set(markets)
+    ob = await ex.fetch_order_book("BTC/KRW")
+    assert len(ob["bids"]) == 15 and ob["bids"][0][0] < ob["asks"][0][0]
+    assert ob["asks"][0][0] % 1000 == 0
+    bars = await ex.fetch_ohlcv("BTC/KRW", "5m", limit=200)
+    assert len(bars) == 200 and all(b[0] - a[0] == 300_000 for a, b in zip(bars, bars[1:]))
+    older = await ex.fetch_ohlcv("BTC/KRW", "5m", since=bars[0][0] - 200 * 300_000, limit=200)
+    assert older[-1][0] == bars[0][0] - 300_000  # `to` is exclusive, pages join without overlap
+    t = await ex.fetch_ticker("XRP/KRW")
+    assert t["last"] == sim.market.upbit_last("XRP")
+    bal = await ex.fetch_balance()
+    assert bal["KRW"]["free"] == pytest.approx(100_000_000)
 
 
 async def test_upbit_rest_shapes(sim):
@@ -104,37 +101,31 @@ async def test_pyupbit_authenticated_flow(sim):
 
 async def test_upbit_order_errors(sim, make_upbit):
     ex = make_upbit(sim)
-    try:
-        await ex.load_markets()
-        o = await ex.create_order("ETH/KRW", "market", "sell", 0.01, None, {"identifier": "kp-dup-u"})
-        with pytest.raises(ccxt.ExchangeError, match="duplicated_identifier"):
-            await ex.create_order("ETH/KRW", "market", "sell", 0.01, None, {"identifier": "kp-dup-u"})
-        with pytest.raises(ccxt.InsufficientFunds, match="insufficient_funds_bid"):
-            await ex.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10_000_000_000})
-        with pytest.raises(ccxt.ExchangeError, match="under_min_total_ask"):
-            await ex.create_order("XRP/KRW", "market", "sell", 1, None)
-        with pytest.raises(ccxt.ExchangeError, match="invalid_price_bid"):
-            await ex.create_order("BTC/KRW", "limit", "buy", 0.001, 50_000_500)
-        far = sim.market.upbit_book("BTC")[0][-1][0] - 1_000_000
-        lim = await ex.create_order("BTC/KRW", "limit", "buy", 0.001, far)
-        bal = await ex.fetch_balance()
-        assert bal["KRW"]["used"] == pytest.approx(far * 0.001 * 1.0005)
-        await ex.cancel_order(lim["id"])
-        assert (await ex.fetch_order(lim["id"]))["status"] == "canceled"
-        with pytest.raises(ccxt.OrderNotFound):
-            await ex.fetch_order("00000000-0000-4000-8000-000000000000")
-        assert o["id"]
-    finally:
-        await ex.close()
+    await ex.load_markets()
+    o = await ex.create_order("ETH/KRW", "market", "sell", 0.01, None, {"identifier": "kp-dup-u"})
+    with pytest.raises(ccxt.ExchangeError, match="duplicated_identifier"):
+        await ex.create_order("ETH/KRW", "market", "sell", 0.01, None, {"identifier": "kp-dup-u"})
+    with pytest.raises(ccxt.InsufficientFunds, match="insufficient_funds_bid"):
+        await ex.create_order("BTC/KRW", "market", "buy", None, None, {"cost": 10_000_000_000})
+    with pytest.raises(ccxt.ExchangeError, match="under_min_total_ask"):
+        await ex.create_order("XRP/KRW", "market", "sell", 1, None)
+    with pytest.raises(ccxt.ExchangeError, match="invalid_price_bid"):
+        await ex.create_order("BTC/KRW", "limit", "buy", 0.001, 50_000_500)
+    far = sim.market.upbit_book("BTC")[0][-1][0] - 1_000_000
+    lim = await ex.create_order("BTC/KRW", "limit", "buy", 0.001, far)
+    bal = await ex.fetch_balance()
+    assert bal["KRW"]["used"] == pytest.approx(far * 0.001 * 1.0005)
+    await ex.cancel_order(lim["id"])
+    assert (await ex.fetch_order(lim["id"]))["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        await ex.fetch_order("00000000-0000-4000-8000-000000000000")
+    assert o["id"]
 
 
 async def test_upbit_jwt_checks(sim, make_upbit):
     bad = make_upbit(sim, secret="wrong-secret")
-    try:
-        with pytest.raises(ccxt.AuthenticationError, match="jwt_verification"):
-            await bad.fetch_balance()
-    finally:
-        await bad.close()
+    with pytest.raises(ccxt.AuthenticationError, match="jwt_verification"):
+        await bad.fetch_balance()
     import hashlib
     import uuid
 

@@ -3,7 +3,6 @@ phone transcript docs/phone/cards.md is this rendering (``KIMPBOT_WRITE_DOCS=1``
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +13,7 @@ from kimpbot.control.cards import CardDesk, card_title, render_card
 from kimpbot.events import Event
 from kimpbot.execution.venues import MarketRules
 from kimpbot.i18n import too_wide
+from testkit import check_doc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "phone" / "cards.md"
 TID = "K20261203140501-001"
@@ -160,10 +160,7 @@ def transcript() -> str:
 
 def test_phone_transcript_is_the_rendering():
     text = transcript()
-    if os.environ.get("KIMPBOT_WRITE_DOCS"):
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(text, encoding="utf-8")
-    assert DOC.read_text(encoding="utf-8") == text, "docs/phone/cards.md is stale: KIMPBOT_WRITE_DOCS=1 pytest ..."
+    check_doc(DOC, text, "tests/unit/test_cards_render.py")
 
 
 class _Store:

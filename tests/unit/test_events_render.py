@@ -7,7 +7,6 @@ otherwise the test checks the file is current).
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from kimpbot.i18n import common as C
 from kimpbot.i18n import events as E
 from kimpbot.i18n import too_wide
 from kimpbot.i18n.units import duration, krw, kst, money, num, pct, price, qty
+from testkit import check_doc
 
 KRW_TICK = Decimal(1000)  # Upbit's KRW price unit at 81 million
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,8 +209,4 @@ def phone_doc() -> str:
 
 def test_phone_transcript_is_current():
     doc = phone_doc()
-    if os.environ.get("KIMPBOT_WRITE_DOCS"):
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(doc, encoding="utf-8")
-    assert DOC.read_text(encoding="utf-8") == doc, "docs/phone/events.md is stale: KIMPBOT_WRITE_DOCS=1 pytest " \
-                                                   "tests/unit/test_events_render.py"
+    check_doc(DOC, doc, "tests/unit/test_events_render.py")

@@ -4,13 +4,13 @@ regenerated: ``KIMPBOT_WRITE_DOCS=1 .venv/bin/pytest tests/unit/test_reports_pho
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from kimpbot import i18n
 from kimpbot.clock import ManualClock
 from kimpbot.i18n import too_wide
 from kimpbot.store import Store
+from testkit import check_doc
 
 from test_reports_periods import NOW, Book, _core, kst_ms
 
@@ -48,7 +48,4 @@ async def _render(tmp_path: Path) -> str:
 async def test_phone_page_is_the_real_rendering(tmp_path):
     page = await _render(tmp_path)
     assert "📝 모의" in page and "원" in page and "손익 구성" in page
-    if os.environ.get("KIMPBOT_WRITE_DOCS") == "1":
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(page, encoding="utf-8")
-    assert DOC.read_text(encoding="utf-8") == page, f"{DOC} is stale: regenerate it (see this file's docstring)"
+    check_doc(DOC, page, "tests/unit/test_reports_phone.py")
