@@ -24,6 +24,7 @@ from kimpbot.engine import Bot
 from fakes.discord import FakeDiscord
 from fakes.telegram import FakeTelegram
 from testkit import SHORT_WINDOW, wait_until  # noqa: F401  (wait_until: re-exported to the chat tests)
+from ._dbg import dump_after
 
 OWNER = 42
 INTRUDER = 666
@@ -131,8 +132,7 @@ async def close_rig(rig: ChatRig, records) -> None:
                        ("bot", rig.bot.stop()), ("fake telegram", rig.tg.stop()), ("fake discord", rig.dc.stop())):
         try:
             t0 = time.monotonic()
-            from ._dbg import dump_after
-            dt = asyncio.ensure_future(dump_after(3))
+            dt = asyncio.ensure_future(dump_after(3))  # prints the tasks if a step hangs
             await asyncio.wait_for(coro, timeout=10)
             dt.cancel()
             if time.monotonic() - t0 > 1:
