@@ -7,6 +7,7 @@ own balances and positions show, and publish an alert naming what happened.
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,7 @@ from kimpbot.exchanges.binance_trading import BinanceTrading
 from kimpbot.exchanges.upbit_trading import UpbitTrading
 from kimpbot.execution.executor import ExecConfig, Executor
 from kimpbot.models import Direction
-from kimpbot.store import Store
+from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Signal
 
 FAULTS = {
@@ -33,7 +34,10 @@ SYM = "BTC"
 ALERT_KINDS = {"trade", "rollback", "unwind", "error", "exposure"}
 
 
-async def make_executor(sim, tmp_path):
+@contextlib.asynccontextmanager
+async def running_executor(sim, tmp_path):
+    """An Executor on the simulated exchanges through the real clients, with its store and bus;
+    the clients and the store are closed after the ``with`` block."""
     env = sim.env()
     clock = SystemClock()
     store = Store(tmp_path / "data", "live", clock=clock)
@@ -45,7 +49,22 @@ async def make_executor(sim, tmp_path):
     bus = EventBus()
     cfg = ExecConfig(order_timeout_s=0.6, query_timeout_s=1.0, unknown_grace_s=4.0, query_interval_s=0.1,
                      retry_delay_s=0.1)
-    return Executor(up, bn, store, bus, clock, rules, cfg), store, bus
+    try:
+        yield Executor(up, bn, store, bus, clock, rules, cfg), store, bus
+    finally:
+        await up.close()
+        await bn.close()
+        store.close()
+
+
+async def enter_long(ex: Executor, sim):
+    """A filled long-premium entry: (the open position, the FX rate it used)."""
+    fx = sim.market.usdkrw
+    up, bp = prices(sim, Direction.LONG_PREMIUM, "enter")
+    out = await ex.execute(signal(Direction.LONG_PREMIUM, "enter"), upbit_price=up, binance_price=bp, fx=fx)
+    assert out.status == "filled", out
+    (pos,) = ex.positions()
+    return pos, fx
 
 
 def prices(sim, direction: Direction, action: str) -> tuple[float, float]:
@@ -78,8 +97,7 @@ def assert_hedged(base, now, step=Decimal("0.001")):
 @pytest.mark.parametrize("venue", ["upbit", "binance"])
 @pytest.mark.parametrize("kind", list(FAULTS))
 async def test_fault_ends_hedged_or_flat_with_alert(sim, tmp_path, kind, venue, stage, direction):
-    ex, store, bus = await make_executor(sim, tmp_path)
-    try:
+    async with running_executor(sim, tmp_path) as (ex, store, bus):
         fx = sim.market.usdkrw
         base = await exposure(ex)
         pos = None
@@ -128,23 +146,14 @@ async def test_fault_ends_hedged_or_flat_with_alert(sim, tmp_path, kind, venue, 
             assert out.status in ("partial", "filled", "rolled_back")
             assert out.unwinds or out.status == "filled"
         assert not store.journal_open() or kind == "lost"
-    finally:
-        await ex.upbit.close()
-        await ex.binance.close()
-        store.close()
 
 
 async def test_exit_in_two_parts_books_the_sum_of_both_parts(sim, tmp_path):
     """A position closed in two exits (the first partly filled on Binance, its retry too) carries the
     realized P&L of BOTH parts: /pnl and the protections read it from the closed position."""
-    ex, store, bus = await make_executor(sim, tmp_path)
-    try:
-        fx = sim.market.usdkrw
+    async with running_executor(sim, tmp_path) as (ex, store, bus):
+        pos, fx = await enter_long(ex, sim)
         d = Direction.LONG_PREMIUM
-        up, bp = prices(sim, d, "enter")
-        out = await ex.execute(signal(d, "enter"), upbit_price=up, binance_price=bp, fx=fx)
-        assert out.status == "filled", out
-        (pos,) = ex.positions()
         qty0 = pos.upbit_qty
         # the exit order and its retry both fill half: the first exit closes only part of the position
         sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
@@ -166,10 +175,6 @@ async def test_exit_in_two_parts_books_the_sum_of_both_parts(sim, tmp_path):
         booked = store.get_position(pos.id)
         assert booked["status"] == "closed"
         assert booked["realized_krw"] == pytest.approx(parts[0] + parts[1], abs=1e-6)
-    finally:
-        await ex.upbit.close()
-        await ex.binance.close()
-        store.close()
 
 
 async def test_a_full_exit_is_booked_as_one_record(sim, tmp_path, monkeypatch):
@@ -177,16 +182,9 @@ async def test_a_full_exit_is_booked_as_one_record(sim, tmp_path, monkeypatch):
     write fails (a disk filling up between them, or a crash), neither stays, so the re-settling
     that books unbooked trades finds the exit not yet applied instead of skipping it and leaving
     the position open in the books while the exchanges are flat."""
-    ex, store, bus = await make_executor(sim, tmp_path)
-    try:
-        fx = sim.market.usdkrw
+    async with running_executor(sim, tmp_path) as (ex, store, bus):
+        pos, fx = await enter_long(ex, sim)
         d = Direction.LONG_PREMIUM
-        up, bp = prices(sim, d, "enter")
-        out = await ex.execute(signal(d, "enter"), upbit_price=up, binance_price=bp, fx=fx)
-        assert out.status == "filled", out
-        (pos,) = ex.positions()
-        from kimpbot.store import StoreFailed
-
         def full_disk(*a, **k):
             raise StoreFailed("no space left on device (test)")
 
@@ -199,7 +197,3 @@ async def test_a_full_exit_is_booked_as_one_record(sim, tmp_path, monkeypatch):
         # the owner is told the exit filled but is not booked yet
         assert any(e.data.get("trade_id") == out.trade_id and e.level == "critical" for e in bus.history), \
             [e.message for e in bus.history]
-    finally:
-        await ex.upbit.close()
-        await ex.binance.close()
-        store.close()
