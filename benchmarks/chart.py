@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import _paths  # noqa: F401  (the checkout's kimpbot; testkit and fakes from tests/)
+from _proc import rss_mb  # noqa: E402
 
 OWNER = 42
 PERIODS = ("1d", "7d", "20d", "1d", "7d")
@@ -32,14 +33,6 @@ poll_seconds = 1
 """
 
 
-def rss_mb(pid: int | str = "self") -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 class PeakWatcher:

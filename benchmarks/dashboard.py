@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import _paths  # noqa: F401  (the checkout's kimpbot; the fake chat servers from tests/)
+from _proc import rss_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OWNER = 1001
@@ -38,11 +39,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def free_port() -> int:

@@ -32,20 +32,13 @@ from pathlib import Path
 import aiohttp
 
 import _paths  # noqa: F401  (the checkout's kimpbot; the fake chat servers from tests/)
+from _proc import rss_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OWNER = 1001
 D_OWNER = "111111111111111111"
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def slope_per_hour(xs: list[float], ys: list[float]) -> float:

@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from _proc import rss_mb
 
 from kimpbot.clock import ManualClock
 from kimpbot.strategy_file.read import load_owner_config
@@ -106,11 +107,6 @@ def bench_ticks(n: int) -> dict:
             "json_decode_p50_us": pct(decode, 0.5), "json_decode_p99_us": pct(decode, 0.99)}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def bench_rss(seconds: float) -> dict:
