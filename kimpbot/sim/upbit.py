@@ -790,12 +790,7 @@ class UpbitFake(FakeBase):
         except Exception:
             pass
         finally:
-            if pusher is not None:
-                pusher.cancel()
-            waker.events.discard(ev)
-            self._ws.discard(ws)
-            if not ws.closed:
-                await ws.close()
+            await self.ws_ended(ws, pusher, ev)
         return ws
 
     async def _push(self, ws: web.WebSocketResponse, ev: asyncio.Event, subs: list, send: Any,
