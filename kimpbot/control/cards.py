@@ -10,8 +10,9 @@ later state (:func:`render_card` is the text).
 Events are tied to their card by their data: a signal by ``pending_id`` (``key`` on
 ``signal_answered``), every order of a pair trade by its ``trade_id`` (fill events carry the
 client order id ``<trade_id>-<leg>-<attempt>``, see :func:`kimpbot.store.codec.client_order_id`).
-A confirmed signal becomes the card of the trade it started: the first trade of that symbol seen
-while the signal is being executed (the trader runs one trade per symbol at a time).
+A confirmed signal becomes the card of the trade it started: the trade record (and a refused
+plan's error) names the signal's ``pending_id``; a trade record without one (written before
+it was kept) falls back to the first trade of that symbol seen while the signal is executing.
 
 Critical events (unhedged, critical errors) update the card AND go out as their own loud message:
 the front does that (:func:`is_card_event` says which events a card takes).
@@ -305,7 +306,8 @@ class CardDesk:
             return None
         doc = self._trade_doc(tid) or {}
         sym = str(d.get("symbol") or doc.get("symbol") or "")
-        card = self._executing_signal(sym)
+        pid = str(d.get("pending_id") or doc.get("pending_id") or "")
+        card = self._signal_of(pid) if pid else self._executing_signal(sym)
         if card is None and ev.kind == "error":
             return None   # a trade that never got going, not a confirmed signal's: its own message
         if card is None:
@@ -318,6 +320,12 @@ class CardDesk:
         card.symbol = card.symbol or str(doc.get("symbol") or "")
         self._steps(card)
         return card
+
+    def _signal_of(self, pending_id: str) -> Card | None:
+        """The card of the confirmed signal ``pending_id`` if it has no trade yet (else None: the
+        trade gets a card of its own)."""
+        card = self.cards.get(self.by_pending.get(pending_id, ""))
+        return card if card is not None and not card.trade_id else None
 
     def _executing_signal(self, symbol: str) -> Card | None:
         """The offered card of ``symbol`` whose signal is being executed (its trade has no card yet)."""

@@ -357,8 +357,10 @@ class Executor:
         return [position_from_doc(d) for d in self.store.open_positions()]
 
     async def execute(self, signal: Signal, *, upbit_price: float, binance_price: float, fx: float,
-                      position: Position | None = None, by: str = "auto") -> TradeOutcome:
-        """Carry out ``signal`` (enter/add/exit). Prices are the expected VWAPs the signal read."""
+                      position: Position | None = None, by: str = "auto", pending_id: str = "") -> TradeOutcome:
+        """Carry out ``signal`` (enter/add/exit). Prices are the expected VWAPs the signal read.
+        ``pending_id``: the confirmed signal this trade carries out (kept on the trade record, so
+        whoever shows the trade links it to that signal rather than guessing by symbol)."""
         async with self.lock(signal.symbol):
             waiting = self.unresolved(signal.symbol)
             if waiting:
@@ -373,7 +375,7 @@ class Executor:
                 out = TradeOutcome(trade_id, signal.symbol, signal.action, "failed", messages=[plan])
                 self._publish("error", E.NOT_SENT(coin=signal.symbol, action=E.action(signal.action), why=plan),
                               "warning",
-                              trade_id=trade_id)
+                              trade_id=trade_id, symbol=signal.symbol, pending_id=pending_id or None)
                 return out
             ureq, breq = plan
             self.store.upsert_trade({
@@ -382,7 +384,7 @@ class Executor:
                 "signal_reason": signal.reason, "expected_premium_pct": signal.premium_pct, "z": signal.z,
                 "size_krw": signal.size_krw, "fx": fx, "position_id": position.id if position else None,
                 "created_ms": self.clock.now_ms(), "upbit_cid": ureq.client_id, "binance_cid": breq.client_id,
-                "target_pct": signal.target_pct,
+                "target_pct": signal.target_pct, "pending_id": pending_id or None,
             })
             for req, leg in ((ureq, "U"), (breq, "B")):
                 self.store.journal_intent(trade_id, leg, req.client_id, req.venue, req.symbol, req.side.value,

@@ -326,7 +326,7 @@ class Trader:
         p.state = "executing"
         self._busy.add(p.signal.symbol)
         try:
-            out = await self._run(p.signal, snap, by=by)
+            out = await self._run(p.signal, snap, by=by, pending_id=p.id)
         finally:
             pass
         p.state = "done"
@@ -438,7 +438,7 @@ class Trader:
 
     # ---- execution ----------------------------------------------------------------------
 
-    async def _run(self, sig: Signal, snap: PremiumSnapshot, by: str) -> TradeOutcome | None:
+    async def _run(self, sig: Signal, snap: PremiumSnapshot, by: str, pending_id: str = "") -> TradeOutcome | None:
         sym = sig.symbol
         try:
             assert self.executor is not None
@@ -468,7 +468,7 @@ class Trader:
                 self._refused(sig, ["book too thin for the signal's size"])
                 return None
             out = await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
-                                              position=pos, by=by)
+                                              position=pos, by=by, pending_id=pending_id)
             both = out.upbit is not None and out.binance is not None and out.upbit.filled_qty > 0 \
                 and out.binance.filled_qty > 0
             if out.status == "filled" or (out.status == "partial" and both):
@@ -553,7 +553,7 @@ class Trader:
                 self.bus.publish(Event("error", E.CLOSEALL_THIN(coin=pos.symbol), "critical"))
                 continue
             outs.append(await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
-                                                    position=pos, by=by))
+                                                    position=pos, by=by, pending_id=pending_id))
         await self.refresh_balances()
         return outs
 

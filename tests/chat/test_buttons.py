@@ -71,7 +71,8 @@ async def test_double_press_executes_once_and_answers_already(rig):
     assert sum(a.startswith("Already") for a in answers) == 1, answers
     await tg.wait_for(lambda r: "enter filled" in (r.get("text") or ""), since=n)
     await asyncio.sleep(0.3)
-    assert len([t for t in rig.bot.store.trades() if t["action"] == "enter"]) == 1
+    (trade,) = [t for t in rig.bot.store.trades() if t["action"] == "enter"]
+    assert trade["pending_id"] and b["Execute"].endswith(trade["pending_id"]), (trade, b)   # the card's link
     # a third press later (stale client) is answered and sends nothing
     n = len(tg.sent)
     tg.press_button(OWNER, OWNER, rec["message_id"], b["Skip"])

@@ -245,3 +245,24 @@ def test_a_confirmed_signal_that_sent_nothing_says_so(lang):
                              {"trade_id": TID}))
     assert card2 is not None and card2.state == "failed"
     assert "below Binance's minimum" in " ".join(render_card(card2, lang).split())
+
+
+def test_a_trade_joins_the_signal_it_names_not_the_latest_of_its_coin():
+    """Two BTC signals whose pendings are both past 'pending' (one executing, one done without a
+    trade): the trade record names the one it carries out, and its card is that signal's, not the
+    most recent BTC card (a guess by coin would take the latest)."""
+    pend = SimpleNamespace(state="executing", result="", signal=SimpleNamespace(target_pct=1.5))
+    docs = {TID: {"symbol": "BTC", "direction": "long_premium", "action": "enter", "fx": 1380.5,
+                  "pending_id": "S1-301000"}}
+    desk = CardDesk(pending=lambda pid: pend, trade_doc=docs.get, rules=lambda v, s: RULES.get((v, s)))
+    first = desk.feed(_signal())
+    s1 = _signal()
+    second = desk.feed(Event(s1.kind, s1.message, s1.level, {**s1.data, "pending_id": "S2-302000", "action": "exit"}))
+    assert first is not None and second is not None and first.key != second.key
+    card = desk.feed(UPBIT_FILL)
+    assert card is first and first.trade_id == TID and not second.trade_id
+    # a record written before the link was kept still finds the signal being executed by its coin
+    docs[TID] = {k: v for k, v in docs[TID].items() if k != "pending_id"}
+    old = CardDesk(pending=lambda pid: pend, trade_doc=docs.get)
+    only = old.feed(_signal())
+    assert old.feed(UPBIT_FILL) is only
