@@ -375,7 +375,7 @@ class Executor:
                 out = TradeOutcome(trade_id, signal.symbol, signal.action, "failed", messages=[plan])
                 self._publish("error", E.NOT_SENT(coin=signal.symbol, action=E.action(signal.action), why=plan),
                               "warning",
-                              trade_id=trade_id, symbol=signal.symbol, pending_id=pending_id or None)
+                              trade_id=trade_id, pending_id=pending_id or None)
                 return out
             ureq, breq = plan
             self.store.upsert_trade({
