@@ -553,7 +553,7 @@ class Trader:
                 self.bus.publish(Event("error", E.CLOSEALL_THIN(coin=pos.symbol), "critical"))
                 continue
             outs.append(await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
-                                                    position=pos, by=by, pending_id=pending_id))
+                                                    position=pos, by=by))
         await self.refresh_balances()
         return outs
 
