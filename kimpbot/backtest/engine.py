@@ -188,7 +188,7 @@ class Indicators:
     def __init__(self, sd: SymbolData, p: StrategyParams, m: MarketModel) -> None:
         self.sd = sd
         self.symbol = sd.symbol
-        n = self.n = sd.n
+        self.n = sd.n
         self.ts = sd.ts
         self.close_ms = sd.close_ms
         s = m.slip

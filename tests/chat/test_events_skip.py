@@ -60,7 +60,7 @@ CONTROL_KINDS = {"signal_answered", "finding_answered"}  # published by the comm
 async def test_every_trading_event_of_a_run_comes_from_the_catalogue(rig):
     """Start, signal, Execute: fills, the pair trade, FX and health notes go through the real publishing
     code; each carries its catalogue text and renders in both languages with every field filled."""
-    tg, trader, market = rig.tg, rig.bot.trader, rig.bot.market
+    tg, market = rig.tg, rig.bot.market
     assert await wait_until(lambda: market.signals_allowed("BTC"))
     base = rig.sim.market.premium("BTC")
     n = len(tg.sent)

@@ -1396,7 +1396,7 @@ class FakeDiscord(ChatServer):
                     or ((rtype == 8) != (it.type == 4)):
                 # 8 APPLICATION_COMMAND_AUTOCOMPLETE_RESULT answers (only) an autocomplete interaction
                 raise _form_error({"type": {"_errors": [{"code": "BASE_TYPE_CHOICES",
-                                                         "message": f"Value must be one of (4, 5, 6, 7, 8, 9)."}]}})
+                                                         "message": "Value must be one of (4, 5, 6, 7, 8, 9)."}]}})
             flags = int(data.get("flags") or 0)
             ephemeral = bool(flags & 64)
             msg: dict | None = None

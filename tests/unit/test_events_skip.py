@@ -18,7 +18,6 @@ from kimpbot.execution.trader import Trader, deeper, signal_depth
 from kimpbot.market.premium import exec_long_premium, exec_short_premium
 from kimpbot.models import Direction, PremiumBar, PremiumSnapshot
 from kimpbot.store import Store
-from kimpbot.strategy import rules
 from kimpbot.strategy.base import PairFill, make_strategy, open_position
 
 T0 = 1_735_689_600_000
