@@ -16,6 +16,7 @@ from kimpbot.clock import Clock
 from kimpbot.strategy_file.read import OwnerConfig
 from kimpbot.events import Event, EventBus
 from kimpbot.i18n import events as E
+from kimpbot.i18n import refusals as R
 from kimpbot.execution.venues import Balances, MarketRules
 from kimpbot.models import Direction, PremiumSnapshot
 from kimpbot.protections import ProtectionGuard
@@ -161,74 +162,67 @@ class RiskManager:
     # ---- pre-trade ------------------------------------------------------------------------
 
     def check_entry(self, sig: Signal, ctx: EntryContext) -> list[str]:
-        """Reasons to refuse an enter/add signal; empty means it may go. Each names rule, value, limit."""
+        """Reasons to refuse an enter/add signal; empty means it may go. Each names rule, value, limit
+        (a :class:`~kimpbot.i18n.Said`: the English string, shown in the owner's language)."""
         out: list[str] = []
         hs = self.store.halt_state()
         if hs.halted:
-            out.append(f"halted: {hs.reason} (by {hs.by}); /resume lifts it")
+            out.append(R.HALTED.said(reason=hs.reason, by=hs.by))
         elif self.unsaved_halt is not None:
-            out.append(f"halted: {self.unsaved_halt[0]} (by {self.unsaved_halt[1]}); /resume lifts it")
+            out.append(R.HALTED.said(reason=self.unsaved_halt[0], by=self.unsaved_halt[1]))
         if not ctx.running:
-            out.append("entries paused (/stop); /start allows them")
+            out.append(R.PAUSED.said())
         why = self.protection_refusal(sig.symbol)
         if why:
             out.append(why)
         for p in ctx.data_problems:
-            out.append(f"data freshness: {p}")
+            out.append(R.DATA.said(problem=p))
         sym = sig.symbol
         mine = [p for p in ctx.positions if p.symbol == sym]
         if sig.action == "enter" and len(ctx.positions) >= self.max_positions:
-            out.append(f"max concurrent positions: {len(ctx.positions)} open, limit "
-                       f"risk.max_concurrent_positions {self.max_positions}")
+            out.append(R.MAX_POSITIONS.said(n=len(ctx.positions), limit=self.max_positions))
         cap = self.sp.symbol_capital(sym)
         held = sum(p.entry_notional_krw for p in mine)
         after = held + sig.size_krw
         max_single = self.sp.max_single_position * cap
         if after > max_single * (1 + 1e-9):
-            out.append(f"max single position: {after:,.0f} KRW after this entry, limit "
-                       f"{self.sp.max_single_position:g} x {cap:,.0f} = {max_single:,.0f} KRW")
+            out.append(R.MAX_SINGLE.said(after=after, share=self.sp.max_single_position, cap=cap, most=max_single))
         if after > cap * (1 + 1e-9):
-            out.append(f"capital allocation: {after:,.0f} KRW in {sym}, limit {cap:,.0f} KRW")
+            out.append(R.ALLOCATION.said(after=after, coin=sym, cap=cap))
         snap = ctx.snapshot
         fx = snap.fx_rate
         long_p = sig.direction is Direction.LONG_PREMIUM
         uprice = (snap.upbit_buy_vwap if long_p else snap.upbit_sell_vwap) or 0.0
         bprice = (snap.binance_sell_vwap if long_p else snap.binance_buy_vwap) or 0.0
         if uprice <= 0 or bprice <= 0:
-            out.append(f"book too thin: no executable price for {sig.size_krw:,.0f} KRW")
+            out.append(R.THIN_BOOK.said(size=sig.size_krw))
             return out
         qty = Decimal(str(sig.size_krw / uprice))
         bq = ctx.rules_binance.round_qty(qty)
         if bq < ctx.rules_binance.min_qty or bq <= 0:
-            out.append(f"minimum size: {qty:.8f} {sym} rounds to {bq} on Binance, minimum "
-                       f"{ctx.rules_binance.min_qty} (step {ctx.rules_binance.qty_step})")
+            out.append(R.MIN_SIZE.said(qty=qty, coin=sym, rounded=bq, least=ctx.rules_binance.min_qty,
+                                       step=ctx.rules_binance.qty_step))
         elif float(bq) * bprice < float(ctx.rules_binance.min_notional):
-            out.append(f"minimum notional: {float(bq) * bprice:,.2f} USDT on Binance, minimum "
-                       f"{ctx.rules_binance.min_notional} USDT ({float(ctx.rules_binance.min_notional) * fx:,.0f} KRW)")
+            out.append(R.MIN_NOTIONAL_BINANCE.said(usdt=float(bq) * bprice, least=ctx.rules_binance.min_notional,
+                                                   least_krw=float(ctx.rules_binance.min_notional) * fx))
         if sig.size_krw < float(ctx.rules_upbit.min_notional):
-            out.append(f"minimum notional: {sig.size_krw:,.0f} KRW on Upbit, minimum "
-                       f"{ctx.rules_upbit.min_notional:,.0f} KRW")
+            out.append(R.MIN_NOTIONAL_UPBIT.said(size=sig.size_krw, least=ctx.rules_upbit.min_notional))
         if ctx.live and self.canary is not None and sig.size_krw > self.canary:
-            out.append(f"live canary: order {sig.size_krw:,.0f} KRW, limit risk.live_canary_max_krw "
-                       f"{self.canary:,.0f} KRW")
+            out.append(R.CANARY.said(size=sig.size_krw, limit=self.canary))
         fee_u = snap.upbit_fee
         if long_p:
             need = sig.size_krw * (1 + fee_u)
             have = float(ctx.upbit.quote_free)
             if have < need:
-                out.append(f"Upbit KRW balance: {have:,.0f} KRW free, need {need:,.0f} KRW")
+                out.append(R.KRW_BALANCE.said(have=have, need=need))
         else:
             have_c = float(ctx.upbit.coins.get(sym, Decimal(0)))
             if have_c < float(qty):
-                out.append(f"Upbit {sym} inventory for a short-premium entry: {have_c:.8f} {sym} held, need "
-                           f"{float(qty):.8f} {sym} (sell held coin + long perp; without inventory this entry "
-                           "cannot be made)")
+                out.append(R.INVENTORY.said(coin=sym, have=have_c, need=float(qty)))
         margin_need = float(bq) * bprice / max(ctx.leverage, 1e-9) * 1.05  # 5 % headroom for fees and moves
         if float(ctx.binance.quote_free) < margin_need:
-            out.append(f"Binance USDT margin: {float(ctx.binance.quote_free):,.2f} USDT free, need "
-                       f"{margin_need:,.2f} USDT at {ctx.leverage:g}x")
+            out.append(R.MARGIN.said(free=float(ctx.binance.quote_free), need=margin_need, leverage=ctx.leverage))
         if self.funding_guard is not None and ctx.minutes_to_funding is not None \
                 and ctx.minutes_to_funding < self.funding_guard:
-            out.append(f"funding guard: next funding in {ctx.minutes_to_funding:.0f} min, "
-                       f"limit risk.funding_guard_minutes {self.funding_guard:g}")
+            out.append(R.FUNDING_GUARD.said(minutes=ctx.minutes_to_funding, limit=self.funding_guard))
         return out

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from kimpbot.control.cards import Card, CardDesk, card_alert, card_title, render_card
 from kimpbot.events import Event
 from kimpbot.i18n import cards as ct
+from kimpbot.i18n import render
 from kimpbot.logs import RedactingFilter
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ def embed_fields(ev: Event, *, signal_hint: str | None = None, finding_hint: str
     if d.get("exposure"):
         fields.append((str(w.F_EXPOSURE()), "; ".join(map(str, d["exposure"]))[:1000], False))
     if d.get("reasons"):
-        fields.append((str(w.F_REASONS()), "; ".join(map(str, d["reasons"]))[:1000], False))
+        fields.append((str(w.F_REASONS()), "; ".join(render(r) for r in d["reasons"])[:1000], False))
     if d.get("problems"):
         fields.append((str(w.F_PROBLEMS()), "; ".join(map(str, d["problems"]))[:1000], False))
     if ev.kind == "fx" and d.get("source"):

@@ -16,9 +16,10 @@ from typing import Any
 from kimpbot.clock import Clock
 from kimpbot.strategy_file.read import OwnerConfig
 from kimpbot.events import Event, EventBus
-from kimpbot.i18n import Text
+from kimpbot.i18n import Joined, Said, Text
 from kimpbot.i18n import common as C
 from kimpbot.i18n import events as E
+from kimpbot.i18n import refusals as R
 from kimpbot.i18n import units as U
 from kimpbot.execution.executor import (ExecConfig, Executor, OrderResult, TradeOutcome, _merge,
                                         position_from_doc, position_to_doc)
@@ -264,7 +265,7 @@ class Trader:
             elif self.risk.halted or not self.running:
                 # no offer to press while entries are halted or paused; say why once in a while
                 hs = self.store.halt_state()
-                self._refused(sig, [f"halted: {hs.reason}" if hs.halted else "entries paused (/stop)"])
+                self._refused(sig, [R.HALTED_OFFER.said(reason=hs.reason) if hs.halted else R.PAUSED_OFFER.said()])
             elif why := self.risk.protection_refusal(sym):  # a cooldown, or a protection that just halted
                 self._refused(sig, [why])
             elif self.state.trade_mode == "auto":
@@ -450,22 +451,20 @@ class Trader:
             if sig.action in ("add", "exit"):
                 pos = next((p for p in self.positions() if p.id == sig.position_id), None)
                 if pos is None:
-                    self._refused(sig, [f"position {sig.position_id} is not open"])
+                    self._refused(sig, [R.POSITION_NOT_OPEN.said(position=sig.position_id)])
                     return None
             if sig.action != "exit":
                 refusals = self.risk.check_entry(sig, self._context(sig, snap))
                 adopted = self._adopted(sym)
                 perp = -1.0 if sig.direction is Direction.LONG_PREMIUM else 1.0
                 if adopted * perp < 0:
-                    refusals.append(f"Binance {sym} carries an adopted {adopted:+g} outside the pairs; a perp leg "
-                                    "of the other sign would net against it in one-way mode and its exit could "
-                                    "not close")
+                    refusals.append(R.ADOPTED_PERP.said(coin=sym, adopted=adopted))
                 if refusals:
                     self._refused(sig, refusals)
                     return None
             up, bp = signal_prices(sig, snap)
             if up is None or bp is None:
-                self._refused(sig, ["book too thin for the signal's size"])
+                self._refused(sig, [R.THIN_FOR_SIZE.said()])
                 return None
             out = await self.executor.execute(sig, upbit_price=up, binance_price=bp, fx=snap.fx_rate,
                                               position=pos, by=by, pending_id=pending_id)
@@ -510,8 +509,11 @@ class Trader:
             live=self.live, running=self.running, minutes_to_funding=mins)
 
     def _refused(self, sig: Signal, reasons: list[str]) -> None:
-        """Publish why a signal did not trade: once per rule and symbol per quiet period, not every tick."""
-        text = "; ".join(r.removeprefix("refused: ") for r in reasons)
+        """Publish why a signal did not trade: once per rule and symbol per quiet period, not every tick.
+        The reasons are strings (English: the log, the quiet-period key); a catalogue reason
+        (:class:`~kimpbot.i18n.Said`) is shown in the owner's language."""
+        parts = tuple(r if isinstance(r, Said) else r.removeprefix("refused: ") for r in reasons)
+        text = "; ".join(parts)
         action = "entry" if sig.action == "refused" else sig.action
         key = f"{sig.symbol}:{action}:{sig.direction.value}:{text.split(':')[0]}"
         now = self.clock.now_ms()
@@ -520,7 +522,8 @@ class Trader:
             return
         self._refusal_ms[key] = now
         self.state.last_refusal[f"{sig.symbol}:{action}"] = text
-        msg = E.REFUSED(coin=sig.symbol, direction=E.direction(sig.direction), action=E.action(action), why=text)
+        msg = E.REFUSED(coin=sig.symbol, direction=E.direction(sig.direction), action=E.action(action),
+                        why=Joined(parts))
         log.warning("%s", msg.render("en"))
         self.bus.publish(Event("refused", msg, "warning", {"symbol": sig.symbol, "reasons": reasons}))
 

@@ -123,3 +123,26 @@ def test_repeated_order_failures_halt_then_resume(risk):
     assert risk.resume("owner")
     assert not risk.halted and risk.failures == 0
     assert any(e.message.startswith("resumed by owner") for e in risk.bus.history)
+
+
+@pytest.mark.parametrize("case,kw,signal_kw,korean", [
+    ("paused", {"running": False}, {}, "진입 일시정지 (/stop)"),
+    ("positions", {"positions": [pos("ETH", 1.0), pos("XRP", 1.0)]}, {}, "최대 동시 포지션: 2개 보유"),
+    ("balance", {"upbit": Balances(Decimal(1_000_000), {})}, {}, "업비트 원화 잔고: 가용 1,000,000원, 필요 2,401,200원"),
+    ("inventory", {"upbit": Balances(Decimal(10**8), {})}, {"direction": Direction.SHORT_PREMIUM},
+     "김프 숏 진입용 업비트 BTC 보유량: 0.00000000 BTC 보유"),
+    ("margin", {"binance": Balances(Decimal(100))}, {}, "바이낸스 USDT 증거금: 가용 100.00 USDT, 필요 1,784.82 USDT (1배)"),
+])
+def test_refusals_reach_a_korean_chat_in_korean_and_stay_english_as_strings(risk, case, kw, signal_kw, korean):
+    """A refusal is the English string for code, the log and the journal, and Korean where the owner
+    reads it: in the trader's 'refused' message rendered for a Korean chat."""
+    from kimpbot.i18n import Joined, render
+    from kimpbot.i18n import events as E
+
+    s = sig(**signal_kw)
+    reasons = risk.check_entry(s, ctx(**kw))
+    shown = [render(r, "ko") for r in reasons]
+    assert any(k.startswith(korean) for k in shown), shown
+    assert all(isinstance(r, str) and r.isascii() for r in reasons), reasons   # English as a string
+    msg = E.REFUSED(coin="BTC", direction=E.direction(s.direction), action=E.action("enter"), why=Joined(tuple(reasons)))
+    assert korean in msg.render("ko") and korean not in msg.render("en")
