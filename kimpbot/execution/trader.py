@@ -34,6 +34,7 @@ from kimpbot.strategy.base import Position, Signal
 from kimpbot.strategy.rules import TIER_RANK
 
 log = logging.getLogger(__name__)
+HOLDS_STATE_KEY = "signal_holds"  # the store state record of the skip holds (Hold)
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Trader:
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_ids = itertools.count(1)
-        self.holds: dict[tuple[str, str, str, str], Hold] = {}  # skipped / expired signals held back
+        self.holds: dict[tuple[str, str, str, str], Hold] = self._load_holds()  # skipped / expired, held back
         self._held_ids: set[str] = set()  # pending ids already turned into a hold
         self.funding_next: dict[str, int] = {}
         self._refusal_ms: dict[str, int] = {}
@@ -377,6 +378,37 @@ class Trader:
         self._held_ids.add(p.id)
         key = self._hold_key(p.signal)
         self.holds[key] = Hold(key, signal_depth(p.signal), p.id, self.clock.now_ms())
+        self._save_holds()
+
+    def _load_holds(self) -> dict[tuple[str, str, str, str], Hold]:
+        """The holds a previous run kept (a restart does not offer a skipped signal again); a
+        record that does not read back is dropped with a warning (the worst case is one more offer)."""
+        try:
+            saved = self.store.get_state(HOLDS_STATE_KEY, []) or []
+        except Exception as exc:  # noqa: BLE001  (an unreadable record must not stop the bot)
+            log.warning("skip holds not read back (%s): a skipped signal may be offered once more", exc)
+            return {}
+        out: dict[tuple[str, str, str, str], Hold] = {}
+        for d in saved if isinstance(saved, list) else []:
+            try:
+                key = tuple(str(k) for k in d["key"])
+                if len(key) != 4:
+                    raise ValueError(f"key {d['key']!r}")
+                out[key] = Hold(key, (int(d["depth"][0]), float(d["depth"][1])),  # type: ignore[arg-type]
+                                str(d["pending_id"]), int(d["since_ms"]))
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                log.warning("a saved skip hold dropped (%s): %r", exc, d)
+        return out
+
+    def _save_holds(self) -> None:
+        """Keep the holds in the store, so a restart still holds what the owner skipped."""
+        doc = [{"key": list(h.key), "depth": list(h.depth), "pending_id": h.pending_id, "since_ms": h.since_ms}
+               for h in self.holds.values()]
+        try:
+            self.store.set_state(HOLDS_STATE_KEY, doc)
+        except StoreFailed as exc:
+            log.warning("skip holds not saved (%s): after a restart a skipped signal may be offered once more",
+                        exc)
 
     def _sync_holds(self) -> None:
         """Offers marked skipped / expired elsewhere (a Skip or Execute press after the deadline) hold too."""
@@ -390,6 +422,7 @@ class Trader:
             return False
         if deeper(signal_depth(sig), h.depth):
             del self.holds[h.key]
+            self._save_holds()
             log.info("%s %s deeper than the skipped %s: offered again", sig.symbol, sig.action, h.pending_id)
             return False
         return True
@@ -412,6 +445,12 @@ class Trader:
         return -z if direction is Direction.LONG_PREMIUM else z
 
     def _lift_holds(self, sym: str, snap: PremiumSnapshot, positions: list[Position]) -> None:
+        before = len(self.holds)
+        self._lift_holds_of(sym, snap, positions)
+        if len(self.holds) != before:
+            self._save_holds()
+
+    def _lift_holds_of(self, sym: str, snap: PremiumSnapshot, positions: list[Position]) -> None:
         open_ids = {p.id: p for p in positions}
         thr = self._entry_threshold()
         for key, h in list(self.holds.items()):

@@ -170,3 +170,29 @@ def test_skip_answer_in_both_languages(tmp_path, lang):
             "en": "Skipped. Not offered again until |z| is back inside the threshold (2) or a deeper tier is reached"}
     assert text == want[lang]
     assert len(text) <= 190  # a Telegram callback answer shows at most 200 characters
+
+
+def test_a_skip_holds_across_a_restart(tmp_path, caplog):
+    """The holds live in the store: after a restart the skipped signal is still not offered while its
+    condition persists, and is once it has reset; a saved hold that does not read back is dropped
+    with a warning (the worst case is one more offer), never a failed start."""
+    t = make_trader(tmp_path, "zscore")
+    f = Flow(t)
+    [ev] = f.tick(snap(-0.5))
+    f.skip_last()
+    t.store.close()
+    t2 = make_trader(tmp_path, "zscore")   # the restart: a new store and trader over the same data dir
+    assert list(t2.holds) == [("BTC", "long_premium", "enter", "")]
+    assert t2.holds[("BTC", "long_premium", "enter", "")].pending_id == ev.data["pending_id"]
+    f2 = Flow(t2)
+    assert f2.tick(snap(-0.5)) == []          # still extreme: not offered again
+    assert f2.tick(snap(0.01)) == [] and not t2.holds   # back inside: lifted, and that is saved too
+    t2.store.close()
+    t3 = make_trader(tmp_path, "zscore")
+    assert not t3.holds
+    t3.store.set_state("signal_holds", [{"key": ["BTC"], "depth": [1, 2.0]}, "junk"])
+    t3.store.close()
+    with caplog.at_level("WARNING", logger="kimpbot.execution.trader"):
+        t4 = make_trader(tmp_path, "zscore")
+    assert t4.holds == {} and sum("saved skip hold dropped" in r.getMessage() for r in caplog.records) == 2
+    t4.store.close()
