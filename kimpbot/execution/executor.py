@@ -698,6 +698,14 @@ class Executor:
                            breq: OrderRequest, fx: float) -> None:
         ur = self.rules[("upbit", s.symbol)]
         br = self.rules[("binance", s.symbol)]
+        booked = self.store.get_position(pos.id) or {}
+        if out.trade_id in booked.get("trade_ids", []):
+            # settled before a crash (one that came before the trade record's status): never booked
+            # twice, and no order is sent for it again: a retry or re-open now would move the
+            # exchanges away from books that already hold this exit's result
+            out.status = "filled" if booked.get("status") == "closed" else "partial"
+            out.position_id = pos.id
+            return
         # A leg that did not (fully) close is retried (new attempt id) before anything is reversed.
         for venue, req, rules, key in ((self.upbit, ureq, ur, "upbit"), (self.binance, breq, br, "binance")):
             res = out.upbit if key == "upbit" else out.binance
@@ -735,14 +743,7 @@ class Executor:
             pnl = self._realized(pos, cu, cb, ures, bres, fx)
             flat = (left_u <= 0 or self._is_dust(left_u, ureq.price_hint, ur)) and \
                    (left_b <= 0 or self._is_dust(left_b, breq.price_hint, br))
-            booked = self.store.get_position(pos.id) or {}
-            if out.trade_id in booked.get("trade_ids", []):
-                # settled before a crash: never booked twice; what this settling found unhedged
-                # is still alerted (the crash may have come before the first settling's alert)
-                out.status = "filled" if booked.get("status") == "closed" else "partial"
-                out.position_id = pos.id
-                self._finish(out)
-                return
+            booked = self.store.get_position(pos.id) or {}  # as it is now, after this exit's orders
             if flat:
                 # one journal record: a crash between "this exit is applied" and "closed" would
                 # leave a position open that the re-settling then skips as already booked

@@ -197,3 +197,35 @@ async def test_a_full_exit_is_booked_as_one_record(sim, tmp_path, monkeypatch):
         # the owner is told the exit filled but is not booked yet
         assert any(e.data.get("trade_id") == out.trade_id and e.level == "critical" for e in bus.history), \
             [e.message for e in bus.history]
+
+
+async def test_a_booked_partial_exit_settled_again_sends_nothing(sim, tmp_path):
+    """A crash after a partial exit was booked but before its trade record's status was written:
+    the restart settles the trade again from the journal. It must see the exit is already in the
+    position's books and send nothing (before, it retried the missing part and re-opened any
+    imbalance, and those fills reached no books: the books then held more than the exchanges)."""
+    from kimpbot.execution.executor import TradeOutcome, _req_of_entry
+
+    async with running_executor(sim, tmp_path) as (ex, store, bus):
+        pos, fx = await enter_long(ex, sim)
+        d = Direction.LONG_PREMIUM
+        # the exit and its retry each fill half on Binance: booked as a partial exit
+        sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
+        up, bp = prices(sim, d, "exit")
+        first = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
+        sim.market.faults.clear()
+        assert first.status == "partial", (first.status, first.messages)
+        booked = store.get_position(pos.id)
+        assert first.trade_id in booked["trade_ids"]
+        (rest,) = ex.positions()
+        sent = ex.activity.get(SYM, 0)
+        before = await exposure(ex)
+        # settled again, as the restart does from the journal
+        legs = {e.leg: e for e in store.journal_for_trade(first.trade_id) if e.attempt == 0}
+        again = TradeOutcome(first.trade_id, SYM, "exit", "filled", upbit=first.upbit, binance=first.binance)
+        await ex._settle_exit(again, signal(d, "exit", pos.id), rest, _req_of_entry(legs["U"]),
+                              _req_of_entry(legs["B"]), fx)
+        assert ex.activity.get(SYM, 0) == sent, "an order was sent for an exit already booked"
+        assert await exposure(ex) == before
+        assert again.status == "partial" and again.position_id == pos.id
+        assert store.get_position(pos.id) == booked
