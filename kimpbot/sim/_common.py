@@ -418,13 +418,13 @@ class FakeBase:
         log.info("sim %s: late booking of %s answered %s", self.venue, params, reply.status)
 
     # --- websocket helpers ---------------------------------------------------------------
-    async def ws_ended(self, ws: web.WebSocketResponse, pusher: "asyncio.Future | None",
+    async def ws_ended(self, ws: web.WebSocketResponse, pusher: "asyncio.Future | None", waker: "Waker",
                        ev: asyncio.Event) -> None:
         """A websocket connection's end, however it ended: its pusher stopped, no more market
         wake-ups, forgotten by close_all_ws, closed if the client has not closed it."""
         if pusher is not None:
             pusher.cancel()
-        self.servers._waker.events.discard(ev)
+        waker.events.discard(ev)  # the connection's own waker: stop() may have dropped the servers' already
         self._ws.discard(ws)
         if not ws.closed:
             await ws.close()

@@ -949,7 +949,7 @@ class BinanceFake(FakeBase):
         except Exception:
             pass
         finally:
-            await self.ws_ended(ws, pusher, ev)
+            await self.ws_ended(ws, pusher, waker, ev)
         return ws
 
     async def _push(self, ws: web.WebSocketResponse, ev: asyncio.Event, streams: list[str], combined: bool,

@@ -790,7 +790,7 @@ class UpbitFake(FakeBase):
         except Exception:
             pass
         finally:
-            await self.ws_ended(ws, pusher, ev)
+            await self.ws_ended(ws, pusher, waker, ev)
         return ws
 
     async def _push(self, ws: web.WebSocketResponse, ev: asyncio.Event, subs: list, send: Any,
