@@ -633,6 +633,17 @@ class Executor:
         ur = self.rules[("upbit", s.symbol)]
         br = self.rules[("binance", s.symbol)]
         fu, fb = ures.filled_qty, bres.filled_qty
+        pid = position.id if position is not None else out.trade_id
+        booked = self.store.get_position(pid)
+        applied = list(booked.get("trade_ids", [])) if booked else []
+        if out.trade_id in applied:
+            # settled before a crash (one that came before the trade record's status): never booked
+            # twice, and no unwind sent again: the books hold what the first settling left, and an
+            # unwind now would take the exchanges away from them (the position check compares both)
+            out.position_id = pid
+            out.status = "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
+            self._finish(out)
+            return
         # A difference finer than Binance's step cannot be hedged: it stays, recorded per leg.
         # Anything beyond it is unwound on the side that filled more; the rollback's cost counts
         # that part's entry fee too.
@@ -654,19 +665,14 @@ class Executor:
                 out.exposure.append(f"{s.symbol} {venue} {side.value} {abs(mismatch)} unhedged (unwind failed)")
         if fu > 0 and fb > 0:
             fill = self._pair_fill(ures, bres, fu, fb, fx)
-            pid = position.id if position is not None else out.trade_id
-            booked = self.store.get_position(pid)
-            applied = list(booked.get("trade_ids", [])) if booked else []
-            if out.trade_id in applied:  # settled before a crash: never book the same fill twice
-                assert booked is not None
-                pos = position_from_doc(booked)
+            if position is None:
+                pos = open_position(out.trade_id, s, fill)
             else:
-                if position is None:
-                    pos = open_position(out.trade_id, s, fill)
-                else:
-                    pos = position
-                    add_to_position(pos, s, fill)
-                self.store.upsert_position(position_to_doc(pos, trade_ids=applied + [out.trade_id]))
+                pos = position
+                add_to_position(pos, s, fill)
+            booked = self.store.get_position(pid)  # as it is now, after the unwinds' awaits
+            applied = list(booked.get("trade_ids", [])) if booked else []
+            self.store.upsert_position(position_to_doc(pos, trade_ids=applied + [out.trade_id]))
             out.position_id = pos.id
             # the Upbit market buy is sized in KRW: a few coins' dust off the wanted quantity, finer
             # than the perp's step, is a complete fill

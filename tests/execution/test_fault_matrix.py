@@ -229,3 +229,32 @@ async def test_a_booked_partial_exit_settled_again_sends_nothing(sim, tmp_path):
         assert await exposure(ex) == before
         assert again.status == "partial" and again.position_id == pos.id
         assert store.get_position(pos.id) == booked
+
+
+async def test_a_booked_entry_settled_again_sends_nothing(sim, tmp_path):
+    """The same for an entry: booked (its trade id in the position's books) before a crash, settled
+    again from a journal whose legs differ (an unwind that failed the first time): no unwind is
+    sent now (the books hold what the first settling left; the position check compares them with
+    the exchanges and alerts), nothing is booked twice."""
+    import dataclasses
+
+    from kimpbot.execution.executor import TradeOutcome, _req_of_entry
+    from kimpbot.execution.trader import _result_of  # a journal entry's answer, as the restart reads it
+
+    async with running_executor(sim, tmp_path) as (ex, store, bus):
+        pos, fx = await enter_long(ex, sim)
+        tid = pos.id
+        booked = store.get_position(pos.id)
+        assert tid in booked["trade_ids"]
+        legs = {e.leg: e for e in store.journal_for_trade(tid) if e.attempt == 0}
+        t = store.get_trade(tid)
+        first = TradeOutcome(tid, SYM, "enter", "filled",
+                             upbit=_result_of(legs["U"]), binance=_result_of(legs["B"]))
+        lopsided = dataclasses.replace(first.upbit, filled_qty=first.upbit.filled_qty + Decimal("0.01"))
+        again = TradeOutcome(tid, SYM, "enter", "filled", upbit=lopsided, binance=first.binance)
+        sent = ex.activity.get(SYM, 0)
+        await ex._settle_entry(again, signal(Direction(t["direction"]), "enter"), None,
+                               _req_of_entry(legs["U"]), _req_of_entry(legs["B"]), fx)
+        assert ex.activity.get(SYM, 0) == sent, "an unwind was sent for an entry already booked"
+        assert again.position_id == pos.id
+        assert store.get_position(pos.id) == booked
