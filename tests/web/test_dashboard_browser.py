@@ -78,9 +78,10 @@ async def test_login_from_telegram_live_premium_and_halt(web, browser):
         await page.click("#halt")
         await page.wait_for_selector('#state[data-run="halted"]', timeout=10000)
         assert bot.trader.risk.halted
+        # the halt notice itself (the rig runs in Korean: "🛑 중단: from the dashboard. …")
         rec = await web.tg.wait_for(lambda r: r["method"] == "sendMessage" and r.get("chat_id") == OWNER
-                                    and "HALT" in (r.get("text") or "").upper(), since=since, timeout=10)
-        assert "dashboard" in rec["text"]
+                                    and (r.get("text") or "").startswith("🛑"), since=since, timeout=10)
+        assert "dashboard" in rec["text"] and "중단" in rec["text"], rec["text"]
         status = await web.command("/status")
         assert "🛑 긴급정지" in status["text"] and f"telegram:{OWNER}" in status["text"]  # the rig runs in Korean
         audit = [a for a in bot.store.audit_log(limit=50) if a["action"] == "halt_command"]
