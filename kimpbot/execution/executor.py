@@ -641,7 +641,7 @@ class Executor:
             # twice, and no unwind sent again: the books hold what the first settling left, and an
             # unwind now would take the exchanges away from them (the position check compares both)
             out.position_id = pid
-            out.status = "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
+            out.status = _entry_status(fu, fb, ureq, breq, br)
             self._finish(out)
             return
         # A difference finer than Binance's step cannot be hedged: it stays, recorded per leg.
@@ -674,9 +674,7 @@ class Executor:
             applied = list(booked.get("trade_ids", [])) if booked else []
             self.store.upsert_position(position_to_doc(pos, trade_ids=applied + [out.trade_id]))
             out.position_id = pos.id
-            # the Upbit market buy is sized in KRW: a few coins' dust off the wanted quantity, finer
-            # than the perp's step, is a complete fill
-            out.status = "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
+            out.status = _entry_status(fu, fb, ureq, breq, br)
             if fu != fb and abs(fu - fb) < br.qty_step:
                 out.messages.append(f"residual delta {fu - fb} {s.symbol} (finer than Binance's step {br.qty_step})")
             self._publish("trade", E.TRADE_FILLED(
@@ -927,6 +925,12 @@ class Executor:
         (log.warning if level != "info" else log.info)("%s", message.render("en") if isinstance(message, Text)
                                                         else message)
         self.bus.publish(Event(kind, message, level, data))
+
+
+def _entry_status(fu: Decimal, fb: Decimal, ureq: OrderRequest, breq: OrderRequest, br: MarketRules) -> str:
+    """"filled" when both legs got what was asked, else "partial". The Upbit market buy is sized in
+    KRW: a few coins' dust off the wanted quantity, finer than the perp's step, is a complete fill."""
+    return "filled" if (fb == breq.qty and abs(fu - ureq.qty) < br.qty_step) else "partial"
 
 
 def _pro_rata(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
