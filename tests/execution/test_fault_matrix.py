@@ -8,6 +8,7 @@ own balances and positions show, and publish an alert naming what happened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,9 @@ from kimpbot.clock import SystemClock
 from kimpbot.events import EventBus
 from kimpbot.exchanges.binance_trading import BinanceTrading
 from kimpbot.exchanges.upbit_trading import UpbitTrading
-from kimpbot.execution.executor import ExecConfig, Executor
+from kimpbot.execution.executor import ExecConfig, Executor, TradeOutcome, _req_of_entry
+from kimpbot.execution.trader import _result_of  # a journal entry's answer, as the restart reads it
+from kimpbot.execution.venues import OrderRequest
 from kimpbot.models import Direction
 from kimpbot.store import Store, StoreFailed
 from kimpbot.strategy.base import Signal
@@ -65,6 +68,23 @@ async def enter_long(ex: Executor, sim):
     assert out.status == "filled", out
     (pos,) = ex.positions()
     return pos, fx
+
+
+async def partial_exit(ex: Executor, sim, pos, fx: float):
+    """An exit of ``pos`` whose order and its retry each fill half on Binance: booked as partial."""
+    d = Direction.LONG_PREMIUM
+    sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
+    up, bp = prices(sim, d, "exit")
+    first = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
+    sim.market.faults.clear()
+    assert first.status == "partial", (first.status, first.messages)
+    return first
+
+
+def journal_legs(store, trade_id: str) -> tuple[dict, OrderRequest, OrderRequest]:
+    """A trade's first orders as the restart reads them from the journal: (legs, Upbit, Binance request)."""
+    legs = {e.leg: e for e in store.journal_for_trade(trade_id) if e.attempt == 0}
+    return legs, _req_of_entry(legs["U"]), _req_of_entry(legs["B"])
 
 
 def prices(sim, direction: Direction, action: str) -> tuple[float, float]:
@@ -156,11 +176,7 @@ async def test_exit_in_two_parts_books_the_sum_of_both_parts(sim, tmp_path):
         d = Direction.LONG_PREMIUM
         qty0 = pos.upbit_qty
         # the exit order and its retry both fill half: the first exit closes only part of the position
-        sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
-        up, bp = prices(sim, d, "exit")
-        first = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
-        sim.market.faults.clear()
-        assert first.status == "partial", (first.status, first.messages)
+        await partial_exit(ex, sim, pos, fx)
         (rest,) = ex.positions()
         assert 0 < rest.upbit_qty < qty0
         up, bp = prices(sim, d, "exit")
@@ -204,27 +220,19 @@ async def test_a_booked_partial_exit_settled_again_sends_nothing(sim, tmp_path):
     the restart settles the trade again from the journal. It must see the exit is already in the
     position's books and send nothing (before, it retried the missing part and re-opened any
     imbalance, and those fills reached no books: the books then held more than the exchanges)."""
-    from kimpbot.execution.executor import TradeOutcome, _req_of_entry
-
     async with running_executor(sim, tmp_path) as (ex, store, bus):
         pos, fx = await enter_long(ex, sim)
         d = Direction.LONG_PREMIUM
-        # the exit and its retry each fill half on Binance: booked as a partial exit
-        sim.market.faults.inject("binance", ENDPOINT["binance"], "partial", count=2, fraction=0.5)
-        up, bp = prices(sim, d, "exit")
-        first = await ex.execute(signal(d, "exit", pos.id), upbit_price=up, binance_price=bp, fx=fx, position=pos)
-        sim.market.faults.clear()
-        assert first.status == "partial", (first.status, first.messages)
+        first = await partial_exit(ex, sim, pos, fx)
         booked = store.get_position(pos.id)
         assert first.trade_id in booked["trade_ids"]
         (rest,) = ex.positions()
         sent = ex.activity.get(SYM, 0)
         before = await exposure(ex)
         # settled again, as the restart does from the journal
-        legs = {e.leg: e for e in store.journal_for_trade(first.trade_id) if e.attempt == 0}
+        _, ureq, breq = journal_legs(store, first.trade_id)
         again = TradeOutcome(first.trade_id, SYM, "exit", "filled", upbit=first.upbit, binance=first.binance)
-        await ex._settle_exit(again, signal(d, "exit", pos.id), rest, _req_of_entry(legs["U"]),
-                              _req_of_entry(legs["B"]), fx)
+        await ex._settle_exit(again, signal(d, "exit", pos.id), rest, ureq, breq, fx)
         assert ex.activity.get(SYM, 0) == sent, "an order was sent for an exit already booked"
         assert await exposure(ex) == before
         assert again.status == "partial" and again.position_id == pos.id
@@ -236,25 +244,19 @@ async def test_a_booked_entry_settled_again_sends_nothing(sim, tmp_path):
     again from a journal whose legs differ (an unwind that failed the first time): no unwind is
     sent now (the books hold what the first settling left; the position check compares them with
     the exchanges and alerts), nothing is booked twice."""
-    import dataclasses
-
-    from kimpbot.execution.executor import TradeOutcome, _req_of_entry
-    from kimpbot.execution.trader import _result_of  # a journal entry's answer, as the restart reads it
-
     async with running_executor(sim, tmp_path) as (ex, store, bus):
         pos, fx = await enter_long(ex, sim)
         tid = pos.id
         booked = store.get_position(pos.id)
         assert tid in booked["trade_ids"]
-        legs = {e.leg: e for e in store.journal_for_trade(tid) if e.attempt == 0}
+        legs, ureq, breq = journal_legs(store, tid)
         t = store.get_trade(tid)
         first = TradeOutcome(tid, SYM, "enter", "filled",
                              upbit=_result_of(legs["U"]), binance=_result_of(legs["B"]))
         lopsided = dataclasses.replace(first.upbit, filled_qty=first.upbit.filled_qty + Decimal("0.01"))
         again = TradeOutcome(tid, SYM, "enter", "filled", upbit=lopsided, binance=first.binance)
         sent = ex.activity.get(SYM, 0)
-        await ex._settle_entry(again, signal(Direction(t["direction"]), "enter"), None,
-                               _req_of_entry(legs["U"]), _req_of_entry(legs["B"]), fx)
+        await ex._settle_entry(again, signal(Direction(t["direction"]), "enter"), None, ureq, breq, fx)
         assert ex.activity.get(SYM, 0) == sent, "an unwind was sent for an entry already booked"
         assert again.position_id == pos.id
         assert store.get_position(pos.id) == booked
