@@ -327,10 +327,7 @@ class Trader:
                     f"(tolerance {self.confirm_tolerance:g} pp); nothing sent")
         p.state = "executing"
         self._busy.add(p.signal.symbol)
-        try:
-            out = await self._run(p.signal, snap, by=by, pending_id=p.id)
-        finally:
-            pass
+        out = await self._run(p.signal, snap, by=by, pending_id=p.id)
         p.state = "done"
         p.result = out.status if out else "refused"
         return f"{p.signal.symbol} {p.signal.action}: {p.result}"

@@ -196,3 +196,23 @@ def test_a_skip_holds_across_a_restart(tmp_path, caplog):
         t4 = make_trader(tmp_path, "zscore")
     assert t4.holds == {} and sum("saved skip hold dropped" in r.getMessage() for r in caplog.records) == 2
     t4.store.close()
+
+
+def test_a_skip_still_holds_when_the_disk_is_full(tmp_path, caplog, monkeypatch):
+    """The hold cannot be saved (a full disk): the skip still holds in this run, the owner's press is
+    answered, and the log says a restart may offer it once more; nothing raises into the trader."""
+    from kimpbot.store import StoreFailed
+
+    t = make_trader(tmp_path, "zscore")
+    f = Flow(t)
+    f.tick(snap(-0.5))
+
+    def full_disk(*a, **k):
+        raise StoreFailed("no space left on device (test)")
+
+    monkeypatch.setattr(t.store, "set_state", full_disk)
+    with caplog.at_level("WARNING", logger="kimpbot.execution.trader"):
+        f.skip_last()
+        assert f.tick(snap(-0.5)) == [] and t.holds
+    assert any("skip holds not saved" in r.getMessage() for r in caplog.records)
+    t.store.close()
